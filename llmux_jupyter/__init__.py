@@ -1,0 +1,76 @@
+"""llmux-jupyter: run, stream and juggle local models from Jupyter.
+
+``%load_ext llmux_jupyter`` adds ``%%llm`` and ``%llm``; ``from llmux_jupyter import llm``
+is the same machinery as a Python API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import LLM, llm
+from .backends.base import Backend
+from .chat import ChatResponse, ChatStream
+from .errors import (
+    BackendNotInstalled,
+    GenerationError,
+    InvalidParameter,
+    LLMuxError,
+    ModelBusy,
+    ModelLoadError,
+    ModelNotLoaded,
+    RegistrationError,
+    SourceNotFound,
+    UnknownBackend,
+    UnknownModel,
+    UnsupportedTask,
+)
+from .registry import register_backend
+from .specs import GenerationParams, Message, ModelSpec, RequiredMemory, Task, Usage
+
+__all__ = [
+    "LLM",
+    "Backend",
+    "BackendNotInstalled",
+    "ChatResponse",
+    "ChatStream",
+    "GenerationError",
+    "GenerationParams",
+    "InvalidParameter",
+    "LLMuxError",
+    "Message",
+    "ModelBusy",
+    "ModelLoadError",
+    "ModelNotLoaded",
+    "ModelSpec",
+    "RegistrationError",
+    "RequiredMemory",
+    "SourceNotFound",
+    "Task",
+    "UnknownBackend",
+    "UnknownModel",
+    "UnsupportedTask",
+    "Usage",
+    "llm",
+    "register_backend",
+]
+__version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext llmux_jupyter``: register the magics and the ``LLMux`` configurable."""
+    from .magics import LLMuxMagics
+
+    llm.config.parent = ipython
+    llm.config.update_config(ipython.config)
+    if llm.config not in ipython.configurables:
+        ipython.configurables.append(llm.config)
+    ipython.register_magics(LLMuxMagics(ipython, llm))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext``: remove the magics; loaded models stay until unloaded or the kernel ends."""
+    ipython.magics_manager.magics["line"].pop("llm", None)
+    ipython.magics_manager.magics["cell"].pop("llm", None)
+    if llm.config in ipython.configurables:
+        ipython.configurables.remove(llm.config)

@@ -1,0 +1,69 @@
+"""The contract every backend fulfils; backends know nothing of IPython."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import UnsupportedTask
+from ..specs import GenerationParams, LoadOptions, Message, ModelSpec, RequiredMemory, Task
+
+# What ``generate`` may return when exhausted: token counts it knows better than we do.
+TokenCounts = dict[str, int]
+
+
+class Backend(ABC):
+    """One loaded (or loadable) model of one backend kind.
+
+    Subclasses set ``tasks``, ``requires`` (modules that must be importable) and ``extra``
+    (the pip extra that installs them), implement ``load`` and the methods of their tasks,
+    and are registered with ``@register_backend("name")``.
+    """
+
+    name: ClassVar[str] = ""
+    tasks: ClassVar[frozenset[Task]] = frozenset()
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+
+    def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
+        self.spec = spec
+        self.options = options
+        self.settings: dict[str, Any] = {**spec.settings, **options.settings}
+        self.device = "cpu"
+
+    def required_memory(self) -> RequiredMemory:
+        """Memory needed before loading; by default the size of the model's files."""
+        return RequiredMemory(ram=path_size(self.spec.source.resolve()))
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the model; raise ModelLoadError (or SourceNotFound) on failure."""
+
+    def unload(self) -> None:  # noqa: B027 - optional hook, dropping the object is often enough
+        """Release what ``load`` took; the manager drops its reference afterwards."""
+
+    def generate(
+        self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Yield text deltas of the reply, stopping promptly once ``cancel`` is set.
+
+        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``.
+        """
+        raise self.unsupported(Task.CHAT)
+
+    def unsupported(self, task: Task) -> UnsupportedTask:
+        tasks = ", ".join(sorted(t.value for t in self.tasks))
+        return UnsupportedTask(
+            f"{self.spec.name!r} ({self.name} backend) does {tasks}, not {task.value}: "
+            f"pick a {task.value} model (%llm list)."
+        )
+
+
+def path_size(path: Path) -> int:
+    """Bytes of a file, or of all files under a directory."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -1,0 +1,58 @@
+"""The package's typed errors: each message says what to do next."""
+
+from __future__ import annotations
+
+
+class LLMuxError(Exception):
+    """Base class of every error llmux-jupyter raises on purpose.
+
+    IPython shows these as one line (type and message) instead of a traceback: the message
+    already says what to do, and the frames are ours, not the user's.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class UnknownModel(LLMuxError):
+    """A model name that is neither built in nor registered."""
+
+
+class UnknownBackend(LLMuxError):
+    """A backend name that no installed backend answers to."""
+
+
+class BackendNotInstalled(LLMuxError):
+    """The backend's library is missing; the message names the pip extra."""
+
+
+class SourceNotFound(LLMuxError):
+    """A model file, package resource or Hugging Face file that cannot be found."""
+
+
+class ModelLoadError(LLMuxError):
+    """The backend could not load the model (corrupt file, wrong format, device error...)."""
+
+
+class ModelNotLoaded(LLMuxError):
+    """An operation that needs a loaded model was asked of one that is not loaded."""
+
+
+class ModelBusy(LLMuxError):
+    """The model is generating; it cannot be unloaded or evicted now."""
+
+
+class UnsupportedTask(LLMuxError):
+    """The model's backend cannot do what was asked (e.g. transcribe with a chat model)."""
+
+
+class InvalidParameter(LLMuxError):
+    """A parameter out of range or of the wrong kind."""
+
+
+class RegistrationError(LLMuxError):
+    """A model registration that cannot be stored (bad name, clash with a built-in...)."""
+
+
+class GenerationError(LLMuxError):
+    """The backend failed while producing output."""
