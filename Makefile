@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# llama-cpp-python compiles from source. This asks for a portable AVX2 build: -march=native
+# also turns on llama.cpp's AMX path on recent Xeons, which crashes (SIGSEGV) in VMs that do not
+# grant AMX. Set CMAKE_ARGS yourself for CUDA (-DGGML_CUDA=on) or Metal builds.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
 .PHONY: setup lab test test-fast lint bench clean
 

@@ -67,14 +67,17 @@ class LLM:
             system=system,
             new=new,
             params=params,
+            on_response=self._remember,
         )
         if stream:
             return chat_stream
         for _ in chat_stream:
             pass
         assert chat_stream.response is not None
-        self.last = chat_stream.response
         return chat_stream.response
+
+    def _remember(self, response: ChatResponse) -> None:
+        self.last = response
 
     # -- models ----------------------------------------------------------------
     def models(self) -> list[ModelSpec]:

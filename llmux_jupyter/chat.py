@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,7 @@ class ChatStream:
         system: str | None = None,
         new: bool = False,
         params: GenerationParams | None = None,
+        on_response: Callable[[ChatResponse], None] | None = None,
     ) -> None:
         if not prompt.strip():
             raise InvalidParameter("The prompt is empty: write something for the model to answer.")
@@ -80,6 +81,7 @@ class ChatStream:
         self.params = params or GenerationParams()
         self.cancel_event = threading.Event()
         self.response: ChatResponse | None = None
+        self._on_response = on_response
         self._started = False
 
     def cancel(self) -> None:
@@ -141,3 +143,5 @@ class ChatStream:
             thread=self.thread_name,
             interrupted=interrupted,
         )
+        if self._on_response is not None:
+            self._on_response(self.response)

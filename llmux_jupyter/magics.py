@@ -58,7 +58,8 @@ class LLMuxMagics(Magics):
             raise UsageError("%%llm needs a prompt: write it in the cell below the %%llm line.")
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"-o {args.output!r}: give a Python variable name.")
-        prompt = cell if args.raw else interpolate(cell, self.shell.user_ns)
+        body = cell.strip("\n")
+        prompt = body if args.raw else interpolate(body, self.shell.user_ns)
         params = GenerationParams(
             args.temperature, args.top_p, args.max_tokens, args.seed, tuple(args.stop)
         )
@@ -79,7 +80,6 @@ class LLMuxMagics(Magics):
                 output.append(delta)
         response = stream.response
         assert response is not None
-        self.llm.last = response
         output.finish(response.provenance(), response.interrupted)
         if args.output:
             self.shell.user_ns[args.output] = response.text

@@ -4,46 +4,83 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from ..devices import detect_devices, resolve_device
 from ..errors import InvalidParameter, ModelLoadError
+from ..gguf_info import GGUFInfo, read_gguf_info
 from ..registry import register_backend
-from ..specs import GenerationParams, Message, Task
+from ..specs import GenerationParams, Message, RequiredMemory, Task
 from .base import Backend, TokenCounts
 
 DEFAULT_CONTEXT = 2048
-GGUF_MAGIC = b"GGUF"
+DEFAULT_BATCH = 512
+PASSED_THROUGH = ("n_threads", "chat_format", "n_batch", "flash_attn")
+SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
 
 
 @register_backend("llamacpp")
 class LlamaCppBackend(Backend):
-    """Settings: ``n_ctx`` (2048), ``n_gpu_layers`` (all on a GPU host, else 0),
-    ``n_threads``, ``chat_format`` (default: the template inside the GGUF)."""
+    """Settings: ``n_ctx`` (2048), ``n_gpu_layers`` (all on a GPU host, else 0), ``n_batch``,
+    ``n_threads``, ``chat_format`` (default: the template inside the GGUF), ``flash_attn``."""
 
     tasks = frozenset({Task.CHAT})
     requires = ("llama_cpp",)
     extra = "llamacpp"
+    _gguf_info: GGUFInfo | None = None
+    _placement: tuple[str, int] | None = None
+
+    def gguf_info(self) -> GGUFInfo:
+        """The model file's header, read once (it also proves the file is complete)."""
+        if self._gguf_info is None:
+            self._gguf_info = read_gguf_info(self.spec.source.resolve())
+        return self._gguf_info
+
+    def placement(self) -> tuple[str, int]:
+        """(device, n_gpu_layers): every layer on the chosen GPU if this build can offload."""
+        if self._placement is None:
+            device = resolve_device(self.options.device, detect_devices())
+            layers = 0
+            if device != "cpu":
+                import llama_cpp
+
+                if llama_cpp.llama_supports_gpu_offload():
+                    layers = int(self.settings.get("n_gpu_layers", -1))
+                elif self.options.device != "auto":
+                    raise InvalidParameter(
+                        f"--device {self.options.device}: this llama-cpp-python build has no GPU "
+                        "support; reinstall it with CMAKE_ARGS=-DGGML_CUDA=on, or use --device cpu."
+                    )
+                else:
+                    device = "cpu"
+            self._placement = (device, layers)
+            self.device = device
+        return self._placement
+
+    def required_memory(self) -> RequiredMemory:
+        """Weights + KV cache for ``n_ctx`` + the logits buffer of one batch."""
+        info = self.gguf_info()
+        n_ctx = int(self.settings.get("n_ctx", DEFAULT_CONTEXT))
+        n_batch = int(self.settings.get("n_batch", DEFAULT_BATCH))
+        total = info.tensor_bytes + info.kv_cache_bytes(n_ctx) + n_batch * info.vocabulary_size * 4
+        device, _ = self.placement()
+        return RequiredMemory(ram=total) if device == "cpu" else RequiredMemory(vram=total)
 
     def load(self) -> None:
         path = self.spec.source.resolve()
-        check_gguf(path)
+        self.gguf_info()
+        device, gpu_layers = self.placement()
         import llama_cpp
 
-        self.device = resolve_device(self.options.device, detect_devices())
-        gpu_layers = self._gpu_layers(llama_cpp.llama_supports_gpu_offload())
         keywords: dict[str, Any] = {
             "model_path": str(path),
             "n_ctx": int(self.settings.get("n_ctx", DEFAULT_CONTEXT)),
             "n_gpu_layers": gpu_layers,
             "verbose": bool(self.settings.get("verbose", False)),
         }
-        if self.device.startswith("cuda:"):
-            keywords["main_gpu"] = int(self.device.partition(":")[2])
-        for key in ("n_threads", "chat_format", "n_batch"):
-            if key in self.settings:
-                keywords[key] = self.settings[key]
+        if device.startswith("cuda:"):
+            keywords["main_gpu"] = int(device.partition(":")[2])
+        keywords.update({k: self.settings[k] for k in PASSED_THROUGH if k in self.settings})
         try:
             self._llm = llama_cpp.Llama(**keywords)
         except ValueError as error:
@@ -51,19 +88,6 @@ class LlamaCppBackend(Backend):
                 f"llama.cpp could not load {path.name} ({error}): the file may be damaged "
                 "or made for a newer llama.cpp; check it or update llama-cpp-python."
             ) from None
-
-    def _gpu_layers(self, wheel_supports_gpu: bool) -> int:
-        if self.device == "cpu":
-            return 0
-        if not wheel_supports_gpu:
-            if self.options.device != "auto":
-                raise InvalidParameter(
-                    f"--device {self.options.device}: this llama-cpp-python build has no GPU "
-                    "support; reinstall it with CMAKE_ARGS=-DGGML_CUDA=on (or use --device cpu)."
-                )
-            self.device = "cpu"
-            return 0
-        return int(self.settings.get("n_gpu_layers", -1))
 
     def unload(self) -> None:
         llm = self.__dict__.pop("_llm", None)
@@ -73,11 +97,7 @@ class LlamaCppBackend(Backend):
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[str]:
-        keywords: dict[str, Any] = {
-            key: value
-            for key, value in params.as_dict().items()
-            if key in ("temperature", "top_p", "max_tokens", "seed")
-        }
+        keywords = {k: v for k, v in params.as_dict().items() if k in SAMPLING}
         if params.stop:
             keywords["stop"] = list(params.stop)
         chunks = self._llm.create_chat_completion(
@@ -99,24 +119,3 @@ class LlamaCppBackend(Backend):
             "completion_tokens": completion_tokens,
         }
         return counts
-
-
-def check_gguf(path: Path) -> None:
-    """Raise ModelLoadError unless ``path`` is a complete GGUF file."""
-    if not path.is_file():
-        raise ModelLoadError(f"{path} is not a file: llama.cpp needs a single .gguf file.")
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic != GGUF_MAGIC:
-        raise ModelLoadError(
-            f"{path.name} is not a GGUF file (it starts with {magic!r}): llama.cpp needs "
-            "GGUF; convert the model with llama.cpp's convert_hf_to_gguf.py."
-        )
-    from gguf import GGUFReader
-
-    try:
-        GGUFReader(path)
-    except (ValueError, IndexError, OSError) as error:
-        raise ModelLoadError(
-            f"{path.name} is a damaged or truncated GGUF file ({error}): download it again."
-        ) from None

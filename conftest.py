@@ -1,0 +1,30 @@
+"""Test-session set-up: folders set the markers; registrations go to a throwaway folder."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+MARKERS = ("unit", "integration", "browser", "notebooks")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Kernels, notebooks and subprocesses inherit this: nothing writes the user's ~/.jupyter.
+    if "LLMUX_CONFIG_DIR" not in os.environ:
+        os.environ["LLMUX_CONFIG_DIR"] = tempfile.mkdtemp(prefix="llmux-test-config-")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for folder in Path(str(item.fspath)).parts:
+            if folder in MARKERS:
+                item.add_marker(folder)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each in-process test gets its own registration store."""
+    monkeypatch.setenv("LLMUX_CONFIG_DIR", str(tmp_path_factory.mktemp("llmux-config")))

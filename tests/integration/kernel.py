@@ -1,0 +1,91 @@
+"""A real Jupyter kernel driven over ZMQ, the way JupyterLab drives it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+Message = dict[str, Any]
+
+
+@dataclass
+class CellRun:
+    """What one execute request produced."""
+
+    reply: Message
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.reply["content"]["status"]
+
+    def of_type(self, *types: str) -> list[Message]:
+        return [m for m in self.messages if m["msg_type"] in types]
+
+    @property
+    def displays(self) -> list[Message]:
+        return self.of_type("display_data", "update_display_data")
+
+    @property
+    def stdout(self) -> str:
+        return "".join(
+            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stdout"
+        )
+
+    @property
+    def stderr(self) -> str:
+        return "".join(
+            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr"
+        )
+
+    @property
+    def error(self) -> Message | None:
+        errors = self.of_type("error")
+        return errors[-1]["content"] if errors else None
+
+
+class Kernel:
+    """One ipykernel process; ``run`` executes code and collects its output messages."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.manager: KernelManager
+        self.manager, self.client = start_new_kernel(
+            kernel_name="python3", env={**os.environ, **(env or {})}
+        )
+
+    def run(
+        self,
+        code: str,
+        timeout: float = 300,
+        on_message: Callable[[Message], None] | None = None,
+    ) -> CellRun:
+        messages: list[Message] = []
+
+        def hook(message: Message) -> None:
+            messages.append(message)
+            if on_message is not None:
+                on_message(message)
+
+        reply = self.client.execute_interactive(
+            code, timeout=timeout, output_hook=hook, allow_stdin=False
+        )
+        return CellRun(reply, messages)
+
+    def value(self, expression: str) -> Any:
+        """Evaluate an expression in the kernel and return its repr's literal value."""
+        import ast
+
+        run = self.run(f"print(repr({expression}))")
+        assert run.status == "ok", run.error
+        return ast.literal_eval(run.stdout.strip())
+
+    def interrupt(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def shutdown(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)

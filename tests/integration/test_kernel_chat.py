@@ -1,0 +1,95 @@
+"""%%llm in a real kernel on the real SmolLM2 GGUF (llama.cpp): streaming, -o, reuse, interrupt."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+PROMPT = "%%llm --temperature 0 --seed 7 --max-tokens 60 {options}\nWrite a haiku about GPUs."
+
+
+def sent_at(message) -> datetime:
+    date = message["header"]["date"]
+    return date if isinstance(date, datetime) else datetime.fromisoformat(date)
+
+
+def test_answer_streams_as_several_display_updates_before_the_cell_ends(kernel):
+    run = kernel.run(PROMPT.format(options="--thread stream"))
+    assert run.status == "ok", run.error
+    displays = run.displays
+    assert displays[0]["msg_type"] == "display_data"
+    updates = [m for m in displays if m["msg_type"] == "update_display_data"]
+    assert len(updates) >= 3, [m["content"]["data"] for m in displays]
+    assert sent_at(displays[0]) < sent_at(updates[-2]) < sent_at(run.reply)
+    texts = [m["content"]["data"]["text/markdown"] for m in displays]
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
+    final = displays[-1]["content"]
+    provenance = final["metadata"]["llmux"]
+    assert provenance["model"] == "smollm2" and provenance["backend"] == "llamacpp"
+    assert provenance["params"] == {"temperature": 0.0, "max_tokens": 60, "seed": 7}
+    usage = provenance["usage"]
+    assert 0 < usage["completion_tokens"] <= 60 and usage["prompt_tokens"] > 5
+    assert usage["tokens_per_second"] > 0 and usage["time_to_first_token_s"] > 0
+    assert len(final["data"]["text/markdown"].split()) >= 5
+
+
+def test_output_variable_and_model_reuse(kernel):
+    kernel.run("%llm load smollm2")
+    loaded_at = kernel.value("[(m.name, m.loaded_at) for m in llm.ps()]")
+    run = kernel.run(PROMPT.format(options="-o answer --new --thread reuse"))
+    assert run.status == "ok", run.error
+    answer = kernel.value("answer")
+    assert isinstance(answer, str) and len(answer) > 10
+    final = run.displays[-1]["content"]["data"]["text/plain"]
+    assert answer == final
+    assert kernel.value("[(m.name, m.loaded_at) for m in llm.ps()]") == loaded_at
+
+
+def test_same_seed_same_answer(kernel):
+    first = kernel.run(PROMPT.format(options="-o a1 --new --thread s1"))
+    second = kernel.run(PROMPT.format(options="-o a2 --new --thread s2"))
+    assert first.status == second.status == "ok"
+    assert kernel.value("a1 == a2 and len(a1) > 0") is True
+
+
+def test_threads_remember_earlier_cells(kernel):
+    kernel.run("%%llm --thread memory --new --temperature 0 --max-tokens 20\nMy name is Ada.")
+    kernel.run("%%llm --thread memory --temperature 0 --max-tokens 20\nWhat is my name?")
+    turns = kernel.value(
+        "[(t.user, len(t.assistant) > 0) for t in llm.threads.get('memory').turns]"
+    )
+    assert turns == [("My name is Ada.", True), ("What is my name?", True)]
+
+
+def test_interrupt_stops_keeps_partial_and_model(kernel):
+    kernel.run("%llm load smollm2")
+    seen: list[str] = []
+
+    def interrupt_after_three_updates(message) -> None:
+        if message["msg_type"] == "update_display_data":
+            seen.append(message["content"]["data"]["text/markdown"])
+            if len(seen) == 3:
+                kernel.interrupt()
+
+    run = kernel.run(
+        "%%llm --thread long --new --max-tokens 1500 --temperature 0.8 -o partial\n"
+        "Write a very long story about a lighthouse keeper, in many chapters.",
+        on_message=interrupt_after_three_updates,
+    )
+    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt"
+    final = run.displays[-1]["content"]
+    provenance = final["metadata"]["llmux"]
+    assert provenance["interrupted"] is True
+    assert provenance["usage"]["completion_tokens"] < 1500
+    assert final["data"]["text/plain"].startswith(seen[2])
+    assert "interrupted" in final["data"]["text/markdown"]
+    # The four promises: partial answer kept, model loaded, thread records it, next cell works.
+    assert kernel.value("[m.name for m in llm.ps()]") == ["smollm2"]
+    turn = kernel.value(
+        "(lambda t: (t.interrupted, t.assistant == partial))(llm.threads.get('long').turns[-1])"
+    )
+    assert turn == (True, True)
+    assert kernel.value("len(partial)") >= len(seen[2])
+    after = kernel.run(PROMPT.format(options="--thread after"))
+    assert after.status == "ok", after.error
+    assert kernel.value("llm.ps()[0].busy") == 0

@@ -1,0 +1,133 @@
+"""The llama.cpp backend on the real SmolLM2 GGUF, through the Python API (no kernel)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmux_jupyter.api import LLM
+from llmux_jupyter.catalog import Catalog
+from llmux_jupyter.gguf_info import read_gguf_info
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    llm = LLM(Catalog(tmp_path_factory.mktemp("cfg") / "models.json"))
+    yield llm
+    llm.unload(all=True)
+
+
+def test_chat_and_streaming_on_the_embedded_model(api):
+    response = api.chat(
+        "What is the capital of France? Answer in one word.",
+        temperature=0,
+        max_tokens=16,
+        thread="paris",
+    )
+    assert "paris" in response.text.lower()
+    deltas = list(
+        api.chat(
+            "Count from one to five.", stream=True, max_tokens=30, temperature=0, thread="count"
+        )
+    )
+    assert len(deltas) > 5 and all(isinstance(d, str) for d in deltas)
+    model = api.ps()[0]
+    assert (model.name, model.device, model.spec.backend) == ("smollm2", "cpu", "llamacpp")
+    assert model.measured.ram > 0 and model.estimate.ram > 50_000_000
+
+
+def test_max_tokens_stop_and_seed(api):
+    short = api.chat("Tell me a story.", max_tokens=5, temperature=0, new=True, thread="p")
+    assert short.usage.completion_tokens <= 5
+    stopped = api.chat(
+        "List three fruits, one per line.",
+        temperature=0,
+        max_tokens=60,
+        stop=["\n"],
+        new=True,
+        thread="p",
+    )
+    assert "\n" not in stopped.text.strip()
+    a = api.chat("Invent a name.", temperature=1.0, seed=42, max_tokens=12, new=True, thread="a")
+    b = api.chat("Invent a name.", temperature=1.0, seed=42, max_tokens=12, new=True, thread="b")
+    assert a.text == b.text
+
+
+def test_cancel_between_tokens(api):
+    stream = api.chat(
+        "Write a long essay about the sea.", stream=True, max_tokens=500, thread="cancel", new=True
+    )
+    received = 0
+    for _ in stream:
+        received += 1
+        if received == 4:
+            stream.cancel()
+    assert received == 4
+    assert stream.response.interrupted and stream.response.usage.completion_tokens == 4
+    assert api.ps()[0].busy == 0
+
+
+def test_model_from_a_prepopulated_hugging_face_cache(tmp_path, smollm2_path, monkeypatch):
+    """--hf goes through huggingface_hub for real, resolving from its cache offline."""
+    import huggingface_hub.constants as constants
+
+    repo = tmp_path / "hub" / "models--HuggingFaceTB--SmolLM2-135M-Instruct-GGUF"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (snapshot / "smollm2.Q4_1.gguf").symlink_to(smollm2_path)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    llm = LLM(Catalog(tmp_path / "models.json"))
+    llm.register(
+        "smol-hf",
+        backend="llamacpp",
+        hf="HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        file="smollm2.Q4_1.gguf",
+        n_ctx=512,
+    )
+    reloaded = LLM(Catalog(tmp_path / "models.json"))  # as after a kernel restart
+    answer = reloaded.chat("Say hello.", model="smol-hf", max_tokens=8, temperature=0)
+    assert answer.text.strip()
+    assert reloaded.ps()[0].backend.settings["n_ctx"] == 512
+    reloaded.unload(all=True)
+
+
+def test_gguf_header_of_the_real_file(smollm2_path):
+    info = read_gguf_info(smollm2_path)
+    assert (info.architecture, info.vocabulary_size, info.tensor_count) == ("llama", 49152, 272)
+    assert info.data_end == info.file_size == smollm2_path.stat().st_size
+    # 30 layers x 3 KV heads x (64 + 64) x 2 bytes per token
+    assert info.kv_cache_bytes(1) == 30 * 3 * 128 * 2
+
+
+def test_terminal_ipython_prints_plain_text_as_it_streams(tmp_path):
+    script = tmp_path / "chat.ipy"
+    script.write_text(
+        "%%llm --temperature 0 --max-tokens 20\n"
+        "What is the capital of France? Answer in one word.\n"
+    )
+    ipython = Path(sys.executable).parent / "ipython"
+    result = subprocess.run(
+        [
+            ipython,
+            "--no-banner",
+            "--colors=nocolor",
+            "--InteractiveShellApp.extensions=['llmux_jupyter']",
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LLMUX_CONFIG_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+    assert "text/markdown" not in result.stdout and "<IPython" not in result.stdout
