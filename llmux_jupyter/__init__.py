@@ -19,6 +19,7 @@ from .errors import (
     ModelBusy,
     ModelLoadError,
     ModelNotLoaded,
+    OutOfMemoryBudget,
     RegistrationError,
     SourceNotFound,
     UnknownBackend,
@@ -43,6 +44,7 @@ __all__ = [
     "ModelLoadError",
     "ModelNotLoaded",
     "ModelSpec",
+    "OutOfMemoryBudget",
     "RegistrationError",
     "RequiredMemory",
     "SourceNotFound",
@@ -65,6 +67,7 @@ def load_ipython_extension(ipython: Any) -> None:
     llm.config.update_config(ipython.config)
     if llm.config not in ipython.configurables:
         ipython.configurables.append(llm.config)
+    llm.manager  # noqa: B018 - reads the free memory the default budgets are a fraction of
     ipython.register_magics(LLMuxMagics(ipython, llm))
 
 

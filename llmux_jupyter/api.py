@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .catalog import Catalog
@@ -9,10 +10,22 @@ from .chat import ChatResponse, ChatStream
 from .config import LLMux
 from .conversation import DEFAULT_THREAD, Threads
 from .errors import InvalidParameter, UnknownBackend
-from .manager import LoadedModel, ModelManager
+from .manager import DEFAULT, LoadedModel, ModelManager
+from .memory import DeviceBudget, DeviceMemory, host_devices, plan_budgets
 from .registry import BackendRegistry, BackendStatus, registry
 from .sources import FileSource, HuggingFaceSource, Source
 from .specs import GenerationParams, LoadOptions, ModelSpec, Task
+from .units import parse_duration
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """One device's memory: held by our models (estimates), our budget, and its size."""
+
+    device: str
+    used: int
+    budget: int
+    total: int
 
 
 class LLM:
@@ -27,18 +40,36 @@ class LLM:
     def __init__(self, catalog: Catalog | None = None, backends: BackendRegistry = registry):
         self._catalog = catalog
         self._manager: ModelManager | None = None
+        self._host: list[DeviceMemory] = []
         self.backend_registry = backends
         self.threads = Threads()
         self.config = LLMux()
+        self.config.observe(
+            self._apply_config, names=["memory_budget", "memory_fraction", "keep_alive"]
+        )
         self.last: ChatResponse | None = None
 
     @property
     def manager(self) -> ModelManager:
-        """The multiplexer, created on first use (so importing stays cheap)."""
+        """The multiplexer, created on first use (``%load_ext`` does it, to read free memory)."""
         if self._manager is None:
             catalog = self._catalog if self._catalog is not None else Catalog()
-            self._manager = ModelManager(catalog, self.backend_registry)
+            self._host = host_devices()
+            self._manager = ModelManager(
+                catalog,
+                self.backend_registry,
+                budgets=self._budgets(),
+                keep_alive=parse_duration(self.config.keep_alive),
+            )
         return self._manager
+
+    def _budgets(self) -> dict[str, DeviceBudget]:
+        return plan_budgets(self._host, self.config.memory_budget, self.config.memory_fraction)
+
+    def _apply_config(self, change: Any) -> None:
+        if self._manager is not None:
+            self._manager.budgets = self._budgets()
+            self._manager.default_keep_alive = parse_duration(self.config.keep_alive)
 
     # -- chat ------------------------------------------------------------------
     def chat(
@@ -86,8 +117,40 @@ class LLM:
     def backends(self) -> list[BackendStatus]:
         return self.backend_registry.statuses()
 
-    def load(self, name: str, *, device: str = "auto", **settings: Any) -> LoadedModel:
-        return self.manager.load(name, LoadOptions(device=device, settings=settings))
+    def load(
+        self,
+        name: str,
+        *,
+        device: str = "auto",
+        pin: bool | None = None,
+        keep_alive: str | float | None = DEFAULT,
+        **settings: Any,
+    ) -> LoadedModel:
+        """Load a model now (``%%llm`` and friends load on first use otherwise).
+
+        ``keep_alive``: a duration ('10m', seconds), 0 to unload after each use, -1 or None to
+        keep it; ``pin=True`` protects it from eviction and keep-alive.
+        """
+        options = LoadOptions(device=device, settings=settings)
+        return self.manager.load(name, options, pin=pin, keep_alive=keep_alive)
+
+    def pin(self, name: str, pinned: bool = True) -> LoadedModel:
+        return self.manager.pin(name, pinned)
+
+    def unpin(self, name: str) -> LoadedModel:
+        return self.manager.pin(name, False)
+
+    def keep_alive(self, name: str, duration: str | float | None) -> LoadedModel:
+        """Change a loaded model's keep-alive ('10m', 0, -1...)."""
+        return self.manager.set_keep_alive(name, parse_duration(duration))
+
+    def budgets(self) -> list[BudgetUse]:
+        """Per device: what our models hold, the budget, and the device's size."""
+        used = self.manager.used()
+        return [
+            BudgetUse(device, used.get(device, 0), budget.budget, budget.total)
+            for device, budget in self.manager.budgets.items()
+        ]
 
     def unload(self, name: str | None = None, *, all: bool = False) -> list[str]:
         """Unload one model, or every model with ``all=True``; returns the names unloaded."""

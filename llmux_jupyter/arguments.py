@@ -50,13 +50,25 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     load = add("load", "load a model now (otherwise it loads on first use)")
     load.add_argument("name")
     load.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    load.add_argument(
+        "--keep-alive", metavar="DURATION", help="idle time before unloading: 30s, 10m, 0, -1"
+    )
+    load.add_argument("--pin", action="store_true", help="never evict it (keep-alive ignored)")
     _add_settings(load)
 
     unload = add("unload", "free a model's memory")
     unload.add_argument("name", nargs="?")
     unload.add_argument("--all", action="store_true", help="unload every model")
 
-    add("ps", "loaded models: device, memory, loaded since, last used")
+    add("ps", "loaded models (device, memory, state, keep-alive) and the memory budgets")
+
+    pin = add("pin", "protect a loaded model from eviction and keep-alive")
+    pin.add_argument("name")
+    unpin = add("unpin", "let a pinned model be evicted again")
+    unpin.add_argument("name")
+    keep_alive = add("keep-alive", "change how long a loaded model may stay idle")
+    keep_alive.add_argument("name")
+    keep_alive.add_argument("duration", help="30s, 10m, 1h; 0 = unload after use; -1 = forever")
 
     use = add("use", "make a model the default for its task (%%llm for chat)")
     use.add_argument("name")

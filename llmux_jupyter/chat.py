@@ -13,6 +13,8 @@ from .errors import InvalidParameter
 from .manager import ModelManager
 from .specs import GenerationParams, Task, Usage
 
+PROGRESS_INTERVAL_S = 0.25
+
 
 @dataclass
 class ChatResponse:
@@ -101,7 +103,7 @@ class ChatStream:
             usage = Usage()
             counts: dict[str, int] = {}
             interrupted = failed = False
-            started = time.perf_counter()
+            started = reported = time.perf_counter()
             deltas = loaded.backend.generate(messages, self.params, self.cancel_event)
             try:
                 while True:
@@ -110,9 +112,13 @@ class ChatStream:
                     except StopIteration as stop:
                         counts = stop.value or {}
                         break
+                    now = time.perf_counter()
                     if usage.time_to_first_token_s is None:
-                        usage.time_to_first_token_s = time.perf_counter() - started
+                        usage.time_to_first_token_s = now - started
                     pieces.append(delta)
+                    if now - reported >= PROGRESS_INTERVAL_S:
+                        reported = now
+                        self._report_progress(len(pieces), now - started, usage)
                     yield delta
             except (GeneratorExit, KeyboardInterrupt):
                 interrupted = True
@@ -128,6 +134,18 @@ class ChatStream:
                 interrupted = interrupted or self.cancel_event.is_set()
                 if not failed:
                     self._finish(thread, loaded.spec.backend, "".join(pieces), usage, interrupted)
+
+    def _report_progress(self, tokens: int, elapsed: float, usage: Usage) -> None:
+        """A "generating" event for live views (the sidebar), a few times a second."""
+        first = usage.time_to_first_token_s or 0.0
+        speed = (tokens - 1) / (elapsed - first) if tokens > 1 and elapsed > first else None
+        self._manager.events.emit(
+            "generating",
+            self.model,
+            tokens=tokens,
+            tokens_per_second=speed,
+            thread=self.thread_name,
+        )
 
     def _finish(
         self, thread: Thread, backend: str, text: str, usage: Usage, interrupted: bool

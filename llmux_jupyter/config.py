@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from traitlets import CaselessStrEnum, Float
+from typing import Any
+
+from traitlets import CaselessStrEnum, Float, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
+from .errors import InvalidParameter
+from .memory import DEFAULT_FRACTION, DeviceMemory, plan_budgets
 from .render import FORMATS
+from .units import parse_duration
 
 
 class LLMux(Configurable):
@@ -17,3 +22,42 @@ class LLMux(Configurable):
     default_format = CaselessStrEnum(
         list(FORMATS), default_value="markdown", help="How %%llm renders answers by default."
     ).tag(config=True)
+    memory_budget = Unicode(
+        "",
+        help="Memory our models may use: '' (memory_fraction of what was free at %load_ext), "
+        "one size for every device ('12GiB'), or per device ('cpu=16GiB,cuda:0=20GiB').",
+    ).tag(config=True)
+    memory_fraction = Float(
+        DEFAULT_FRACTION, help="The default budget's share of the memory free at %load_ext."
+    ).tag(config=True)
+    keep_alive = Unicode(
+        "5m",
+        help="How long an idle model stays loaded: '30s', '5m', '1h'; '0' unloads right after "
+        "each use; '-1' keeps models until unloaded.",
+    ).tag(config=True)
+
+    @validate("memory_budget")
+    def _valid_budget(self, proposal: dict[str, Any]) -> str:
+        devices = [DeviceMemory(name, 0, 0) for name in _named_devices(proposal["value"])]
+        return _checked(lambda: plan_budgets(devices, proposal["value"]), proposal["value"])
+
+    @validate("memory_fraction")
+    def _valid_fraction(self, proposal: dict[str, Any]) -> float:
+        return _checked(lambda: plan_budgets([], "", proposal["value"]), proposal["value"])
+
+    @validate("keep_alive")
+    def _valid_keep_alive(self, proposal: dict[str, Any]) -> str:
+        return _checked(lambda: parse_duration(proposal["value"]), proposal["value"])
+
+
+def _named_devices(setting: str) -> list[str]:
+    names = {part.rpartition("=")[0].strip() for part in setting.split(",") if "=" in part}
+    return sorted(names | {"cpu"})
+
+
+def _checked(check: Any, value: Any) -> Any:
+    try:
+        check()
+    except InvalidParameter as error:
+        raise TraitError(str(error)) from None
+    return value

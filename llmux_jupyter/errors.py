@@ -42,6 +42,10 @@ class ModelBusy(LLMuxError):
     """The model is generating; it cannot be unloaded or evicted now."""
 
 
+class OutOfMemoryBudget(LLMuxError):
+    """A model does not fit its device's budget even after evicting every idle model."""
+
+
 class UnsupportedTask(LLMuxError):
     """The model's backend cannot do what was asked (e.g. transcribe with a chat model)."""
 

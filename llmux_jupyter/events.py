@@ -14,8 +14,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelEvent:
-    """Something happened to a model: ``kind`` is loading, loaded, unloading, unloaded,
-    evicted, error, busy, idle, default, registered or unregistered."""
+    """Something happened to a model. ``kind`` is one of: loading, loaded, unloading, unloaded,
+    evicted (``reason``), error (``message``), busy, idle, generating (``tokens``,
+    ``tokens_per_second``), changed (``pinned`` / ``keep_alive``), default (``task``),
+    registered, unregistered."""
 
     kind: str
     model: str

@@ -12,14 +12,14 @@ from IPython.display import display
 
 from .api import LLM
 from .arguments import cell_parser, command_parser, parse_settings
-from .backends.base import path_size
-from .errors import SourceNotFound
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
-from .memory import format_bytes
+from .manager import DEFAULT
 from .render import live_output
-from .specs import GenerationParams, ModelSpec, Task
+from .specs import GenerationParams, Task
+from .status import model_statuses
 from .tables import Table
+from .units import format_bytes, format_duration
 
 
 @magics_class
@@ -36,6 +36,9 @@ class LLMuxMagics(Magics):
             "load": self._load,
             "unload": self._unload,
             "ps": self._ps,
+            "pin": self._pin,
+            "unpin": self._pin,
+            "keep-alive": self._keep_alive,
             "use": self._use,
             "register": self._register,
             "unregister": self._unregister,
@@ -89,32 +92,43 @@ class LLMuxMagics(Magics):
 
     # -- %llm commands ---------------------------------------------------------
     def _list(self, args: Namespace) -> None:
-        loaded = {m.name for m in self.llm.ps()}
         models = Table(["name", "backend", "task", "source", "size", "loaded"], title="Models")
-        for spec in self.llm.models():
-            if args.task and spec.task.value != args.task:
+        for model in model_statuses(self.llm):
+            if args.task and model.task != args.task:
                 continue
-            models.rows.append(
-                [
-                    spec.name,
-                    spec.backend,
-                    spec.task.value,
-                    spec.source.describe(),
-                    _source_size(spec),
-                    "yes" if spec.name in loaded else "no",
-                ]
-            )
+            size = "not available" if model.size is None else format_bytes(model.size)
+            models.rows.append([model.name, model.backend, model.task, model.source, size,
+                                "yes" if model.loaded else "no"])  # fmt: skip
         backends = Table(["backend", "tasks", "status"], title="Backends")
         for status in self.llm.backends():
             backends.rows.append([status.name, ", ".join(status.tasks), status.status])
         display(models, backends)
 
     def _load(self, args: Namespace) -> None:
-        model = self.llm.load(args.name, device=args.device, **parse_settings(args.settings))
+        keep_alive = DEFAULT if args.keep_alive is None else args.keep_alive
+        model = self.llm.load(
+            args.name,
+            device=args.device,
+            pin=args.pin or None,
+            keep_alive=keep_alive,
+            **parse_settings(args.settings),
+        )
         print(
             f"{model.name} loaded on {model.device} in {model.load_seconds:.2f} s "
-            f"({format_bytes(model.measured.total)} measured)."
+            f"({format_bytes(model.estimate.total)} estimated, "
+            f"{format_bytes(model.measured.total)} measured)."
         )
+
+    def _pin(self, args: Namespace) -> None:
+        model = self.llm.pin(args.name, args.command == "pin")
+        print(f"{model.name} is {'pinned' if model.pinned else 'no longer pinned'}.")
+
+    def _keep_alive(self, args: Namespace) -> None:
+        model = self.llm.keep_alive(args.name, args.duration)
+        if self.llm.manager.is_loaded(model.name):
+            print(f"{model.name} stays loaded {format_duration(model.keep_alive)} when idle.")
+        else:
+            print(f"{model.name} was idle and is now unloaded.")
 
     def _unload(self, args: Namespace) -> None:
         if args.all == (args.name is not None):
@@ -123,36 +137,27 @@ class LLMuxMagics(Magics):
         print(f"Unloaded {', '.join(names)}." if names else "No model was loaded.")
 
     def _ps(self, args: Namespace) -> None:
-        table = Table(
-            [
-                "name",
-                "backend",
-                "task",
-                "device",
-                "estimate",
-                "measured",
-                "state",
-                "loaded since",
-                "last used",
-            ],
+        now = time.time()
+        models = Table(
+            ["name", "backend", "task", "device", "estimate", "measured", "state", "pinned",
+             "keep-alive", "expires in", "loaded since", "last used"],
             title="Loaded models",
             empty="(no model loaded)",
-        )
+        )  # fmt: skip
         for model in self.llm.ps():
-            table.rows.append(
-                [
-                    model.name,
-                    model.spec.backend,
-                    model.spec.task.value,
-                    model.device,
-                    format_bytes(model.estimate.total),
-                    format_bytes(model.measured.total),
-                    model.state,
-                    _clock(model.loaded_at),
-                    _ago(model.last_used),
-                ]
-            )
-        display(table)
+            expires = model.expires_at
+            models.rows.append([
+                model.name, model.spec.backend, model.spec.task.value, model.device,
+                format_bytes(model.estimate.total), format_bytes(model.measured.total),
+                model.state, "yes" if model.pinned else "no", format_duration(model.keep_alive),
+                "-" if expires is None else format_duration(max(0.0, expires - now)),
+                _clock(model.loaded_at), _ago(model.last_used),
+            ])  # fmt: skip
+        budgets = Table(["device", "used by models", "budget", "device total"], title="Memory")
+        for use in self.llm.budgets():
+            budgets.rows.append([use.device, format_bytes(use.used), format_bytes(use.budget),
+                                 format_bytes(use.total)])  # fmt: skip
+        display(models, budgets)
 
     def _use(self, args: Namespace) -> None:
         spec = self.llm.use(args.name)
@@ -210,13 +215,6 @@ class LLMuxMagics(Magics):
         if args.topic not in self._subparsers:
             raise UsageError(f"No command {args.topic!r}; commands: {', '.join(self._subparsers)}")
         print(self._subparsers[args.topic].format_help())
-
-
-def _source_size(spec: ModelSpec) -> str:
-    try:
-        return format_bytes(path_size(spec.source.resolve()))
-    except SourceNotFound:
-        return "not available"
 
 
 def _clock(timestamp: float) -> str:

@@ -1,4 +1,6 @@
-"""The multiplexer: one per kernel; loads, reuses and unloads models and reports every change."""
+"""The multiplexer: one per kernel. Loads models on first use and keeps them while they are used;
+unloads them when asked, when their keep-alive runs out, or (least recently used first) when a
+new model needs their memory. Every change is published on ``events``."""
 
 from __future__ import annotations
 
@@ -19,10 +21,17 @@ from .errors import (
     ModelBusy,
     ModelLoadError,
     ModelNotLoaded,
+    OutOfMemoryBudget,
 )
 from .events import EventBus
+from .memory import DeviceBudget
 from .registry import BackendRegistry, install_hint, registry
 from .specs import LoadOptions, ModelSpec, RequiredMemory, Task
+from .timers import DeadlineTimer
+from .units import format_bytes, format_duration, parse_duration
+
+DEFAULT_KEEP_ALIVE = 300.0
+DEFAULT = "default"
 
 
 @dataclass
@@ -37,6 +46,8 @@ class LoadedModel:
     estimate: RequiredMemory
     measured: RequiredMemory
     last_used: float
+    keep_alive: float | None = DEFAULT_KEEP_ALIVE
+    pinned: bool = False
     busy: int = 0
 
     @property
@@ -51,22 +62,41 @@ class LoadedModel:
     def state(self) -> str:
         return "busy" if self.busy else "idle"
 
+    @property
+    def expires_at(self) -> float | None:
+        """When keep-alive unloads it; None while busy, pinned or kept forever."""
+        if self.busy or self.pinned or self.keep_alive is None:
+            return None
+        return self.last_used + self.keep_alive
+
+    @property
+    def charges(self) -> dict[str, int]:
+        """The budgets this model is counted against, and by how much."""
+        return memory.charges(self.device, self.estimate)
+
 
 class ModelManager:
-    """Loads models on first use, keeps them, and unloads them on request."""
+    """Loads, shares and unloads the kernel's models under per-device memory budgets."""
 
     def __init__(
         self,
         catalog: Catalog,
         backends: BackendRegistry = registry,
         events: EventBus | None = None,
+        budgets: dict[str, DeviceBudget] | None = None,
+        keep_alive: float | None = DEFAULT_KEEP_ALIVE,
     ) -> None:
         self.catalog = catalog
         self.backends = backends
         self.events = events if events is not None else EventBus()
+        self.budgets = (
+            budgets if budgets is not None else memory.plan_budgets(memory.host_devices())
+        )
+        self.default_keep_alive = keep_alive
         self._loaded: dict[str, LoadedModel] = {}
         self._defaults: dict[Task, str] = {}
         self._lock = threading.RLock()
+        self._timer = DeadlineTimer(self._expire)
 
     # -- queries ---------------------------------------------------------------
     def loaded(self) -> list[LoadedModel]:
@@ -74,7 +104,8 @@ class ModelManager:
             return list(self._loaded.values())
 
     def is_loaded(self, name: str) -> bool:
-        return name in self._loaded
+        with self._lock:
+            return name in self._loaded
 
     def get_loaded(self, name: str) -> LoadedModel:
         with self._lock:
@@ -83,19 +114,33 @@ class ModelManager:
                 raise ModelNotLoaded(f"{name!r} is not loaded (see %llm ps).")
             return self._loaded[name]
 
+    def used(self) -> dict[str, int]:
+        """Bytes our models hold per budget (their estimates)."""
+        with self._lock:
+            totals: dict[str, int] = {}
+            for model in self._loaded.values():
+                for device, amount in model.charges.items():
+                    totals[device] = totals.get(device, 0) + amount
+            return totals
+
+    def defaults(self) -> dict[Task, str]:
+        """The default model of each task that has one."""
+        found = {}
+        for task in Task:
+            with contextlib.suppress(ModelNotLoaded):
+                found[task] = self.default_for(task)
+        return found
+
     def default_for(self, task: Task) -> str:
         """The model ``%%llm`` (or transcribe/say) uses when none is named."""
         if task in self._defaults:
             return self._defaults[task]
-        for spec in self.catalog.all():
-            if spec.task is task and spec.builtin:
-                return spec.name
-        for spec in self.catalog.all():
-            if spec.task is task:
-                return spec.name
+        specs = [spec for spec in self.catalog.all() if spec.task is task]
+        for spec in sorted(specs, key=lambda s: not s.builtin):
+            return spec.name
         raise ModelNotLoaded(f"No {task.value} model is known: add one with %llm register.")
 
-    # -- changes ---------------------------------------------------------------
+    # -- settings --------------------------------------------------------------
     def use(self, name: str) -> ModelSpec:
         """Make ``name`` the default model of its task."""
         spec = self.catalog.get(name)
@@ -103,24 +148,65 @@ class ModelManager:
         self.events.emit("default", name, task=spec.task.value)
         return spec
 
-    def load(self, name: str, options: LoadOptions | None = None) -> LoadedModel:
-        """Load ``name`` (or return it if already loaded with the same options)."""
+    def pin(self, name: str, pinned: bool = True) -> LoadedModel:
+        """A pinned model is never evicted and ignores keep-alive."""
+        with self._lock:
+            model = self.get_loaded(name)
+            model.pinned = pinned
+            self.events.emit("changed", name, pinned=pinned)
+            self._after_use(model)
+            return model
+
+    def set_keep_alive(self, name: str, seconds: float | None) -> LoadedModel:
+        """Seconds an idle model stays loaded (None: forever; 0: unload as soon as idle)."""
+        with self._lock:
+            model = self.get_loaded(name)
+            model.keep_alive = seconds
+            self.events.emit("changed", name, keep_alive=seconds)
+            self._after_use(model)
+            return model
+
+    # -- loading and unloading -------------------------------------------------
+    def load(
+        self,
+        name: str,
+        options: LoadOptions | None = None,
+        *,
+        pin: bool | None = None,
+        keep_alive: str | float | None = DEFAULT,
+    ) -> LoadedModel:
+        """Load ``name`` (or return it if already loaded with the same options).
+
+        ``keep_alive``: 'default' (the manager's), seconds or a duration like '10m', 0 to
+        unload right after each use, None or negative to keep it until unloaded.
+        """
+        seconds = self.default_keep_alive if keep_alive == DEFAULT else parse_duration(keep_alive)
         with self._lock:
             current = self._loaded.get(name)
             if current is not None and (options is None or options == current.options):
+                if pin is not None:
+                    self.pin(name, pin)
+                if keep_alive != DEFAULT:
+                    self.set_keep_alive(name, seconds)
                 return current
             spec = self.catalog.get(name)
             backend_class = self.backends.get(spec.backend)
             if current is not None:
                 self.unload(name)
-            return self._load_new(spec, backend_class, options or LoadOptions())
+            model = self._load_new(spec, backend_class, options or LoadOptions())
+            model.pinned = bool(pin)
+            model.keep_alive = seconds
+            if model.keep_alive != 0:  # keep-alive 0 unloads after the first use, not now
+                self._after_use(model)
+            return model
 
     def _load_new(
         self, spec: ModelSpec, backend_class: type[Backend], options: LoadOptions
     ) -> LoadedModel:
         backend = backend_class(spec, options)
         estimate = backend.required_memory()
-        self.events.emit("loading", spec.name, estimate=estimate.total)
+        self._make_room(spec.name, memory.charges(backend.device, estimate))
+        self.events.emit("loading", spec.name, estimate=estimate.total, progress=0.0)
         ram_before = memory.process_rss()
         started = time.perf_counter()
         try:
@@ -129,6 +215,7 @@ class ModelManager:
             _release(backend)
             del backend
             gc.collect()
+            memory.return_freed_memory()
             wrapped = self._wrap_load_error(spec, backend_class, error)
             self.events.emit("error", spec.name, message=str(wrapped or error))
             if wrapped is None:
@@ -137,10 +224,60 @@ class ModelManager:
         load_seconds = time.perf_counter() - started
         measured = RequiredMemory(ram=max(0, memory.process_rss() - ram_before))
         now = time.time()
-        loaded = LoadedModel(spec, backend, options, now, load_seconds, estimate, measured, now)
-        self._loaded[spec.name] = loaded
+        model = LoadedModel(spec, backend, options, now, load_seconds, estimate, measured, now)
+        self._loaded[spec.name] = model
         self.events.emit("loaded", spec.name, device=backend.device, seconds=load_seconds)
-        return loaded
+        return model
+
+    def _make_room(self, name: str, needed: dict[str, int]) -> None:
+        """Evict least recently used idle, unpinned models until ``needed`` fits every budget;
+        refuse (changing nothing) if it cannot fit even then."""
+        victims = sorted(
+            (m for m in self._loaded.values() if not m.busy and not m.pinned and m.name != name),
+            key=lambda m: m.last_used,
+        )
+        for device, amount in needed.items():
+            budget = self.budgets.get(device)
+            if budget is None:
+                continue
+            used = self.used().get(device, 0)
+            freeable = sum(m.charges.get(device, 0) for m in victims)
+            if used - freeable + amount > budget.budget:
+                raise OutOfMemoryBudget(self._refusal(name, device, amount, budget, used))
+        for victim in victims:
+            over = self._over_budget(needed)
+            if not over:
+                break
+            if any(victim.charges.get(device) for device in over):
+                reason = f"memory: {name} needs {format_bytes(needed[over[0]])} on {over[0]}"
+                self._remove(victim, "evicted", reason=reason)
+
+    def _over_budget(self, needed: dict[str, int]) -> list[str]:
+        used = self.used()
+        return [
+            device
+            for device, amount in needed.items()
+            if device in self.budgets and used.get(device, 0) + amount > self.budgets[device].budget
+        ]
+
+    def _refusal(self, name: str, device: str, amount: int, budget: DeviceBudget, used: int) -> str:
+        holders = (
+            ", ".join(
+                f"{m.name} {format_bytes(m.charges.get(device, 0))}"
+                + (" busy" if m.busy else "")
+                + (" pinned" if m.pinned else "")
+                for m in sorted(self._loaded.values(), key=lambda m: m.name)
+                if m.charges.get(device)
+            )
+            or "nothing of ours"
+        )
+        return (
+            f"{name} needs {format_bytes(amount)} on {device}, but only "
+            f"{format_bytes(max(0, budget.budget - used))} of the {format_bytes(budget.budget)} "
+            f"budget is free and busy or pinned models hold the rest ({holders}). Unload or "
+            "unpin a model, load with less context (--set n_ctx=...), or raise the budget: "
+            "%config LLMux.memory_budget = '...'"
+        )
 
     def _wrap_load_error(
         self, spec: ModelSpec, backend_class: type[Backend], error: BaseException
@@ -159,20 +296,16 @@ class ModelManager:
     def unload(self, name: str) -> None:
         """Unload a loaded model; refuses (ModelBusy) while it is generating."""
         with self._lock:
-            loaded = self.get_loaded(name)
-            if loaded.busy:
+            model = self.get_loaded(name)
+            if model.busy:
                 raise ModelBusy(
                     f"{name!r} is busy generating; interrupt the cell (or wait) and unload again."
                 )
             self.events.emit("unloading", name)
-            del self._loaded[name]
-            _release(loaded.backend)
-            del loaded
-            gc.collect()
-            self.events.emit("unloaded", name)
+            self._remove(model, "unloaded")
 
     def unload_all(self) -> list[str]:
-        """Unload every idle model; returns the names unloaded."""
+        """Unload every model (none if any is busy); returns the names unloaded."""
         with self._lock:
             busy = [m.name for m in self._loaded.values() if m.busy]
             if busy:
@@ -182,20 +315,54 @@ class ModelManager:
                 self.unload(name)
             return names
 
+    def _remove(self, model: LoadedModel, kind: str, **detail: object) -> None:
+        del self._loaded[model.name]
+        _release(model.backend)
+        model.backend = None  # type: ignore[assignment]  # drop the weights now
+        gc.collect()
+        memory.return_freed_memory()
+        self.events.emit(kind, model.name, **detail)
+
     @contextmanager
     def using(self, name: str) -> Iterator[LoadedModel]:
         """Hold ``name`` loaded and marked busy for the duration of a job."""
         with self._lock:
-            loaded = self.load(name)
-            loaded.busy += 1
+            model = self.load(name)
+            model.busy += 1
         self.events.emit("busy", name)
         try:
-            yield loaded
+            yield model
         finally:
             with self._lock:
-                loaded.busy -= 1
-                loaded.last_used = time.time()
+                model.busy -= 1
+                model.last_used = time.time()
             self.events.emit("idle", name)
+            with self._lock:
+                self._after_use(model)
+
+    # -- keep-alive ------------------------------------------------------------
+    def _after_use(self, model: LoadedModel) -> None:
+        """Unload at once if keep-alive is 0, else arm the timer for its expiry."""
+        when = model.expires_at
+        if when is None or self._loaded.get(model.name) is not model:
+            return
+        if model.keep_alive == 0:
+            self._remove(model, "evicted", reason="keep-alive 0: unloaded after use")
+        else:
+            self._timer.schedule(model.name, when)
+
+    def _expire(self, name: str) -> None:
+        """Timer thread: unload ``name`` if its keep-alive really ran out."""
+        with self._lock:
+            model = self._loaded.get(name)
+            when = model.expires_at if model is not None else None
+            if model is None or when is None:
+                return
+            if when > time.time():
+                self._timer.schedule(name, when)
+                return
+            reason = f"keep-alive {format_duration(model.keep_alive)} expired"
+            self._remove(model, "evicted", reason=reason)
 
 
 def _release(backend: Backend) -> None:

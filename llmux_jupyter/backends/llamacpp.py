@@ -15,6 +15,7 @@ from .base import Backend, TokenCounts
 
 DEFAULT_CONTEXT = 2048
 DEFAULT_BATCH = 512
+CPU_OVERHEAD = 8 * 2**20
 PASSED_THROUGH = ("n_threads", "chat_format", "n_batch", "flash_attn")
 SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
 
@@ -58,13 +59,20 @@ class LlamaCppBackend(Backend):
         return self._placement
 
     def required_memory(self) -> RequiredMemory:
-        """Weights + KV cache for ``n_ctx`` + the logits buffer of one batch."""
+        """Weights + f16 KV cache for ``n_ctx`` + working buffers.
+
+        On the CPU only the touched pages of the compute buffer become resident (measured: a
+        few MiB); CUDA allocates all of it, up to one batch of logits.
+        """
         info = self.gguf_info()
         n_ctx = int(self.settings.get("n_ctx", DEFAULT_CONTEXT))
-        n_batch = int(self.settings.get("n_batch", DEFAULT_BATCH))
-        total = info.tensor_bytes + info.kv_cache_bytes(n_ctx) + n_batch * info.vocabulary_size * 4
+        weights_and_cache = info.tensor_bytes + info.kv_cache_bytes(n_ctx)
         device, _ = self.placement()
-        return RequiredMemory(ram=total) if device == "cpu" else RequiredMemory(vram=total)
+        if device == "cpu":
+            return RequiredMemory(ram=weights_and_cache + CPU_OVERHEAD)
+        n_batch = int(self.settings.get("n_batch", DEFAULT_BATCH))
+        logits = n_batch * info.vocabulary_size * 4
+        return RequiredMemory(ram=CPU_OVERHEAD, vram=weights_and_cache + logits)
 
     def load(self) -> None:
         path = self.spec.source.resolve()

@@ -22,7 +22,7 @@ class EchoBackend(Backend):
     loads = 0
 
     def required_memory(self) -> RequiredMemory:
-        return RequiredMemory(ram=1000)
+        return RequiredMemory(ram=self.settings.get("ram", 1000))
 
     def load(self) -> None:
         if self.settings.get("fail_load"):
