@@ -13,11 +13,12 @@ from IPython.display import display
 from .api import LLM
 from .arguments import cell_parser, command_parser, parse_settings
 from .backends.base import path_size
-from .errors import SourceNotFound
+from .errors import LLMuxError, SourceNotFound
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
 from .memory import format_bytes
 from .render import live_output
+from .sources import RemoteSource, display_url
 from .specs import GenerationParams, ModelSpec, Task
 from .tables import Table
 
@@ -76,8 +77,13 @@ class LLMuxMagics(Magics):
             args.format or self.llm.config.default_format, self.llm.config.max_updates_per_second
         )
         with sigint_cancels(stream.cancel_event):
-            for delta in stream:
-                output.append(delta)
+            try:
+                for delta in stream:
+                    output.append(delta)
+            except LLMuxError as error:  # keep what had come, say why it stopped
+                if output.text:
+                    output.finish({"model": stream.model, "error": str(error)})
+                raise
         response = stream.response
         assert response is not None
         output.finish(response.provenance(), response.interrupted)
@@ -89,6 +95,9 @@ class LLMuxMagics(Magics):
 
     # -- %llm commands ---------------------------------------------------------
     def _list(self, args: Namespace) -> None:
+        if args.remote is not None:
+            self._list_remote(args)
+            return
         loaded = {m.name for m in self.llm.ps()}
         models = Table(["name", "backend", "task", "source", "size", "loaded"], title="Models")
         for spec in self.llm.models():
@@ -108,6 +117,20 @@ class LLMuxMagics(Magics):
         for status in self.llm.backends():
             backends.rows.append([status.name, ", ".join(status.tasks), status.status])
         display(models, backends)
+
+    def _list_remote(self, args: Namespace) -> None:
+        served = self.llm.served_models(args.remote, api_key_env=args.api_key_env)
+        remote = [s for s in self.llm.models() if isinstance(s.source, RemoteSource)]
+        url = next((s.source.public_url for s in remote if s.name == args.remote), None)
+        url = url or display_url(args.remote)
+        names: dict[str, list[str]] = {}
+        for spec in remote:
+            if spec.source.public_url == url:
+                names.setdefault(spec.source.model, []).append(spec.name)
+        table = Table(["model", "owned by", "registered as"], title=f"Served at {url}")
+        for model in served:
+            table.rows.append([model.id, model.owned_by, ", ".join(names.get(model.id, []))])
+        display(table)
 
     def _load(self, args: Namespace) -> None:
         model = self.llm.load(args.name, device=args.device, **parse_settings(args.settings))
@@ -144,7 +167,7 @@ class LLMuxMagics(Magics):
                     model.name,
                     model.spec.backend,
                     model.spec.task.value,
-                    model.device,
+                    _device(model.device, model.spec),
                     format_bytes(model.estimate.total),
                     format_bytes(model.measured.total),
                     model.state,
@@ -167,6 +190,9 @@ class LLMuxMagics(Magics):
             hf=args.hf,
             file=args.file,
             revision=args.revision,
+            base_url=args.base_url,
+            model=args.model,
+            api_key_env=args.api_key_env,
             task=args.task,
             description=args.description,
             **parse_settings(args.settings),
@@ -213,10 +239,19 @@ class LLMuxMagics(Magics):
 
 
 def _source_size(spec: ModelSpec) -> str:
+    if isinstance(spec.source, RemoteSource):
+        return "remote"
     try:
         return format_bytes(path_size(spec.source.resolve()))
     except SourceNotFound:
         return "not available"
+
+
+def _device(device: str, spec: ModelSpec) -> str:
+    """Where a loaded model runs; a remote one with its server's URL (never credentials)."""
+    if isinstance(spec.source, RemoteSource):
+        return f"{device} {spec.source.public_url}"
+    return device
 
 
 def _clock(timestamp: float) -> str:
