@@ -46,7 +46,9 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
 
     listing = add("list", "models and backends llmux knows")
     listing.add_argument("--task", choices=[t.value for t in Task], help="only this task")
-    listing.add_argument("--remote", metavar="NAME_OR_URL", help="what a server serves instead")
+    listing.add_argument(
+        "--remote", metavar="NAME_OR_URL", help="what this server (a model's, or a URL) serves"
+    )
     _add_key_option(listing)
 
     load = add("load", "load a model now (otherwise it loads on first use)")

@@ -65,6 +65,11 @@ def test_chat_streams_forwards_params_and_takes_usage_from_the_server(llm, serve
     ]
     loaded = llm.ps()[0]
     assert loaded.device == "remote" and loaded.estimate.total == 0
+    llm.register("tuned", backend="openai", base_url=server.url, model="fake-model",
+                 extra_body={"top_k": 20}, stream_usage=False)  # fmt: skip
+    assert llm.chat("Hi", model="tuned").usage.prompt_tokens == 0
+    sent = server.requests[-1].json()
+    assert sent["top_k"] == 20 and "stream_options" not in sent
 
 
 @pytest.mark.parametrize("server", [{"usage": None}], indirect=True)
