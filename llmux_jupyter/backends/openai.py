@@ -214,7 +214,8 @@ class OpenAIBackend(Backend):
                             "prompt_tokens": chunk.usage.prompt_tokens,
                             "completion_tokens": chunk.usage.completion_tokens,
                         }
-                    text = chunk.choices[0].delta.content if chunk.choices else None
+                    delta = chunk.choices[0].delta if chunk.choices else None
+                    text = delta.content if delta is not None else None
                     if text:
                         pieces += 1
                         yield text

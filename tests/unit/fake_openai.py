@@ -122,6 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._event({"error": {"message": "the model crashed"}})
                 break
             self._event({"choices": [{"index": 0, "delta": {"content": word}}]})
+        self._event({"choices": [{"index": 0, "finish_reason": "stop"}]})  # no delta at all
         if b.usage and request.get("stream_options", {}).get("include_usage"):
             prompt, completion = b.usage
             usage = {"prompt_tokens": prompt, "completion_tokens": completion}
