@@ -113,7 +113,7 @@ class Server:
             todo = (
                 f"put the right key in ${self.api_key_env}."
                 if self.api_key_env
-                else "it needs a key: register the model with --api-key-env VARIABLE."
+                else "it needs a key: name the variable holding it with --api-key-env VAR."
             )
             text = f"{self.where} refused the request (HTTP {error.status_code}: "
             text += f"{_detail(error)}): {todo}"

@@ -169,7 +169,7 @@ FAULTS = {
         "%%llm -m silent\nhi",
         "the server at http://127.0.0.1:{silent}/v1 sent nothing for 1 s while listing",
     ),
-    "list-401": ("%llm list --remote {url}", "it needs a key: register the model with"),
+    "list-401": ("%llm list --remote {url}", "it needs a key: name the variable holding it"),
 }
 
 

@@ -84,7 +84,9 @@ def test_key_is_sent_from_its_variable_and_never_shown(llm, server, monkeypatch)
                  api_key_env="FAKE_KEY", **FAST)  # fmt: skip
     assert llm.chat("Hi", model="keyed").text.startswith("Hello")
     assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
-    with pytest.raises(RemoteServerError, match="register the model with --api-key-env"):
+    with pytest.raises(
+        RemoteServerError, match="it needs a key: name the variable holding it with"
+    ):
         llm.chat("Hi", model="r")  # no key at all
     monkeypatch.setenv("WRONG_KEY", "sk-wrong-999")
     llm.register("wrong", backend="openai", base_url=server.url, model="fake-model",
