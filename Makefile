@@ -35,6 +35,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/bench_llamacpp_chat.py
+	$(BIN)/python bench/bench_remote_chat.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog
 from .chat import ChatResponse, ChatStream
 from .config import LLMux
 from .conversation import DEFAULT_THREAD, Threads
+from .credentials import refuse_secrets
 from .errors import InvalidParameter, UnknownBackend
 from .manager import DEFAULT, LoadedModel, ModelManager
 from .memory import DeviceBudget, DeviceMemory, host_devices, plan_budgets
 from .registry import BackendRegistry, BackendStatus, registry
-from .sources import FileSource, HuggingFaceSource, Source
+from .sources import FileSource, HuggingFaceSource, RemoteSource, Source
 from .specs import GenerationParams, LoadOptions, ModelSpec, Task
 from .units import parse_duration
+
+if TYPE_CHECKING:
+    from .backends.openai import ServedModel
 
 
 @dataclass(frozen=True)
@@ -176,22 +180,46 @@ class LLM:
         hf: str | None = None,
         file: str | None = None,
         revision: str | None = None,
+        base_url: str | None = None,
+        model: str | None = None,
+        api_key_env: str | None = None,
         task: str | None = None,
         description: str = "",
         **settings: Any,
     ) -> ModelSpec:
-        """Add a model from a local ``path`` or a Hugging Face repo ``hf`` (``file`` inside it)."""
+        """Add a model from a local ``path``, a Hugging Face repo ``hf`` (``file`` inside it),
+        or an OpenAI-compatible server ``base_url`` serving ``model`` (a chat model unless
+        ``task`` says otherwise; the key is read from the variable ``api_key_env``)."""
+        refuse_secrets(settings)
+        source = _source(path, hf, file, revision, base_url, model, api_key_env)
+        if task is None and isinstance(source, RemoteSource):
+            task = Task.CHAT.value
         spec = ModelSpec(
             name=name,
             backend=backend,
             task=self._task_for(backend, task),
-            source=_source(path, hf, file, revision),
+            source=source,
             settings=settings,
             description=description,
         )
         self.manager.catalog.register(spec)
         self.manager.events.emit("registered", name)
         return spec
+
+    def served_models(
+        self, name_or_url: str, *, api_key_env: str | None = None
+    ) -> list[ServedModel]:
+        """What a server lists at ``/v1/models``: a registered remote model's, or a URL's."""
+        self.backend_registry.get("openai")  # BackendNotInstalled names the extra
+        from .backends.openai import served_models
+
+        if "://" in name_or_url:
+            return served_models(name_or_url, api_key_env)
+        spec = self.manager.catalog.get(name_or_url)
+        if not isinstance(spec.source, RemoteSource):
+            raise InvalidParameter(f"{spec.name!r} is a local model, not on a server.")
+        source = spec.source
+        return served_models(source.base_url, source.api_key_env or api_key_env, spec.settings)
 
     def unregister(self, name: str) -> None:
         if self.manager.is_loaded(name):
@@ -219,9 +247,23 @@ class LLM:
         return next(iter(tasks))
 
 
-def _source(path: str | None, hf: str | None, file: str | None, revision: str | None) -> Source:
-    if (path is None) == (hf is None):
-        raise InvalidParameter("Give exactly one of path= (a local file) or hf= (org/repo).")
+def _source(
+    path: str | None,
+    hf: str | None,
+    file: str | None,
+    revision: str | None,
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+) -> Source:
+    if [path, hf, base_url].count(None) != 2:
+        raise InvalidParameter(
+            "Give exactly one of path= (a local file), hf= (org/repo) or base_url= (a server)."
+        )
+    if base_url is not None:
+        return RemoteSource(base_url, model or "", api_key_env)
+    if model is not None or api_key_env is not None:
+        raise InvalidParameter("model= and api_key_env= go with base_url= (a server).")
     if path is not None:
         source = FileSource(path)
         source.resolve()  # a missing path is refused now, not at first use

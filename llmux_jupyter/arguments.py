@@ -46,6 +46,10 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
 
     listing = add("list", "models and backends llmux knows")
     listing.add_argument("--task", choices=[t.value for t in Task], help="only this task")
+    listing.add_argument(
+        "--remote", metavar="NAME_OR_URL", help="what this server (a model's, or a URL) serves"
+    )
+    _add_key_option(listing)
 
     load = add("load", "load a model now (otherwise it loads on first use)")
     load.add_argument("name")
@@ -80,6 +84,11 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     register.add_argument("--hf", metavar="ORG/REPO", help="a Hugging Face repository")
     register.add_argument("--file", help="the file inside the --hf repository")
     register.add_argument("--revision", help="branch, tag or commit of the --hf repository")
+    register.add_argument(
+        "--base-url", help="an OpenAI-compatible server, e.g. http://host:8000/v1"
+    )
+    register.add_argument("--model", help="the name the --base-url server serves the model under")
+    _add_key_option(register)
     register.add_argument("--task", choices=[t.value for t in Task])
     register.add_argument("--description", default="")
     _add_settings(register)
@@ -103,6 +112,12 @@ def _add_settings(parser: MagicArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="backend setting, e.g. --set n_ctx=4096 (repeatable)",
+    )
+
+
+def _add_key_option(parser: MagicArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key-env", metavar="VAR", help="environment variable holding the server's API key"
     )
 
 

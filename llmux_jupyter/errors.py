@@ -60,3 +60,7 @@ class RegistrationError(LLMuxError):
 
 class GenerationError(LLMuxError):
     """The backend failed while producing output."""
+
+
+class RemoteServerError(LLMuxError):
+    """An OpenAI-compatible server could not be reached, timed out or refused a request."""

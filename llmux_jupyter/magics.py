@@ -12,11 +12,13 @@ from IPython.display import display
 
 from .api import LLM
 from .arguments import cell_parser, command_parser, parse_settings
+from .errors import LLMuxError
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
 from .manager import DEFAULT
 from .render import live_output
-from .specs import GenerationParams, Task
+from .sources import RemoteSource, display_url
+from .specs import GenerationParams, ModelSpec, Task
 from .status import model_statuses
 from .tables import Table
 from .units import format_bytes, format_duration
@@ -79,8 +81,13 @@ class LLMuxMagics(Magics):
             args.format or self.llm.config.default_format, self.llm.config.max_updates_per_second
         )
         with sigint_cancels(stream.cancel_event):
-            for delta in stream:
-                output.append(delta)
+            try:
+                for delta in stream:
+                    output.append(delta)
+            except LLMuxError as error:  # keep what had come, say why it stopped
+                if output.text:
+                    output.finish({"model": stream.model, "error": str(error)})
+                raise
         response = stream.response
         assert response is not None
         output.finish(response.provenance(), response.interrupted)
@@ -92,17 +99,35 @@ class LLMuxMagics(Magics):
 
     # -- %llm commands ---------------------------------------------------------
     def _list(self, args: Namespace) -> None:
+        if args.remote is not None:
+            self._list_remote(args)
+            return
         models = Table(["name", "backend", "task", "source", "size", "loaded"], title="Models")
         for model in model_statuses(self.llm):
             if args.task and model.task != args.task:
                 continue
-            size = "not available" if model.size is None else format_bytes(model.size)
+            size = "remote" if model.remote else format_bytes(model.size)
+            size = "not available" if model.size is None and not model.remote else size
             models.rows.append([model.name, model.backend, model.task, model.source, size,
                                 "yes" if model.loaded else "no"])  # fmt: skip
         backends = Table(["backend", "tasks", "status"], title="Backends")
         for status in self.llm.backends():
             backends.rows.append([status.name, ", ".join(status.tasks), status.status])
         display(models, backends)
+
+    def _list_remote(self, args: Namespace) -> None:
+        served = self.llm.served_models(args.remote, api_key_env=args.api_key_env)
+        remote = [s for s in self.llm.models() if isinstance(s.source, RemoteSource)]
+        url = next((s.source.public_url for s in remote if s.name == args.remote), None)
+        url = url or display_url(args.remote)
+        names: dict[str, list[str]] = {}
+        for spec in remote:
+            if spec.source.public_url == url:
+                names.setdefault(spec.source.model, []).append(spec.name)
+        table = Table(["model", "owned by", "registered as"], title=f"Served at {url}")
+        for model in served:
+            table.rows.append([model.id, model.owned_by, ", ".join(names.get(model.id, []))])
+        display(table)
 
     def _load(self, args: Namespace) -> None:
         keep_alive = DEFAULT if args.keep_alive is None else args.keep_alive
@@ -147,7 +172,8 @@ class LLMuxMagics(Magics):
         for model in self.llm.ps():
             expires = model.expires_at
             models.rows.append([
-                model.name, model.spec.backend, model.spec.task.value, model.device,
+                model.name, model.spec.backend, model.spec.task.value,
+                _device(model.device, model.spec),
                 format_bytes(model.estimate.total), format_bytes(model.measured.total),
                 model.state, "yes" if model.pinned else "no", format_duration(model.keep_alive),
                 "-" if expires is None else format_duration(max(0.0, expires - now)),
@@ -172,6 +198,9 @@ class LLMuxMagics(Magics):
             hf=args.hf,
             file=args.file,
             revision=args.revision,
+            base_url=args.base_url,
+            model=args.model,
+            api_key_env=args.api_key_env,
             task=args.task,
             description=args.description,
             **parse_settings(args.settings),
@@ -215,6 +244,13 @@ class LLMuxMagics(Magics):
         if args.topic not in self._subparsers:
             raise UsageError(f"No command {args.topic!r}; commands: {', '.join(self._subparsers)}")
         print(self._subparsers[args.topic].format_help())
+
+
+def _device(device: str, spec: ModelSpec) -> str:
+    """Where a loaded model runs; a remote one with its server's URL (never credentials)."""
+    if isinstance(spec.source, RemoteSource):
+        return f"{device} {spec.source.public_url}"
+    return device
 
 
 def _clock(timestamp: float) -> str:

