@@ -13,6 +13,7 @@ from typing import Any
 
 from .catalog import default_store_path
 from .errors import InvalidParameter
+from .units import format_path
 
 KEYS_FILE = "keys.env"
 SECRET_WORDS = frozenset({"key", "token", "password", "secret"})
@@ -31,7 +32,7 @@ def api_key(variable: str | None) -> str | None:
     if not value:
         raise InvalidParameter(
             f"The API key variable {variable} is set neither in the kernel's environment nor "
-            f"in {keys_file()}: export it before starting Jupyter, or add a line "
+            f"in {format_path(keys_file())}: export it before starting Jupyter, or add a line "
             f"{variable}=... to that file (chmod 600)."
         )
     return value
@@ -53,7 +54,8 @@ def _read_keys_file(path: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     if os.name == "posix" and mode & 0o077:
-        raise InvalidParameter(f"{path} holds API keys but others may read it: chmod 600 {path}")
+        shown = format_path(path)
+        raise InvalidParameter(f"{shown} holds API keys but others may read it: chmod 600 {shown}")
     keys: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         name, equals, value = line.partition("=")

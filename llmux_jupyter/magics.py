@@ -21,7 +21,7 @@ from .sources import RemoteSource, display_url
 from .specs import GenerationParams, ModelSpec, Task
 from .status import model_statuses
 from .tables import Table
-from .units import format_bytes, format_duration
+from .units import format_bytes, format_duration, format_path
 
 
 @magics_class
@@ -207,7 +207,7 @@ class LLMuxMagics(Magics):
         )
         print(
             f"Registered {spec.name} ({spec.backend}, {spec.task.value}, "
-            f"{spec.source.describe()}) in {self.llm.manager.catalog.store_path}."
+            f"{spec.source.describe()}) in {format_path(self.llm.manager.catalog.store_path)}."
         )
 
     def _unregister(self, args: Namespace) -> None:

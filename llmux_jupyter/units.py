@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from .errors import InvalidParameter
 
@@ -73,3 +75,9 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m{rest}s" if rest else f"{minutes}m"
     hours, rest = divmod(whole, 3600)
     return f"{hours}h{rest // 60}m" if rest // 60 else f"{hours}h"
+
+
+def format_path(path: Path | str) -> str:
+    """A path for messages: the home folder shown as ~ (no user name in saved notebooks)."""
+    text, home = str(path), os.path.expanduser("~")
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + os.sep) else text
