@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog
 from .chat import ChatResponse, ChatStream
@@ -16,6 +16,9 @@ from .registry import BackendRegistry, BackendStatus, registry
 from .sources import FileSource, HuggingFaceSource, Source
 from .specs import GenerationParams, LoadOptions, ModelSpec, Task
 from .units import parse_duration
+
+if TYPE_CHECKING:
+    from .widgets import ModelPicker
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class LLM:
         if self._manager is not None:
             self._manager.budgets = self._budgets()
             self._manager.default_keep_alive = parse_duration(self.config.keep_alive)
+            self._manager.events.emit("budgets", "")
 
     # -- chat ------------------------------------------------------------------
     def chat(
@@ -166,6 +170,13 @@ class LLM:
 
     def use(self, name: str) -> ModelSpec:
         return self.manager.use(name)
+
+    def picker(self) -> ModelPicker:
+        """A widget to load, unload, pin and choose models, with memory bars per device;
+        it follows every change live. ``picker.close()`` stops it."""
+        from .widgets import ModelPicker  # ipywidgets only when a picker is made
+
+        return ModelPicker(self)
 
     def register(
         self,
