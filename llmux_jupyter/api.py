@@ -20,6 +20,7 @@ from .units import parse_duration
 
 if TYPE_CHECKING:
     from .backends.openai import ServedModel
+    from .widgets import ModelPicker
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class LLM:
         if self._manager is not None:
             self._manager.budgets = self._budgets()
             self._manager.default_keep_alive = parse_duration(self.config.keep_alive)
+            self._manager.events.emit("budgets", "")
 
     # -- chat ------------------------------------------------------------------
     def chat(
@@ -170,6 +172,13 @@ class LLM:
 
     def use(self, name: str) -> ModelSpec:
         return self.manager.use(name)
+
+    def picker(self) -> ModelPicker:
+        """A widget to load, unload, pin and choose models, with memory bars per device;
+        it follows every change live. ``picker.close()`` stops it."""
+        from .widgets import ModelPicker  # ipywidgets only when a picker is made
+
+        return ModelPicker(self)
 
     def register(
         self,

@@ -77,6 +77,8 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     use = add("use", "make a model the default for its task (%%llm for chat)")
     use.add_argument("name")
 
+    add("picker", "a widget to load, unload, pin and choose models, with memory per device")
+
     register = add("register", "add a model (saved across kernel restarts)")
     register.add_argument("name")
     register.add_argument("--backend", required=True)

@@ -17,7 +17,7 @@ class ModelEvent:
     """Something happened to a model. ``kind`` is one of: loading, loaded, unloading, unloaded,
     evicted (``reason``), error (``message``), busy, idle, generating (``tokens``,
     ``tokens_per_second``), changed (``pinned`` / ``keep_alive``), default (``task``),
-    registered, unregistered."""
+    registered, unregistered, budgets (model ''; the memory budgets were set anew)."""
 
     kind: str
     model: str

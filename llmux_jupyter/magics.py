@@ -42,6 +42,7 @@ class LLMuxMagics(Magics):
             "unpin": self._pin,
             "keep-alive": self._keep_alive,
             "use": self._use,
+            "picker": self._picker,
             "register": self._register,
             "unregister": self._unregister,
             "threads": self._threads,
@@ -189,6 +190,9 @@ class LLMuxMagics(Magics):
         spec = self.llm.use(args.name)
         target = "%%llm" if spec.task is Task.CHAT else f"{spec.task.value} commands"
         print(f"{spec.name} is now the default for {target}.")
+
+    def _picker(self, args: Namespace) -> None:
+        display(self.llm.picker())
 
     def _register(self, args: Namespace) -> None:
         spec = self.llm.register(

@@ -193,19 +193,26 @@ class ModelManager:
             backend_class = self.backends.get(spec.backend)
             if current is not None:
                 self.unload(name)
-            model = self._load_new(spec, backend_class, options or LoadOptions())
-            model.pinned = bool(pin)
-            model.keep_alive = seconds
+            model = self._load_new(spec, backend_class, options or LoadOptions(), pin, seconds)
             if model.keep_alive != 0:  # keep-alive 0 unloads after the first use, not now
                 self._after_use(model)
             return model
 
     def _load_new(
-        self, spec: ModelSpec, backend_class: type[Backend], options: LoadOptions
+        self,
+        spec: ModelSpec,
+        backend_class: type[Backend],
+        options: LoadOptions,
+        pin: bool | None,
+        keep_alive: float | None,
     ) -> LoadedModel:
-        backend = backend_class(spec, options)
-        estimate = backend.required_memory()
-        self._make_room(spec.name, memory.charges(backend.device, estimate))
+        try:
+            backend = backend_class(spec, options)
+            estimate = backend.required_memory()
+            self._make_room(spec.name, memory.charges(backend.device, estimate))
+        except LLMuxError as error:  # refused before loading: nothing to give back
+            self.events.emit("error", spec.name, message=str(error))
+            raise
         self.events.emit("loading", spec.name, estimate=estimate.total, progress=0.0)
         ram_before = memory.process_rss()
         started = time.perf_counter()
@@ -225,6 +232,7 @@ class ModelManager:
         measured = RequiredMemory(ram=max(0, memory.process_rss() - ram_before))
         now = time.time()
         model = LoadedModel(spec, backend, options, now, load_seconds, estimate, measured, now)
+        model.pinned, model.keep_alive = bool(pin), keep_alive  # before anyone hears "loaded"
         self._loaded[spec.name] = model
         self.events.emit("loaded", spec.name, device=backend.device, seconds=load_seconds)
         return model

@@ -12,6 +12,7 @@ from .sources import RemoteSource
 
 if TYPE_CHECKING:
     from .api import LLM
+    from .manager import LoadedModel
     from .specs import ModelSpec
 
 
@@ -43,24 +44,36 @@ def model_statuses(llm: LLM) -> list[ModelStatus]:
     manager = llm.manager
     loaded = {model.name: model for model in manager.loaded()}
     defaults = set(manager.defaults().values())
-    statuses = []
-    for spec in manager.catalog.all():
-        common = {
-            "name": spec.name, "backend": spec.backend, "task": spec.task.value,
-            "source": spec.source.describe(), "size": source_size(spec),
-            "is_default": spec.name in defaults, "remote": isinstance(spec.source, RemoteSource),
-        }  # fmt: skip
-        model = loaded.get(spec.name)
-        if model is None:
-            statuses.append(ModelStatus(**common, loaded=False))
-            continue
-        statuses.append(ModelStatus(
-            **common, loaded=True, device=model.device, state=model.state,
-            estimate=model.estimate.total, measured=model.measured.total, pinned=model.pinned,
-            keep_alive=model.keep_alive, expires_at=model.expires_at,
-            loaded_at=model.loaded_at, last_used=model.last_used,
-        ))  # fmt: skip
-    return statuses
+    return [
+        _status(spec, source_size(spec), loaded.get(spec.name), spec.name in defaults)
+        for spec in manager.catalog.all()
+    ]
+
+
+def model_status(llm: LLM, name: str, size: int | None) -> ModelStatus:
+    """One model's status now; ``size`` comes from the caller (reading it may touch disks)."""
+    manager = llm.manager
+    spec = manager.catalog.get(name)
+    model = next((m for m in manager.loaded() if m.name == name), None)
+    return _status(spec, size, model, manager.default_for(spec.task) == name)
+
+
+def _status(
+    spec: ModelSpec, size: int | None, model: LoadedModel | None, is_default: bool
+) -> ModelStatus:
+    common = {
+        "name": spec.name, "backend": spec.backend, "task": spec.task.value,
+        "source": spec.source.describe(), "size": size, "is_default": is_default,
+        "remote": isinstance(spec.source, RemoteSource),
+    }  # fmt: skip
+    if model is None:
+        return ModelStatus(**common, loaded=False)
+    return ModelStatus(
+        **common, loaded=True, device=model.device, state=model.state,
+        estimate=model.estimate.total, measured=model.measured.total, pinned=model.pinned,
+        keep_alive=model.keep_alive, expires_at=model.expires_at,
+        loaded_at=model.loaded_at, last_used=model.last_used,
+    )  # fmt: skip
 
 
 def source_size(spec: ModelSpec) -> int | None:
