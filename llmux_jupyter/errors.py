@@ -56,3 +56,7 @@ class RegistrationError(LLMuxError):
 
 class GenerationError(LLMuxError):
     """The backend failed while producing output."""
+
+
+class InvalidAudio(LLMuxError):
+    """Audio that cannot be used: a missing, corrupt or non-audio file, empty samples."""

@@ -15,6 +15,7 @@ from .specs import Task
 
 ENTRY_POINT_GROUP = "llmux_jupyter.backends"
 BUILTIN_BACKENDS = ("llmux_jupyter.backends.llamacpp",)
+BUILTIN_BACKENDS += tuple(f"llmux_jupyter.backends.{m}" for m in ("whisper", "piper", "chatterbox"))
 
 log = logging.getLogger(__name__)
 
