@@ -47,6 +47,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/bench_llamacpp_chat.py
+	$(BIN)/python bench/bench_speech.py
 
 clean:
 	rm -rf $(VENV) $(CBX) build dist .pytest_cache

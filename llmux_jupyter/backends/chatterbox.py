@@ -112,9 +112,10 @@ class ChatterboxBackend(Backend):
         try:
             self._model.prepare_conditionals(str(path), exaggeration=exaggeration)
         except Exception as error:  # librosa/soundfile/audioread raise many kinds
+            reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             raise InvalidAudio(
-                f"Cannot use {path.name} as a voice clip ({type(error).__name__}: {error}): "
-                "give a few seconds of clear speech as wav, flac or mp3."
+                f"Cannot use {path.name} as a voice clip ({reason}): give a few seconds of "
+                "clear speech as wav, flac or mp3."
             ) from None
 
 

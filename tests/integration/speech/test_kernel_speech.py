@@ -89,6 +89,25 @@ def test_voice_round_trip_in_one_cell(kernel):
     assert spoken.frames == kernel.value("len(spoken_answer.samples)") > 0
 
 
+def test_interrupt_stops_between_sentences_and_keeps_the_audio(kernel):
+    kernel.run("%llm load piper-joe")
+    loaded_at = kernel.value("llm.manager.get_loaded('piper-joe').loaded_at")
+
+    def interrupt_at_first_player(message) -> None:
+        if message["msg_type"] == "display_data":
+            kernel.interrupt()
+
+    text = " ".join(f"This is sentence number {n} of a long story." for n in range(1, 41))
+    run = kernel.run(f"%%llm say -o partial\n{text}", on_message=interrupt_at_first_player)
+    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt"
+    final = run.displays[-1]["content"]
+    assert final["metadata"]["llmux"]["interrupted"] is True
+    chunks = final["metadata"]["llmux"]["chunks"]
+    assert 1 <= chunks < 40
+    assert player_wav(final["data"]["text/html"]).frames == kernel.value("len(partial.samples)")
+    assert kernel.value("llm.manager.get_loaded('piper-joe').loaded_at") == loaded_at
+
+
 def test_ps_lists_speech_models_and_they_unload(kernel):
     kernel.run("%llm load whisper-tiny.en\n%llm load piper-joe")
     run = kernel.run("%llm ps")
