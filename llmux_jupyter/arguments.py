@@ -88,7 +88,7 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     _add_settings(transcribe)
 
     say = add("say", "text to speech, played inline (%%llm say takes the cell as text)")
-    say.add_argument("text", nargs="+", metavar="TEXT")
+    say.add_argument("text", nargs="+", metavar="TEXT", help="the words to speak")
     _add_say_options(say)
 
     helper = add("help", "this help, or one command's options")
