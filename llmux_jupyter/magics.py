@@ -44,7 +44,7 @@ class LLMuxMagics(Magics):
             "threads": self._threads,
             "help": self._help,
             "transcribe": self._transcribe,
-            "say": lambda args: self._say(args, " ".join(unquote(w) for w in args.text)),
+            "say": self._say_line,
         }
         self._say_cell_parser = say_cell_parser()
 
@@ -121,6 +121,9 @@ class LLMuxMagics(Magics):
             output.append("(no speech found)")
         output.finish(stream.provenance, transcript.interrupted)
         self._store(args.output, transcript, transcript.interrupted)
+
+    def _say_line(self, args: Namespace) -> None:
+        self._say(args, " ".join(unquote(word) for word in args.text))
 
     def _say(self, args: Namespace, text: str) -> None:
         _check_variable(args.output)

@@ -175,7 +175,9 @@ class SpeechStream(ModelJob[SpeechAudio]):
         self.options = options or SpeechOptions()
         self.save = Path(save).expanduser() if save is not None else None
         if self.save is not None and not self.save.parent.is_dir():
-            raise InvalidParameter(f"Cannot save to {self.save}: {self.save.parent} is no folder.")
+            raise InvalidParameter(
+                f"Cannot save to {self.save}: the folder {self.save.parent} does not exist."
+            )
         self.audio: SpeechAudio | None = None
 
     def _produce(self, backend: Backend) -> Iterator[SpeechAudio]:

@@ -138,7 +138,7 @@ def test_say_joins_chunks_saves_and_passes_options(llm, tmp_path):
     [
         (lambda llm: llm.say("  \n"), InvalidParameter, "The text is empty"),
         (lambda llm: llm.say("..."), GenerationError, "made no sound"),
-        (lambda llm: llm.say("hi", save="/no/such/dir/x.wav"), InvalidParameter, "no folder"),
+        (lambda llm: llm.say("hi", save="/no/such/dir/x.wav"), InvalidParameter, "does not exist"),
         (lambda llm: llm.say("hi", model="ears"), UnsupportedTask, "not a text-to-speech"),
         (lambda llm: llm.transcribe(b"", model="ears"), InvalidAudio, "empty"),
         (lambda llm: llm.transcribe("/x.wav", model="mouth"), UnsupportedTask, "speech-to-text"),

@@ -43,6 +43,17 @@ def spoken_wav(spoken: SpeechAudio, tmp_path_factory: pytest.TempPathFactory) ->
     return spoken.save(tmp_path_factory.mktemp("clips") / "sentence.wav")
 
 
+@pytest.fixture(scope="module")
+def speech_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    """A kernel of its own (the session's chat kernel keeps only what its tests load)."""
+    config = tmp_path_factory.mktemp("speech-kernel-config")
+    kernel = Kernel(env={"LLMUX_CONFIG_DIR": str(config)})
+    run = kernel.run("%load_ext llmux_jupyter\nfrom llmux_jupyter import llm")
+    assert run.status == "ok", run.error
+    yield kernel
+    kernel.shutdown()
+
+
 @pytest.fixture(scope="session")
 def chatterbox_python() -> str:
     """The .venv-chatterbox interpreter (``make chatterbox-env``). ``make test`` names it in

@@ -1,5 +1,5 @@
-"""Speech in a real kernel: inline players carrying real WAVs, streamed transcripts, -o values,
-the voice round trip, %llm ps, and one clear error per bad input."""
+"""Speech in a real kernel of its own: inline players carrying real WAVs, streamed transcripts,
+-o values, the voice round trip, interrupts, %llm ps, and one clear error per bad input."""
 
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ def sent_at(message) -> datetime:
     return date if isinstance(date, datetime) else datetime.fromisoformat(date)
 
 
-def test_say_plays_an_embedded_wav_of_the_right_rate_and_length(kernel, tmp_path):
+def test_say_plays_an_embedded_wav_of_the_right_rate_and_length(speech_kernel, tmp_path):
     saved = tmp_path / "said.wav"
-    run = kernel.run(f"%llm say {SENTENCE} -o spoken --autoplay --save {saved}")
+    run = speech_kernel.run(f"%llm say {SENTENCE} -o spoken --autoplay --save {saved}")
     assert run.status == "ok", run.error
     final = run.displays[-1]["content"]
     html = final["data"]["text/html"]
     wav = player_wav(html)
     assert (wav.sample_rate, wav.channels, wav.sample_width) == (22050, 1, 2)
-    kind = kernel.value(
+    kind = speech_kernel.value(
         "(type(spoken).__name__, isinstance(spoken, tuple), type(spoken[1]).__name__,"
         " str(spoken[1].dtype), spoken[0], len(spoken[1]))"
     )
@@ -38,8 +38,8 @@ def test_say_plays_an_embedded_wav_of_the_right_rate_and_length(kernel, tmp_path
     assert player_wav(html).frames == (saved.stat().st_size - 44) // 2  # the same WAV saved
 
 
-def test_first_sentence_is_playable_before_the_last_is_synthesized(kernel):
-    run = kernel.run(f"%%llm say -o three\n{THREE}")
+def test_first_sentence_is_playable_before_the_last_is_synthesized(speech_kernel):
+    run = speech_kernel.run(f"%%llm say -o three\n{THREE}")
     assert run.status == "ok", run.error
     first, last = run.displays[0], run.displays[-1]
     assert first["msg_type"] == "display_data" and last["msg_type"] == "update_display_data"
@@ -47,32 +47,34 @@ def test_first_sentence_is_playable_before_the_last_is_synthesized(kernel):
         player_wav(first["content"]["data"]["text/html"]),
         player_wav(last["content"]["data"]["text/html"]),
     )
-    assert 0 < early.frames < whole.frames == kernel.value("len(three.samples)")
+    assert 0 < early.frames < whole.frames == speech_kernel.value("len(three.samples)")
     assert "autoplay" not in last["content"]["data"]["text/html"]
     assert last["content"]["metadata"]["llmux"]["chunks"] == 3
 
 
-def test_transcript_streams_segment_by_segment(kernel):
-    setup = kernel.run(f"long_clip = llm.say({LONG!r})")
+def test_transcript_streams_segment_by_segment(speech_kernel):
+    setup = speech_kernel.run(f"long_clip = llm.say({LONG!r})")
     assert setup.status == "ok", setup.error
-    run = kernel.run("%llm transcribe long_clip --language en -o heard")
+    run = speech_kernel.run("%llm transcribe long_clip --language en -o heard")
     assert run.status == "ok", run.error
     texts = [m["content"]["data"]["text/plain"] for m in run.displays]
     final_lines = texts[-1].strip().splitlines()
-    segments = kernel.value("[str(s) for s in heard.segments]")
+    segments = speech_kernel.value("[str(s) for s in heard.segments]")
     assert final_lines == segments and len(segments) >= 4
     assert run.displays[0]["msg_type"] == "display_data"
     assert texts[0].strip().splitlines() == segments[: len(texts[0].strip().splitlines())]
     assert len(texts[0].strip().splitlines()) < len(segments)
     assert sent_at(run.displays[0]) < sent_at(run.displays[-1])
-    kind = kernel.value("(type(heard).__name__, type(heard.segments[0]).__name__, heard.language)")
+    kind = speech_kernel.value(
+        "(type(heard).__name__, type(heard.segments[0]).__name__, heard.language)"
+    )
     assert kind == ("Transcript", "Segment", "en")
-    assert word_error_rate(LONG, kernel.value("heard.text")) < 0.15
+    assert word_error_rate(LONG, speech_kernel.value("heard.text")) < 0.15
     assert run.displays[-1]["content"]["metadata"]["llmux"]["segments"] == len(segments)
 
 
-def test_voice_round_trip_in_one_cell(kernel):
-    run = kernel.run(
+def test_voice_round_trip_in_one_cell(speech_kernel):
+    run = speech_kernel.run(
         "%llm say What is the capital of France? -o question\n"
         "%llm transcribe question -o heard_question\n"
         "get_ipython().run_cell_magic('llm', '--new --thread voice --temperature 0 "
@@ -80,42 +82,44 @@ def test_voice_round_trip_in_one_cell(kernel):
         "%llm say {answer} -o spoken_answer\n"
     )
     assert run.status == "ok", run.error
-    heard = kernel.value("heard_question.text")
+    heard = speech_kernel.value("heard_question.text")
     assert word_error_rate("What is the capital of France?", heard) < 0.15, heard
-    assert kernel.value("llm.threads.get('voice').turns[0].user") == heard
-    answer = kernel.value("answer")
+    assert speech_kernel.value("llm.threads.get('voice').turns[0].user") == heard
+    answer = speech_kernel.value("answer")
     assert len(answer.split()) >= 2
     spoken = player_wav(run.displays[-1]["content"]["data"]["text/html"])
-    assert spoken.frames == kernel.value("len(spoken_answer.samples)") > 0
+    assert spoken.frames == speech_kernel.value("len(spoken_answer.samples)") > 0
 
 
-def test_interrupt_stops_between_sentences_and_keeps_the_audio(kernel):
-    kernel.run("%llm load piper-joe")
-    loaded_at = kernel.value("llm.manager.get_loaded('piper-joe').loaded_at")
+def test_interrupt_stops_between_sentences_and_keeps_the_audio(speech_kernel):
+    speech_kernel.run("%llm load piper-joe")
+    loaded_at = speech_kernel.value("llm.manager.get_loaded('piper-joe').loaded_at")
 
     def interrupt_at_first_player(message) -> None:
         if message["msg_type"] == "display_data":
-            kernel.interrupt()
+            speech_kernel.interrupt()
 
     text = " ".join(f"This is sentence number {n} of a long story." for n in range(1, 41))
-    run = kernel.run(f"%%llm say -o partial\n{text}", on_message=interrupt_at_first_player)
+    run = speech_kernel.run(f"%%llm say -o partial\n{text}", on_message=interrupt_at_first_player)
     assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt"
     final = run.displays[-1]["content"]
     assert final["metadata"]["llmux"]["interrupted"] is True
     chunks = final["metadata"]["llmux"]["chunks"]
     assert 1 <= chunks < 40
-    assert player_wav(final["data"]["text/html"]).frames == kernel.value("len(partial.samples)")
-    assert kernel.value("llm.manager.get_loaded('piper-joe').loaded_at") == loaded_at
+    assert player_wav(final["data"]["text/html"]).frames == speech_kernel.value(
+        "len(partial.samples)"
+    )
+    assert speech_kernel.value("llm.manager.get_loaded('piper-joe').loaded_at") == loaded_at
 
 
-def test_ps_lists_speech_models_and_they_unload(kernel):
-    kernel.run("%llm load whisper-tiny.en\n%llm load piper-joe")
-    run = kernel.run("%llm ps")
+def test_ps_lists_speech_models_and_they_unload(speech_kernel):
+    speech_kernel.run("%llm load whisper-tiny.en\n%llm load piper-joe")
+    run = speech_kernel.run("%llm ps")
     table = run.displays[-1]["content"]["data"]["text/plain"]
     for name, task in (("whisper-tiny.en", "speech-to-text"), ("piper-joe", "text-to-speech")):
         assert name in table and task in table, table
-    assert kernel.run("%llm unload whisper-tiny.en").status == "ok"
-    assert "whisper-tiny.en" not in kernel.value("[m.name for m in llm.ps()]")
+    assert speech_kernel.run("%llm unload whisper-tiny.en").status == "ok"
+    assert "whisper-tiny.en" not in speech_kernel.value("[m.name for m in llm.ps()]")
 
 
 STATE = "(sorted((m.name, m.loaded_at) for m in llm.ps()), keep)"
@@ -132,13 +136,13 @@ def bad_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def speech_ready(kernel, bad_files):
-    run = kernel.run(
+def speech_ready(speech_kernel, bad_files):
+    run = speech_kernel.run(
         "keep = 'precious'\n%llm load smollm2\n%llm load whisper-tiny.en\n%llm load piper-joe\n"
         f"clip = llm.say({SENTENCE!r})"
     )
     assert run.status == "ok", run.error
-    return kernel
+    return speech_kernel
 
 
 BAD = [
