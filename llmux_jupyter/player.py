@@ -2,7 +2,8 @@
 
 Jupyter cannot append to a playing ``<audio>`` element: updating a display replaces the
 player. So the player shows as soon as the first chunk exists (playable while the rest is
-synthesized), is replaced with the longer audio at most every ``interval`` seconds, and the
+synthesized), is replaced only once the audio made so far is at least twice what it holds
+(a few replacements, and the WAV bytes sent stay under three times the final WAV), and the
 last one holds everything, embedded so a saved notebook replays it. ``autoplay`` applies to
 that final player only, so nothing is heard twice.
 """
@@ -10,9 +11,7 @@ that final player only, so nothing is heard twice.
 from __future__ import annotations
 
 import sys
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from .audio import SpeechAudio, audio_html, join_chunks
@@ -47,28 +46,20 @@ class LivePlayer(ABC):
 
 
 class JupyterPlayer(LivePlayer):
-    def __init__(
-        self,
-        autoplay: bool = False,
-        interval: float = 1.0,
-        publish: Publisher | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, autoplay: bool = False, publish: Publisher | None = None) -> None:
         self.autoplay = autoplay
-        self.interval = interval
         self.updates = 0
         self._publish = publish or _ipython_publisher()
-        self._clock = clock
         self._chunks: list[SpeechAudio] = []
-        self._shown_at: float | None = None
+        self._made = self._shown = 0  # samples
 
     def add(self, chunk: SpeechAudio) -> None:
         self._chunks.append(chunk)
-        now = self._clock()
-        if self._shown_at is None or now - self._shown_at >= self.interval:
+        self._made += len(chunk.samples)
+        if self._made >= 2 * self._shown:
             sofar = join_chunks(self._chunks)
             self._show(player_bundle(sofar, f"{sofar.duration:.1f} s so far, speaking…"), {})
-            self._shown_at = now
+            self._shown = self._made
 
     def finish(self, audio: SpeechAudio, metadata: dict[str, Any], interrupted: bool) -> None:
         if not audio.sample_rate:  # interrupted before the first sentence was ready

@@ -157,26 +157,19 @@ def wav_in(bundle) -> tuple[int, int]:
         return reader.getframerate(), reader.getnframes()
 
 
-def test_player_shows_the_first_chunk_at_once_then_throttles_and_autoplays_the_end():
+def test_player_shows_the_first_chunk_at_once_then_doubles_and_autoplays_the_end():
     shown = []
-    now = [0.0]
-    player = JupyterPlayer(
-        autoplay=True,
-        interval=1.0,
-        publish=lambda bundle, metadata, update: shown.append((bundle, metadata, update)),
-        clock=lambda: now[0],
-    )
-    chunk = SpeechAudio(1000, np.zeros(500, dtype=np.float32))
-    for at in (0.0, 0.4, 0.8, 1.1):
-        now[0] = at
-        player.add(chunk)
-    assert [wav_in(b) for b, _, _ in shown] == [(1000, 500), (1000, 2000)]
-    assert [u for _, _, u in shown] == [False, True]
-    assert all("autoplay" not in b["text/html"] for b, _, _ in shown)
-    player.finish(SpeechAudio(1000, np.zeros(2000)), {"model": "m"}, interrupted=False)
+    player = JupyterPlayer(autoplay=True, publish=lambda *published: shown.append(published))
+    for _ in range(9):
+        player.add(SpeechAudio(1000, np.zeros(500, dtype=np.float32)))
+    frames = [wav_in(bundle)[1] for bundle, _, _ in shown]
+    assert frames == [500, 1000, 2000, 4000]  # replaced once the audio has doubled
+    assert [update for _, _, update in shown] == [False, True, True, True]
+    assert all("autoplay" not in bundle["text/html"] for bundle, _, _ in shown)
+    player.finish(SpeechAudio(1000, np.zeros(4500)), {"model": "m"}, interrupted=False)
     bundle, metadata, update = shown[-1]
     assert update and metadata == {"llmux": {"model": "m"}} and "autoplay" in bundle["text/html"]
-    assert wav_in(bundle) == (1000, 2000) and "2.0 s · 1000 Hz · m" in bundle["text/plain"]
+    assert wav_in(bundle) == (1000, 4500) and "4.5 s · 1000 Hz · m" in bundle["text/plain"]
 
 
 def test_interrupted_player_does_not_autoplay():
