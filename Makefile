@@ -9,7 +9,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # grant AMX. Set CMAKE_ARGS yourself for CUDA (-DGGML_CUDA=on) or Metal builds.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: setup lab test test-fast lint bench clean
+.PHONY: setup lab test test-fast lint bench clean chatterbox-env
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,24 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# Chatterbox pins an old torch and needs torchaudio: it lives in its own venv (~7 GB, minutes).
+# The tests start a kernel with this interpreter; the stamp makes warm runs skip the install.
+CBX := .venv-chatterbox
+$(CBX)/.installed: requirements-chatterbox.txt pyproject.toml
+	test -x $(CBX)/bin/python || $(PYTHON) -m venv $(CBX)
+	$(CBX)/bin/python -m pip install --upgrade pip
+	$(CBX)/bin/pip install -r requirements-chatterbox.txt -e '.[test]'
+	$(CBX)/bin/pip install --no-deps chatterbox-tts==0.1.7
+	touch $@
+
+chatterbox-env: $(CBX)/.installed
+
 lab: setup
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01-quickstart.ipynb
 
-test: setup
+test: setup chatterbox-env
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	LLMUX_CHATTERBOX_PYTHON=$(CBX)/bin/python $(BIN)/pytest
 
 test-fast: setup
 	$(BIN)/pytest -m unit -q
@@ -36,6 +48,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_llamacpp_chat.py
 	$(BIN)/python bench/bench_remote_chat.py
+	$(BIN)/python bench/bench_speech.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) $(CBX) build dist .pytest_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .audio import AudioInput, SpeechAudio, SpeechOptions, TranscribeOptions, Transcript
 from .catalog import Catalog
 from .chat import ChatResponse, ChatStream
 from .config import LLMux
@@ -16,6 +17,7 @@ from .memory import DeviceBudget, DeviceMemory, host_devices, plan_budgets
 from .registry import BackendRegistry, BackendStatus, registry
 from .sources import FileSource, HuggingFaceSource, RemoteSource, Source
 from .specs import GenerationParams, LoadOptions, ModelSpec, Task
+from .speech import SpeechStream, TranscriptionStream
 from .units import parse_duration
 
 if TYPE_CHECKING:
@@ -115,6 +117,50 @@ class LLM:
 
     def _remember(self, response: ChatResponse) -> None:
         self.last = response
+
+    # -- speech ----------------------------------------------------------------
+    def transcribe(
+        self,
+        audio: AudioInput,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        stream: bool = False,
+        **options: Any,
+    ) -> Transcript | TranscriptionStream:
+        """Speech to text from a file path, file bytes, a 16 kHz array or (rate, array);
+        ``options`` go to the backend (e.g. beam_size=1). ``stream`` gives the segments."""
+        job = TranscriptionStream(
+            self.manager, audio, model=model, options=TranscribeOptions(language, options)
+        )
+        if stream:
+            return job
+        for _ in job:
+            pass
+        assert job.transcript is not None
+        return job.transcript
+
+    def say(
+        self,
+        text: str,
+        *,
+        model: str | None = None,
+        voice: str | None = None,
+        save: str | None = None,
+        stream: bool = False,
+        **options: Any,
+    ) -> SpeechAudio | SpeechStream:
+        """Text to speech as (sample_rate, samples), shown as a player in a notebook; ``voice``
+        is a clip to clone (Chatterbox), ``save`` a WAV path. ``stream`` gives the chunks."""
+        job = SpeechStream(
+            self.manager, text, model=model, options=SpeechOptions(voice, options), save=save
+        )
+        if stream:
+            return job
+        for _ in job:
+            pass
+        assert job.audio is not None
+        return job.audio
 
     # -- models ----------------------------------------------------------------
     def models(self) -> list[ModelSpec]:

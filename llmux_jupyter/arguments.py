@@ -101,9 +101,45 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     threads = add("threads", "conversation threads and their turns")
     threads.add_argument("name", nargs="?", help="show this thread's messages")
 
+    transcribe = add("transcribe", "speech to text: an audio file or a notebook variable")
+    transcribe.add_argument("audio", metavar="PATH_OR_VAR", help="file, or variable with audio")
+    transcribe.add_argument(
+        "-m", "--model", help="model (default: %%llm use, else whisper-tiny.en)"
+    )
+    transcribe.add_argument("--language", help="language code, e.g. en (default: detected)")
+    transcribe.add_argument("-o", "--output", metavar="VAR", help="store the Transcript in VAR")
+    _add_settings(transcribe)
+
+    say = add("say", "text to speech, played inline (%%llm say takes the cell as text)")
+    say.add_argument("text", nargs="+", metavar="TEXT", help="the words to speak")
+    _add_say_options(say)
+
     helper = add("help", "this help, or one command's options")
     helper.add_argument("topic", nargs="?")
     return parser, subparsers
+
+
+def say_cell_parser() -> MagicArgumentParser:
+    parser = MagicArgumentParser(prog="%%llm say", description="Speak the cell's text.")
+    _add_say_options(parser)
+    parser.add_argument("--raw", action="store_true", help="speak the cell as is: no {var}")
+    return parser
+
+
+def _add_say_options(parser: MagicArgumentParser) -> None:
+    parser.add_argument("-m", "--model", help="model (default: %%llm use, else piper-joe)")
+    parser.add_argument("--voice", metavar="CLIP", help="reference clip to clone (Chatterbox)")
+    parser.add_argument("--autoplay", action="store_true", help="play once it is synthesized")
+    parser.add_argument("-o", "--output", metavar="VAR", help="store (sample_rate, samples) in VAR")
+    parser.add_argument("--save", metavar="FILE.wav", help="also write a WAV file")
+    _add_settings(parser)
+
+
+def unquote(word: str) -> str:
+    """'"a b"' -> 'a b': IPython's splitting keeps the quotes of a quoted word."""
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "\"'":
+        return word[1:-1]
+    return word
 
 
 def _add_settings(parser: MagicArgumentParser) -> None:

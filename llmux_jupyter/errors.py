@@ -64,3 +64,7 @@ class GenerationError(LLMuxError):
 
 class RemoteServerError(LLMuxError):
     """An OpenAI-compatible server could not be reached, timed out or refused a request."""
+
+
+class InvalidAudio(LLMuxError):
+    """Audio that cannot be used: a missing, corrupt or non-audio file, empty samples."""

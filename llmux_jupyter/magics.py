@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from argparse import Namespace
 from collections.abc import Callable
@@ -11,11 +12,12 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from .api import LLM
-from .arguments import cell_parser, command_parser, parse_settings
-from .errors import LLMuxError
+from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser, unquote
+from .errors import InvalidAudio, LLMuxError
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
 from .manager import DEFAULT
+from .player import live_player
 from .render import live_output
 from .sources import RemoteSource, display_url
 from .specs import GenerationParams, ModelSpec, Task
@@ -47,7 +49,10 @@ class LLMuxMagics(Magics):
             "unregister": self._unregister,
             "threads": self._threads,
             "help": self._help,
+            "transcribe": self._transcribe,
+            "say": self._say_line,
         }
+        self._say_cell_parser = say_cell_parser()
 
     @line_cell_magic
     def llm(self, line: str, cell: str | None = None) -> None:
@@ -55,6 +60,10 @@ class LLMuxMagics(Magics):
         if cell is None:
             arguments = self._command_parser.parse_argstring(line or "help")
             self._commands[arguments.command](arguments)
+        elif line.split(maxsplit=1)[:1] == ["say"]:  # %%llm say [options]: speak the cell
+            arguments = self._say_cell_parser.parse_argstring(line.strip()[3:])
+            body = cell.strip()
+            self._say(arguments, body if arguments.raw else interpolate(body, self.shell.user_ns))
         else:
             self._chat(self._cell_parser.parse_argstring(line), cell)
 
@@ -97,6 +106,60 @@ class LLMuxMagics(Magics):
         if response.interrupted:
             # The user pressed interrupt: stop the queued cells, as Jupyter does.
             raise KeyboardInterrupt
+
+    # -- speech ----------------------------------------------------------------
+    def _transcribe(self, args: Namespace) -> None:
+        _check_variable(args.output)
+        audio = unquote(args.audio)
+        if audio.isidentifier() and audio in self.shell.user_ns:
+            audio = self.shell.user_ns[audio]
+        elif audio.isidentifier() and not os.path.exists(audio):
+            raise InvalidAudio(f"{audio!r} is neither an audio file nor a notebook variable.")
+        stream = self.llm.transcribe(
+            audio,
+            model=args.model,
+            language=args.language,
+            stream=True,
+            **parse_settings(args.settings),
+        )
+        output = live_output("text", self.llm.config.max_updates_per_second)
+        with sigint_cancels(stream.cancel_event):
+            for segment in stream:
+                output.append(f"{segment}\n")
+        transcript = stream.transcript
+        assert transcript is not None
+        if not transcript.segments:
+            output.append("(no speech found)")
+        output.finish(stream.provenance, transcript.interrupted)
+        self._store(args.output, transcript, transcript.interrupted)
+
+    def _say_line(self, args: Namespace) -> None:
+        self._say(args, " ".join(unquote(word) for word in args.text))
+
+    def _say(self, args: Namespace, text: str) -> None:
+        _check_variable(args.output)
+        stream = self.llm.say(
+            text,
+            model=args.model,
+            voice=args.voice,
+            save=args.save,
+            stream=True,
+            **parse_settings(args.settings),
+        )
+        player = live_player(args.autoplay)
+        with sigint_cancels(stream.cancel_event):
+            for chunk in stream:
+                player.add(chunk)
+        assert stream.audio is not None
+        interrupted = stream.provenance["interrupted"]
+        player.finish(stream.audio, stream.provenance, interrupted)
+        self._store(args.output, stream.audio, interrupted)
+
+    def _store(self, variable: str | None, value: object, interrupted: bool) -> None:
+        if variable:
+            self.shell.user_ns[variable] = value
+        if interrupted:
+            raise KeyboardInterrupt  # the user pressed interrupt: stop the queued cells
 
     # -- %llm commands ---------------------------------------------------------
     def _list(self, args: Namespace) -> None:
@@ -255,6 +318,11 @@ def _device(device: str, spec: ModelSpec) -> str:
     if isinstance(spec.source, RemoteSource):
         return f"{device} {spec.source.public_url}"
     return device
+
+
+def _check_variable(name: str | None) -> None:
+    if name is not None and not name.isidentifier():
+        raise UsageError(f"-o {name!r}: give a Python variable name.")
 
 
 def _clock(timestamp: float) -> str:

@@ -14,9 +14,9 @@ from .errors import BackendNotInstalled, UnknownBackend
 from .specs import Task
 
 ENTRY_POINT_GROUP = "llmux_jupyter.backends"
-BUILTIN_BACKENDS = (
-    "llmux_jupyter.backends.llamacpp",
-    "llmux_jupyter.backends.openai",
+BUILTIN_BACKENDS = tuple(
+    f"llmux_jupyter.backends.{name}"
+    for name in ("llamacpp", "openai", "whisper", "piper", "chatterbox")
 )
 
 log = logging.getLogger(__name__)

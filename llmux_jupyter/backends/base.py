@@ -6,10 +6,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
 from ..specs import GenerationParams, LoadOptions, Message, ModelSpec, RequiredMemory, Task
+
+if TYPE_CHECKING:
+    from ..audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
 
 # What ``generate`` may return when exhausted: token counts it knows better than we do.
 TokenCounts = dict[str, int]
@@ -53,6 +56,23 @@ class Backend(ABC):
         The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``.
         """
         raise self.unsupported(Task.CHAT)
+
+    def transcribe(
+        self, audio: Path | bytes | SpeechAudio, options: TranscribeOptions, cancel: threading.Event
+    ) -> Iterator[Segment]:
+        """Yield segments as they are decoded, stopping between two once ``cancel`` is set.
+
+        ``audio`` is an existing file, encoded file bytes, or samples with their rate. The
+        generator may return a dict with ``language`` and ``duration`` (seconds of audio).
+        """
+        raise self.unsupported(Task.TRANSCRIPTION)
+
+    def synthesize(
+        self, text: str, options: SpeechOptions, cancel: threading.Event
+    ) -> Iterator[SpeechAudio]:
+        """Yield audio chunks in order (e.g. one per sentence), stopping between two once
+        ``cancel`` is set; every chunk has the same sample rate."""
+        raise self.unsupported(Task.SPEECH)
 
     def unsupported(self, task: Task) -> UnsupportedTask:
         tasks = ", ".join(sorted(t.value for t in self.tasks))

@@ -4,16 +4,22 @@ driven through the official ``openai`` client like a local model."""
 from __future__ import annotations
 
 import contextlib
-import io
 import socket
 import threading
 import urllib.parse
-import wave
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..audio import (
+    Segment,
+    SpeechAudio,
+    SpeechOptions,
+    TranscribeOptions,
+    call_keywords,
+    read_wav,
+)
 from ..credentials import api_key, refuse_secrets
 from ..errors import InvalidParameter, RemoteServerError
 from ..registry import register_backend
@@ -37,15 +43,6 @@ class ServedModel:
 
     id: str
     owned_by: str = ""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A piece of a transcript; times in seconds when the server reports them."""
-
-    text: str
-    start: float | None = None
-    end: float | None = None
 
 
 class Server:
@@ -227,56 +224,55 @@ class OpenAIBackend(Backend):
         return counts or {"completion_tokens": pieces}
 
     def transcribe(
-        self, audio: Any, options: Mapping[str, Any], cancel: threading.Event
+        self, audio: Path | bytes | SpeechAudio, options: TranscribeOptions, cancel: threading.Event
     ) -> Iterator[Segment]:
-        """``/v1/audio/transcriptions``. ``audio``: a file path, encoded bytes, or float
-        samples (``options["sample_rate"]``, 16000). Options: language, prompt, temperature,
-        response_format (json; verbose_json gives timed segments)."""
+        """``/v1/audio/transcriptions`` (verbose_json, for timed segments). Extra options:
+        prompt, temperature, response_format."""
         import openai
 
         if cancel.is_set():
-            return
-        fields = {k: options[k] for k in ("language", "prompt", "temperature") if k in options}
+            return None
+        extra = call_keywords(
+            self.settings, options.extra, ("prompt", "temperature", "response_format"), self.name
+        )
+        if options.language:
+            extra["language"] = options.language
+        extra.setdefault("response_format", "verbose_json")
         try:
             result = self._client.audio.transcriptions.create(
-                model=self.source.model,
-                file=_audio_file(audio, int(options.get("sample_rate", 16000))),
-                response_format=options.get("response_format", "json"),
-                **fields,
+                model=self.source.model, file=_audio_file(audio), **extra
             )
         except openai.APIError as error:
             raise self.server.explain(error, "transcribing") from None
         if isinstance(result, str):  # response_format text, srt or vtt
-            yield Segment(result)
-            return
+            yield Segment(0.0, 0.0, result)
+            return None
         segments = getattr(result, "segments", None) or []
         for segment in segments:
-            yield Segment(segment.text, segment.start, segment.end)
+            yield Segment(segment.start, segment.end, segment.text)
         if not segments:
-            yield Segment(result.text)
+            yield Segment(0.0, float(getattr(result, "duration", 0.0) or 0.0), result.text)
+        return {"language": getattr(result, "language", None),
+                "duration": getattr(result, "duration", None)}  # fmt: skip
 
     def synthesize(
-        self, text: str, options: Mapping[str, Any], cancel: threading.Event
-    ) -> Iterator[bytes]:
-        """``/v1/audio/speech``: yields the encoded audio (``options["response_format"]``, wav).
-        Options: voice (setting ``voice``, else alloy), response_format, speed."""
+        self, text: str, options: SpeechOptions, cancel: threading.Event
+    ) -> Iterator[SpeechAudio]:
+        """``/v1/audio/speech`` as WAV. Extra options: voice (the server's voice name; setting
+        ``voice``, else alloy), speed."""
         import openai
 
         if cancel.is_set():
             return
-        request: dict[str, Any] = {
-            "model": self.source.model,
-            "input": text,
-            "voice": options.get("voice", self.settings.get("voice", DEFAULT_VOICE)),
-            "response_format": options.get("response_format", "wav"),
-        }
-        if "speed" in options:
-            request["speed"] = options["speed"]
+        extra = call_keywords(self.settings, options.extra, ("voice", "speed"), self.name)
         try:
-            result = self._client.audio.speech.create(**request)
+            result = self._client.audio.speech.create(
+                model=self.source.model, input=text, response_format="wav",
+                voice=extra.pop("voice", DEFAULT_VOICE), **extra,
+            )  # fmt: skip
         except openai.APIError as error:
             raise self.server.explain(error, "synthesizing speech") from None
-        yield result.content
+        yield read_wav(result.content)
 
 
 @contextlib.contextmanager
@@ -306,22 +302,12 @@ def hang_up_on(cancel: threading.Event, response: Any) -> Iterator[None]:
         watcher.join()
 
 
-def _audio_file(audio: Any, sample_rate: int) -> tuple[str, bytes]:
-    if isinstance(audio, (str, Path)):
-        path = Path(audio)
-        return path.name, path.read_bytes()
+def _audio_file(audio: Path | bytes | SpeechAudio) -> tuple[str, bytes]:
+    if isinstance(audio, Path):
+        return audio.name, audio.read_bytes()
     if isinstance(audio, (bytes, bytearray)):
-        return "audio.wav", bytes(audio)
-    import numpy
-
-    samples = numpy.clip(numpy.asarray(audio, dtype=numpy.float32), -1.0, 1.0)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes((samples * 32767).astype("<i2").tobytes())
-    return "audio.wav", buffer.getvalue()
+        return "audio", bytes(audio)
+    return "audio.wav", audio.to_wav()
 
 
 def _number(settings: Mapping[str, Any], name: str, default: float, minimum: float) -> float:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager, start_new_kernel
 
 Message = dict[str, Any]
@@ -49,13 +53,28 @@ class CellRun:
 
 
 class Kernel:
-    """One ipykernel process; ``run`` executes code and collects its output messages."""
+    """One ipykernel process; ``run`` executes code and collects its output messages.
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    ``python`` runs the kernel with another interpreter (e.g. the Chatterbox environment's).
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, python: str | None = None) -> None:
         self.manager: KernelManager
-        self.manager, self.client = start_new_kernel(
-            kernel_name="python3", env={**os.environ, **(env or {})}
+        environment = {**os.environ, **(env or {})}
+        if python is None:
+            self.manager, self.client = start_new_kernel(kernel_name="python3", env=environment)
+            return
+        self.manager = KernelManager(
+            kernel_name="llmux-test", kernel_spec_manager=_spec_manager_for(python)
         )
+        self.manager.start_kernel(env=environment)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        try:
+            self.client.wait_for_ready(timeout=180)
+        except RuntimeError:
+            self.shutdown()
+            raise
 
     def run(
         self,
@@ -89,3 +108,16 @@ class Kernel:
     def shutdown(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+def _spec_manager_for(python: str) -> KernelSpecManager:
+    """A kernel spec manager that knows one kernel, ``llmux-test``, run by ``python``."""
+    folder = Path(tempfile.mkdtemp(prefix="llmux-kernelspec-"))
+    (folder / "llmux-test").mkdir()
+    spec = {
+        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python ({python})",
+        "language": "python",
+    }
+    (folder / "llmux-test" / "kernel.json").write_text(json.dumps(spec))
+    return KernelSpecManager(kernel_dirs=[str(folder)])

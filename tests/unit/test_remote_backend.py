@@ -9,7 +9,8 @@ import numpy
 import pytest
 
 from llmux_jupyter.api import LLM
-from llmux_jupyter.backends.openai import OpenAIBackend, Segment
+from llmux_jupyter.audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
+from llmux_jupyter.backends.openai import OpenAIBackend
 from llmux_jupyter.catalog import Catalog
 from llmux_jupyter.errors import InvalidParameter, RemoteServerError, UnknownModel
 from llmux_jupyter.sources import RemoteSource
@@ -191,17 +192,21 @@ def test_transcribe_and_synthesize(server, tmp_path):
     never = threading.Event()
     audio = tmp_path / "hello.wav"
     audio.write_bytes(WAV_BYTES)
-    assert list(remote.transcribe(audio, {"language": "en"}, never)) == [Segment("Hello world")]
+    timed = list(remote.transcribe(audio, TranscribeOptions(language="en"), never))
+    assert timed == [Segment(0.0, 1.5, "Hello"), Segment(1.5, 2.0, " world")]
     assert b'name="language"' in server.requests[-1].body
-    timed = list(remote.transcribe(WAV_BYTES, {"response_format": "verbose_json"}, never))
-    assert timed == [Segment("Hello", 0.0, 1.5), Segment(" world", 1.5, 2.0)]
-    samples = numpy.zeros(1600, dtype=numpy.float32)
-    assert len(list(remote.transcribe(samples, {"sample_rate": 16000}, never))) == 1
-    assert b"RIFF" in server.requests[-1].body  # float samples went as a WAV file
-    assert b"".join(remote.synthesize("Hello world", {"voice": "nova"}, never)) == WAV_BYTES
+    assert b"verbose_json" in server.requests[-1].body
+    plain = TranscribeOptions(extra={"response_format": "json"})
+    assert list(remote.transcribe(WAV_BYTES, plain, never)) == [Segment(0.0, 0.0, "Hello world")]
+    samples = SpeechAudio(16000, numpy.zeros(1600, dtype=numpy.float32))
+    assert len(list(remote.transcribe(samples, TranscribeOptions(), never))) == 2
+    assert b"RIFF" in server.requests[-1].body  # samples went as a WAV file
+    spoken = list(remote.synthesize("Hello world", SpeechOptions(extra={"voice": "nova"}), never))
+    assert [(a.sample_rate, len(a.samples)) for a in spoken] == [(16000, 1600)]
+    assert numpy.allclose(spoken[0].samples[:4], [0.0, 0.5, -0.5, 0.25], atol=1e-3)
     sent = server.requests[-1].json()
     assert (sent["voice"], sent["input"], sent["response_format"]) == ("nova", "Hello world", "wav")
     cancelled = threading.Event()
     cancelled.set()
-    assert list(remote.synthesize("x", {}, cancelled)) == []
+    assert list(remote.synthesize("x", SpeechOptions(), cancelled)) == []
     remote.unload()
