@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog
 from .chat import ChatResponse, ChatStream
@@ -13,6 +14,9 @@ from .manager import LoadedModel, ModelManager
 from .registry import BackendRegistry, BackendStatus, registry
 from .sources import FileSource, HuggingFaceSource, Source
 from .specs import GenerationParams, LoadOptions, ModelSpec, Task
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class LLM:
@@ -79,6 +83,24 @@ class LLM:
     def _remember(self, response: ChatResponse) -> None:
         self.last = response
 
+    # -- embeddings ------------------------------------------------------------
+    def embed(self, texts: str | Sequence[str], *, model: str | None = None) -> np.ndarray:
+        """Embedding vectors: one row per text (a single string gives one vector)."""
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        if not batch or not all(isinstance(t, str) for t in batch):
+            raise InvalidParameter("embed() needs a string or a non-empty list of strings.")
+        name = model or self.manager.default_for(Task.EMBEDDING)
+        spec = self.manager.catalog.get(name)
+        if spec.task is not Task.EMBEDDING:
+            raise InvalidParameter(
+                f"{name!r} is a {spec.task.value} model, not an embedding model: pick one with "
+                "model= (see %llm list --task embedding)."
+            )
+        with self.manager.using(name) as loaded:
+            vectors = loaded.backend.embed(batch)
+        return vectors[0] if single else vectors
+
     # -- models ----------------------------------------------------------------
     def models(self) -> list[ModelSpec]:
         return self.manager.catalog.all()
@@ -86,8 +108,21 @@ class LLM:
     def backends(self) -> list[BackendStatus]:
         return self.backend_registry.statuses()
 
-    def load(self, name: str, *, device: str = "auto", **settings: Any) -> LoadedModel:
-        return self.manager.load(name, LoadOptions(device=device, settings=settings))
+    def load(
+        self,
+        name: str,
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        draft: str | None = None,
+        **settings: Any,
+    ) -> LoadedModel:
+        """Load now; ``dtype`` (transformers) goes with the settings, ``draft`` names a draft
+        model for speculative decoding."""
+        if dtype is not None:
+            settings["dtype"] = dtype
+        draft_spec = self.manager.catalog.get(draft) if draft is not None else None
+        return self.manager.load(name, LoadOptions(device, settings, draft_spec))
 
     def unload(self, name: str | None = None, *, all: bool = False) -> list[str]:
         """Unload one model, or every model with ``all=True``; returns the names unloaded."""
@@ -151,6 +186,9 @@ class LLM:
                 raise InvalidParameter(f"The {backend} backend cannot do {chosen.value}.")
             return chosen
         if len(tasks) != 1:
+            default = self.backend_registry.default_task(backend)
+            if default is not None:
+                return default
             choices = ", ".join(sorted(t.value for t in tasks))
             raise InvalidParameter(f"The {backend} backend does {choices}: say which with task=.")
         return next(iter(tasks))

@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from .render import FORMATS
-from .specs import Task
+from .specs import DTYPES, Task
 
 
 def cell_parser() -> MagicArgumentParser:
@@ -50,6 +50,10 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     load = add("load", "load a model now (otherwise it loads on first use)")
     load.add_argument("name")
     load.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    load.add_argument(
+        "--dtype", choices=DTYPES, help="weights' precision (transformers; default auto)"
+    )
+    load.add_argument("--draft", metavar="NAME", help="draft model for speculative decoding")
     _add_settings(load)
 
     unload = add("unload", "free a model's memory")

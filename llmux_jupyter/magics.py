@@ -16,7 +16,7 @@ from .backends.base import path_size
 from .errors import SourceNotFound
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
-from .memory import format_bytes
+from .memory import format_bytes, process_rss
 from .render import live_output
 from .specs import GenerationParams, ModelSpec, Task
 from .tables import Table
@@ -110,10 +110,17 @@ class LLMuxMagics(Magics):
         display(models, backends)
 
     def _load(self, args: Namespace) -> None:
-        model = self.llm.load(args.name, device=args.device, **parse_settings(args.settings))
+        model = self.llm.load(
+            args.name,
+            device=args.device,
+            dtype=args.dtype,
+            draft=args.draft,
+            **parse_settings(args.settings),
+        )
+        note = f" {model.backend.load_note}." if model.backend.load_note else ""
         print(
             f"{model.name} loaded on {model.device} in {model.load_seconds:.2f} s "
-            f"({format_bytes(model.measured.total)} measured)."
+            f"({format_bytes(model.measured.total)} measured).{note}"
         )
 
     def _unload(self, args: Namespace) -> None:
@@ -135,7 +142,7 @@ class LLMuxMagics(Magics):
                 "loaded since",
                 "last used",
             ],
-            title="Loaded models",
+            title=f"Loaded models (process memory: {format_bytes(process_rss())})",
             empty="(no model loaded)",
         )
         for model in self.llm.ps():

@@ -15,6 +15,7 @@ from .backends.base import Backend
 from .catalog import Catalog
 from .errors import (
     BackendNotInstalled,
+    InvalidParameter,
     LLMuxError,
     ModelBusy,
     ModelLoadError,
@@ -104,28 +105,48 @@ class ModelManager:
         return spec
 
     def load(self, name: str, options: LoadOptions | None = None) -> LoadedModel:
-        """Load ``name`` (or return it if already loaded with the same options)."""
+        """Load ``name`` (or return it if already loaded with the same options).
+
+        Reloading with other options that then fail to load brings the old load back.
+        """
         with self._lock:
             current = self._loaded.get(name)
             if current is not None and (options is None or options == current.options):
                 return current
             spec = self.catalog.get(name)
-            backend_class = self.backends.get(spec.backend)
-            if current is not None:
-                self.unload(name)
-            return self._load_new(spec, backend_class, options or LoadOptions())
+            backend = self._backend(spec, options or LoadOptions())
+            estimate = backend.required_memory()  # also checks the device and settings
+            if current is None:
+                return self._load_new(backend, estimate)
+            previous_options = current.options
+            del current  # so unloading really drops the old backend
+            self.unload(name)
+            try:
+                return self._load_new(backend, estimate)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    previous = self._backend(spec, previous_options)
+                    self._load_new(previous, previous.required_memory())
+                raise
 
-    def _load_new(
-        self, spec: ModelSpec, backend_class: type[Backend], options: LoadOptions
-    ) -> LoadedModel:
-        backend = backend_class(spec, options)
-        estimate = backend.required_memory()
+    def _backend(self, spec: ModelSpec, options: LoadOptions) -> Backend:
+        backend_class = self.backends.get(spec.backend)
+        if options.draft is not None and not backend_class.supports_draft:
+            raise InvalidParameter(
+                f"The {spec.backend} backend has no draft models (speculative decoding): "
+                "drop --draft, or use a transformers model."
+            )
+        return backend_class(spec, options)
+
+    def _load_new(self, backend: Backend, estimate: RequiredMemory) -> LoadedModel:
+        spec, options = backend.spec, backend.options
         self.events.emit("loading", spec.name, estimate=estimate.total)
         ram_before = memory.process_rss()
         started = time.perf_counter()
         try:
             backend.load()
         except BaseException as error:
+            backend_class = type(backend)
             _release(backend)
             del backend
             gc.collect()
@@ -135,7 +156,8 @@ class ModelManager:
                 raise
             raise wrapped from error
         load_seconds = time.perf_counter() - started
-        measured = RequiredMemory(ram=max(0, memory.process_rss() - ram_before))
+        grown = RequiredMemory(ram=max(0, memory.process_rss() - ram_before))
+        measured = backend.measured_memory() or grown
         now = time.time()
         loaded = LoadedModel(spec, backend, options, now, load_seconds, estimate, measured, now)
         self._loaded[spec.name] = loaded

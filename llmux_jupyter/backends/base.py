@@ -6,10 +6,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
 from ..specs import GenerationParams, LoadOptions, Message, ModelSpec, RequiredMemory, Task
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # What ``generate`` may return when exhausted: token counts it knows better than we do.
 TokenCounts = dict[str, int]
@@ -27,6 +30,12 @@ class Backend(ABC):
     tasks: ClassVar[frozenset[Task]] = frozenset()
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+    # The task a registration gets when the backend does several and none is named.
+    default_task: ClassVar[Task | None] = None
+    # Whether ``LoadOptions.draft`` (a draft model for speculative decoding) is understood.
+    supports_draft: ClassVar[bool] = False
+    # What the load did that is worth telling the user (e.g. where a conversion was cached).
+    load_note: str = ""
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
         self.spec = spec
@@ -37,6 +46,11 @@ class Backend(ABC):
     def required_memory(self) -> RequiredMemory:
         """Memory needed before loading; by default the size of the model's files."""
         return RequiredMemory(ram=path_size(self.spec.source.resolve()))
+
+    def measured_memory(self) -> RequiredMemory | None:
+        """Memory the loaded model holds, if the backend can tell (e.g. tensor bytes, VRAM);
+        None lets the manager measure the process's RSS growth during ``load``."""
+        return None
 
     @abstractmethod
     def load(self) -> None:
@@ -53,6 +67,10 @@ class Backend(ABC):
         The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``.
         """
         raise self.unsupported(Task.CHAT)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One embedding vector per text, as the rows of a float32 array."""
+        raise self.unsupported(Task.EMBEDDING)
 
     def unsupported(self, task: Task) -> UnsupportedTask:
         tasks = ", ".join(sorted(t.value for t in self.tasks))

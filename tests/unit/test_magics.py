@@ -90,6 +90,7 @@ def test_list_shows_models_and_backends(shell, capsys, model_file):
         ("unload", "%llm unload NAME, or %llm unload --all"),
         ("load", "the following arguments are required: name"),
         ("load echo --set nokey", "write KEY=VALUE"),
+        ("load echo --dtype float64", "invalid choice: 'float64'"),
         ("help nope", "No command 'nope'"),
         ("threads nope", "No thread named 'nope'"),
     ],
