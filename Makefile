@@ -35,6 +35,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/bench_llamacpp_chat.py
+	$(BIN)/python bench/bench_transformers_chat.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

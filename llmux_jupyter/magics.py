@@ -110,13 +110,13 @@ class LLMuxMagics(Magics):
         display(models, backends)
 
     def _load(self, args: Namespace) -> None:
-        model = self.llm.load(
-            args.name,
-            device=args.device,
-            dtype=args.dtype,
-            draft=args.draft,
-            **parse_settings(args.settings),
-        )
+        settings = parse_settings(args.settings)
+        for option in ("device", "draft"):
+            if option in settings:
+                raise UsageError(f"--set {option}=...: use --{option} instead.")
+        if args.dtype is not None:
+            settings["dtype"] = args.dtype
+        model = self.llm.load(args.name, device=args.device, draft=args.draft, **settings)
         note = f" {model.backend.load_note}." if model.backend.load_note else ""
         print(
             f"{model.name} loaded on {model.device} in {model.load_seconds:.2f} s "

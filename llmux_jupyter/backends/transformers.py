@@ -74,7 +74,7 @@ class TransformersBackend(Backend):
         return self._files
 
     def placement(self) -> Placement:
-        """Device and dtype, checked before anything is loaded."""
+        """Device and dtype; they and the other settings are checked before anything loads."""
         if self._placement is None:
             import torch  # noqa: F401 - device detection asks torch when it is imported
 
@@ -105,6 +105,11 @@ class TransformersBackend(Backend):
         if draft is None:
             return None
         if self._draft is None:
+            if self.spec.task is not Task.CHAT:
+                raise InvalidParameter(
+                    f"--draft {draft.name}: draft models speed up chat models, and "
+                    f"{self.spec.name!r} does {self.spec.task.value}."
+                )
             if draft.backend != self.name or draft.task is not Task.CHAT:
                 raise InvalidParameter(
                     f"--draft {draft.name}: a draft model must be a {self.name} chat model "

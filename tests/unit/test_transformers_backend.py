@@ -262,6 +262,8 @@ def test_only_transformers_chat_models_can_be_drafts(api, models):
     api.register("embedder", backend="transformers", path=str(models["draft"]), task="embedding")
     with pytest.raises(InvalidParameter, match="must be a transformers chat model"):
         api.load("tiny", draft="embedder")
+    with pytest.raises(InvalidParameter, match="'embedder' does embedding"):
+        api.load("embedder", draft="draft")
 
 
 def test_registration_defaults_to_chat_and_can_say_embedding(api, models):
