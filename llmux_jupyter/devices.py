@@ -34,7 +34,7 @@ def detect_devices() -> list[Device]:
     devices = _nvml_devices()
     if not devices and "torch" in sys.modules:
         devices = _torch_cuda_devices()
-    if sys.platform == "darwin" and platform.machine() == "arm64":
+    if _has_mps():
         devices.append(Device("mps", name="Apple GPU"))
     return devices
 
@@ -85,6 +85,13 @@ def _nvml_devices() -> list[Device]:
         name = pynvml.nvmlDeviceGetName(handle)
         devices.append(Device("cuda", index, str(name), int(info.total), int(info.free)))
     return devices
+
+
+def _has_mps() -> bool:
+    """Apple's GPU: asked of torch when it is imported, else guessed from the platform."""
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].backends.mps.is_available())
+    return sys.platform == "darwin" and platform.machine() == "arm64"
 
 
 def _torch_cuda_devices() -> list[Device]:

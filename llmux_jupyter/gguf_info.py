@@ -43,6 +43,7 @@ class GGUFInfo:
     tensor_bytes: int
     data_end: int
     file_size: int
+    tensor_elements: int = 0
 
     @property
     def architecture(self) -> str:
@@ -107,7 +108,7 @@ def _parse(data: mmap.mmap) -> GGUFInfo:
     for _ in range(kv_count):
         key = reader.string()
         metadata[key] = reader.value(reader.scalar("I"))
-    tensor_bytes = 0
+    tensor_bytes = tensor_elements = 0
     data_size = 0
     for _ in range(tensor_count):
         reader.string()
@@ -119,11 +120,18 @@ def _parse(data: mmap.mmap) -> GGUFInfo:
             elements *= dim
         size = elements // block_size * type_size
         tensor_bytes += size
+        tensor_elements += elements
         data_size = max(data_size, offset + size)
     alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT))
     data_start = -(-reader.position // alignment) * alignment
     return GGUFInfo(
-        version, metadata, tensor_count, tensor_bytes, data_start + data_size, len(data)
+        version,
+        metadata,
+        tensor_count,
+        tensor_bytes,
+        data_start + data_size,
+        len(data),
+        tensor_elements,
     )
 
 

@@ -17,6 +17,7 @@ from .errors import InvalidAudio, LLMuxError
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
 from .manager import DEFAULT
+from .memory import process_rss
 from .player import live_player
 from .render import live_output
 from .sources import RemoteSource, display_url
@@ -194,18 +195,26 @@ class LLMuxMagics(Magics):
         display(table)
 
     def _load(self, args: Namespace) -> None:
+        settings = parse_settings(args.settings)
+        for option in ("device", "draft"):
+            if option in settings:
+                raise UsageError(f"--set {option}=...: use --{option} instead.")
+        if args.dtype is not None:
+            settings["dtype"] = args.dtype
         keep_alive = DEFAULT if args.keep_alive is None else args.keep_alive
         model = self.llm.load(
             args.name,
             device=args.device,
             pin=args.pin or None,
             keep_alive=keep_alive,
-            **parse_settings(args.settings),
+            draft=args.draft,
+            **settings,
         )
+        note = f" {model.backend.load_note}." if model.backend.load_note else ""
         print(
             f"{model.name} loaded on {model.device} in {model.load_seconds:.2f} s "
             f"({format_bytes(model.estimate.total)} estimated, "
-            f"{format_bytes(model.measured.total)} measured)."
+            f"{format_bytes(model.measured.total)} measured).{note}"
         )
 
     def _pin(self, args: Namespace) -> None:
@@ -230,7 +239,7 @@ class LLMuxMagics(Magics):
         models = Table(
             ["name", "backend", "task", "device", "estimate", "measured", "state", "pinned",
              "keep-alive", "expires in", "loaded since", "last used"],
-            title="Loaded models",
+            title=f"Loaded models (process memory: {format_bytes(process_rss())})",
             empty="(no model loaded)",
         )  # fmt: skip
         for model in self.llm.ps():

@@ -17,6 +17,7 @@ from .backends.base import Backend
 from .catalog import Catalog
 from .errors import (
     BackendNotInstalled,
+    InvalidParameter,
     LLMuxError,
     ModelBusy,
     ModelLoadError,
@@ -190,27 +191,45 @@ class ModelManager:
                     self.set_keep_alive(name, seconds)
                 return current
             spec = self.catalog.get(name)
-            backend_class = self.backends.get(spec.backend)
-            if current is not None:
+            backend, estimate = self._prepare(spec, options or LoadOptions())
+            if current is None:
+                model = self._load_new(backend, estimate, pin, seconds)
+            else:  # other options: swap, and bring the old load back if the new one fails
+                previous = (current.options, current.pinned, current.keep_alive)
+                del current  # so unloading really drops the old backend
                 self.unload(name)
-            model = self._load_new(spec, backend_class, options or LoadOptions(), pin, seconds)
+                try:
+                    model = self._load_new(backend, estimate, pin, seconds)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        self._load_new(*self._prepare(spec, previous[0]), *previous[1:])
+                    raise
             if model.keep_alive != 0:  # keep-alive 0 unloads after the first use, not now
                 self._after_use(model)
             return model
 
-    def _load_new(
-        self,
-        spec: ModelSpec,
-        backend_class: type[Backend],
-        options: LoadOptions,
-        pin: bool | None,
-        keep_alive: float | None,
-    ) -> LoadedModel:
+    def _prepare(self, spec: ModelSpec, options: LoadOptions) -> tuple[Backend, RequiredMemory]:
+        """The backend object and its estimate; this checks device and settings, loads nothing."""
         try:
+            backend_class = self.backends.get(spec.backend)
+            if options.draft is not None and not backend_class.supports_draft:
+                raise InvalidParameter(
+                    f"The {spec.backend} backend has no draft models (speculative decoding): "
+                    "drop --draft, or use a transformers model."
+                )
             backend = backend_class(spec, options)
-            estimate = backend.required_memory()
-            self._make_room(spec.name, memory.charges(backend.device, estimate))
+            return backend, backend.required_memory()
         except LLMuxError as error:  # refused before loading: nothing to give back
+            self.events.emit("error", spec.name, message=str(error))
+            raise
+
+    def _load_new(
+        self, backend: Backend, estimate: RequiredMemory, pin: bool | None, keep_alive: float | None
+    ) -> LoadedModel:
+        spec, options = backend.spec, backend.options
+        try:
+            self._make_room(spec.name, memory.charges(backend.device, estimate))
+        except LLMuxError as error:
             self.events.emit("error", spec.name, message=str(error))
             raise
         self.events.emit("loading", spec.name, estimate=estimate.total, progress=0.0)
@@ -219,6 +238,7 @@ class ModelManager:
         try:
             backend.load()
         except BaseException as error:
+            backend_class = type(backend)
             _release(backend)
             del backend
             gc.collect()
@@ -229,7 +249,8 @@ class ModelManager:
                 raise
             raise wrapped from error
         load_seconds = time.perf_counter() - started
-        measured = RequiredMemory(ram=max(0, memory.process_rss() - ram_before))
+        grown = RequiredMemory(ram=max(0, memory.process_rss() - ram_before))
+        measured = backend.measured_memory() or grown
         now = time.time()
         model = LoadedModel(spec, backend, options, now, load_seconds, estimate, measured, now)
         model.pinned, model.keep_alive = bool(pin), keep_alive  # before anyone hears "loaded"

@@ -16,7 +16,7 @@ from .specs import Task
 ENTRY_POINT_GROUP = "llmux_jupyter.backends"
 BUILTIN_BACKENDS = tuple(
     f"llmux_jupyter.backends.{name}"
-    for name in ("llamacpp", "openai", "whisper", "piper", "chatterbox")
+    for name in ("llamacpp", "transformers", "openai", "whisper", "piper", "chatterbox")
 )
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,11 @@ class BackendRegistry:
         """The tasks a backend does, even if its library is not installed."""
         self._discover()
         return self._classes[name].tasks
+
+    def default_task(self, name: str) -> Task | None:
+        """The task a registration gets when it names none (None: it must name one)."""
+        self._discover()
+        return self._classes[name].default_task
 
     def mark_error(self, name: str, message: str) -> None:
         """Remember that using a backend failed in a way that is not a missing package."""

@@ -116,12 +116,17 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+# Weight precisions a ``dtype`` load setting accepts (backends that have one).
+DTYPES = ("auto", "float16", "bfloat16", "float32")
+
+
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load a model: device choice and backend-specific settings."""
+    """How to load a model: device choice, backend-specific settings, an optional draft model."""
 
     device: str = "auto"
     settings: dict[str, Any] = field(default_factory=dict)
+    draft: ModelSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from ..errors import UnsupportedTask
 from ..specs import GenerationParams, LoadOptions, Message, ModelSpec, RequiredMemory, Task
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
 
 # What ``generate`` may return when exhausted: token counts it knows better than we do.
@@ -30,6 +32,12 @@ class Backend(ABC):
     tasks: ClassVar[frozenset[Task]] = frozenset()
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+    # The task a registration gets when the backend does several and none is named.
+    default_task: ClassVar[Task | None] = None
+    # Whether ``LoadOptions.draft`` (a draft model for speculative decoding) is understood.
+    supports_draft: ClassVar[bool] = False
+    # What the load did that is worth telling the user (e.g. where a conversion was cached).
+    load_note: str = ""
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
         self.spec = spec
@@ -40,6 +48,11 @@ class Backend(ABC):
     def required_memory(self) -> RequiredMemory:
         """Memory needed before loading; by default the size of the model's files."""
         return RequiredMemory(ram=path_size(self.spec.source.resolve()))
+
+    def measured_memory(self) -> RequiredMemory | None:
+        """Memory the loaded model holds, if the backend can tell (e.g. tensor bytes, VRAM);
+        None lets the manager measure the process's RSS growth during ``load``."""
+        return None
 
     @abstractmethod
     def load(self) -> None:
@@ -73,6 +86,10 @@ class Backend(ABC):
         """Yield audio chunks in order (e.g. one per sentence), stopping between two once
         ``cancel`` is set; every chunk has the same sample rate."""
         raise self.unsupported(Task.SPEECH)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One embedding vector per text, as the rows of a float32 array."""
+        raise self.unsupported(Task.EMBEDDING)
 
     def unsupported(self, task: Task) -> UnsupportedTask:
         tasks = ", ".join(sorted(t.value for t in self.tasks))

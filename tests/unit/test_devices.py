@@ -1,6 +1,10 @@
+import sys
+from types import SimpleNamespace
+
 import pytest
 
-from llmux_jupyter.devices import Device, resolve_device
+from llmux_jupyter import devices as devices_module
+from llmux_jupyter.devices import Device, detect_devices, resolve_device
 from llmux_jupyter.errors import InvalidParameter
 
 GIB = 2**30
@@ -31,3 +35,22 @@ def test_auto_falls_back_to_mps_then_cpu():
 def test_impossible_devices_are_refused(requested, devices, message):
     with pytest.raises(InvalidParameter, match=message):
         resolve_device(requested, devices)
+
+
+def test_imported_torch_is_asked_about_cuda_and_mps(monkeypatch):
+    """Without NVML, an imported torch describes the host (here: one GPU and Apple's GPU)."""
+    fake_torch = SimpleNamespace(
+        cuda=SimpleNamespace(
+            is_available=lambda: True,
+            device_count=lambda: 1,
+            mem_get_info=lambda index: (3 * GIB, 8 * GIB),
+            get_device_name=lambda index: "Fake GPU",
+        ),
+        backends=SimpleNamespace(mps=SimpleNamespace(is_available=lambda: True)),
+    )
+    monkeypatch.setattr(devices_module, "_nvml_devices", list)
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    assert detect_devices() == [
+        Device("cuda", 0, "Fake GPU", 8 * GIB, 3 * GIB),
+        Device("mps", name="Apple GPU"),
+    ]

@@ -32,6 +32,7 @@ def test_reads_metadata_and_sizes(tiny_gguf):
     assert info.architecture == "llama" and info.version == 3
     assert info.vocabulary_size == 4 and info.tensor_count == 2
     assert info.tensor_bytes == 4 * 8 * 4 + 8 * 2
+    assert info.tensor_elements == 4 * 8 + 8
     assert 0 <= info.file_size - info.data_end < 32  # the writer pads the end to alignment
     # 2 layers x 1 KV head x (4 + 4) x 2 bytes, per token
     assert info.kv_cache_bytes(10) == 10 * 2 * 1 * 8 * 2

@@ -90,6 +90,8 @@ def test_list_shows_models_and_backends(shell, capsys, model_file):
         ("unload", "%llm unload NAME, or %llm unload --all"),
         ("load", "the following arguments are required: name"),
         ("load echo --set nokey", "write KEY=VALUE"),
+        ("load echo --dtype float64", "invalid choice: 'float64'"),
+        ("load echo --set device=cpu", "use --device instead"),
         ("help nope", "No command 'nope'"),
         ("threads nope", "No thread named 'nope'"),
     ],

@@ -2,7 +2,13 @@ import threading
 
 import pytest
 
-from llmux_jupyter.errors import ModelBusy, ModelLoadError, ModelNotLoaded, UnknownModel
+from llmux_jupyter.errors import (
+    InvalidParameter,
+    ModelBusy,
+    ModelLoadError,
+    ModelNotLoaded,
+    UnknownModel,
+)
 from llmux_jupyter.manager import ModelManager
 from llmux_jupyter.specs import LoadOptions, Task
 
@@ -27,6 +33,21 @@ def test_different_options_reload(manager, echo_backend):
     manager.load("echo", LoadOptions(settings={"n_ctx": 8}))
     assert echo_backend.loads == 2
     assert len(manager.loaded()) == 1
+
+
+def test_failed_reload_with_new_options_brings_the_old_load_back(manager, echo_backend):
+    manager.load("echo", LoadOptions(settings={"n_ctx": 8}))
+    with pytest.raises(ModelLoadError, match="injected load failure"):
+        manager.load("echo", LoadOptions(settings={"fail_load": True}))
+    assert [(m.name, m.options.settings) for m in manager.loaded()] == [("echo", {"n_ctx": 8})]
+    assert manager.loaded()[0].backend.loaded
+
+
+def test_a_draft_model_needs_a_backend_that_has_them(manager, catalog):
+    manager.load("echo")
+    with pytest.raises(InvalidParameter, match="echo backend has no draft models"):
+        manager.load("echo", LoadOptions(draft=catalog.get("flaky")))
+    assert [m.options for m in manager.loaded()] == [LoadOptions()]
 
 
 def test_failed_load_leaves_nothing_and_reports(manager):

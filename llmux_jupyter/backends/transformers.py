@@ -1,0 +1,368 @@
+"""Hugging Face transformers on torch: chat with causal LMs (streamed, optionally sped up by a
+draft model) and sentence embeddings from encoders (mean pooled, normalised)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..devices import detect_devices, resolve_device
+from ..errors import InvalidParameter, ModelLoadError
+from ..registry import register_backend
+from ..specs import DTYPES, GenerationParams, LoadOptions, Message, RequiredMemory, Task
+from ..units import format_bytes
+from .base import Backend, TokenCounts, path_size
+from .gguf_conversion import cached_conversion, convert
+from .hf_files import ModelFiles, first_line, locate, weights_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and in which precision the weights live."""
+
+    device: str
+    dtype: str
+
+
+def choose_dtype(requested: str, device: str, saved: str | None, bf16_supported: bool) -> str:
+    """The dtype to load at: ``auto`` is float32 on the CPU (fast there, and what a GGUF is
+    dequantised to), else bfloat16 for a bfloat16 model on a GPU that supports it, else float16."""
+    if requested not in DTYPES:
+        raise InvalidParameter(
+            f"Unknown dtype {requested!r}: use auto, float16, bfloat16 or float32."
+        )
+    if requested != "auto":
+        return requested
+    if device == "cpu":
+        return "float32"
+    if device.startswith("cuda") and saved == "bfloat16" and bf16_supported:
+        return "bfloat16"
+    return "float16"
+
+
+@register_backend("transformers")
+class TransformersBackend(Backend):
+    """Settings: ``dtype`` (auto | float16 | bfloat16 | float32), ``template`` (a chat template,
+    Jinja text or a .jinja file, for a model without one), ``completion`` (true: continue the
+    conversation's text, no chat template), ``n_ctx`` (context cap; default the model's),
+    ``batch_size`` (texts per embedding batch, 32). ``LoadOptions.draft``: a transformers chat
+    model with the same tokenizer, used for speculative decoding."""
+
+    tasks = frozenset({Task.CHAT, Task.EMBEDDING})
+    default_task = Task.CHAT
+    supports_draft = True
+    requires = ("torch", "transformers")
+    extra = "transformers"
+    _files: ModelFiles | None = None
+    _placement: Placement | None = None
+    _draft: TransformersBackend | None = None
+
+    # -- before loading ----------------------------------------------------------
+    def files(self) -> ModelFiles:
+        if self._files is None:
+            self._files = locate(self.spec.source.resolve())
+        return self._files
+
+    def placement(self) -> Placement:
+        """Device and dtype; they and the other settings are checked before anything loads."""
+        if self._placement is None:
+            import torch  # noqa: F401 - device detection asks torch when it is imported
+
+            requested = str(self.settings.get("dtype", "auto")).lower()
+            device = resolve_device(self.options.device, detect_devices())
+            dtype = choose_dtype(requested, device, self.files().saved_dtype(), _bf16(device))
+            self._check_settings()
+            self._placement = Placement(device, dtype)
+            self.device = device
+        return self._placement
+
+    def required_memory(self) -> RequiredMemory:
+        """The weights at the chosen dtype (from safetensors or GGUF headers), plus the draft's."""
+        placement = self.placement()
+        files = self.files()
+        converted = cached_conversion(files.path, placement.dtype) if files.gguf else None
+        total = weights_bytes(files, placement.dtype, converted)
+        draft = self.draft_backend()
+        if draft is not None:
+            total += draft.required_memory().total
+        return (
+            RequiredMemory(ram=total) if placement.device == "cpu" else RequiredMemory(vram=total)
+        )
+
+    def draft_backend(self) -> TransformersBackend | None:
+        """The draft model's backend (not loaded yet), on our device and by default our dtype."""
+        draft = self.options.draft
+        if draft is None:
+            return None
+        if self._draft is None:
+            if self.spec.task is not Task.CHAT:
+                raise InvalidParameter(
+                    f"--draft {draft.name}: draft models speed up chat models, and "
+                    f"{self.spec.name!r} does {self.spec.task.value}."
+                )
+            if draft.backend != self.name or draft.task is not Task.CHAT:
+                raise InvalidParameter(
+                    f"--draft {draft.name}: a draft model must be a {self.name} chat model "
+                    f"({draft.name!r} is {draft.backend}, {draft.task.value})."
+                )
+            dtype = draft.settings.get("dtype", self.placement().dtype)
+            options = LoadOptions(self.placement().device, {"dtype": dtype, "completion": True})
+            self._draft = TransformersBackend(draft, options)
+        return self._draft
+
+    def _check_settings(self) -> None:
+        for key in ("n_ctx", "batch_size"):
+            value = self.settings.get(key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InvalidParameter(f"{key} must be a positive whole number, not {value!r}.")
+        _flag(self.settings.get("completion", False))
+        template = self.settings.get("template")
+        if template is not None:
+            _read_template(template)
+
+    # -- loading -----------------------------------------------------------------
+    def load(self) -> None:
+        placement = self.placement()
+        directory = self._weights_directory(placement.dtype)
+        import torch
+        from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+        model_class = AutoModelForCausalLM if self.spec.task is Task.CHAT else AutoModel
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(directory)
+            model = model_class.from_pretrained(
+                directory, dtype=getattr(torch, placement.dtype), device_map=placement.device
+            )
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(
+                f"transformers could not load {directory} ({first_line(error)}): check that "
+                "the folder holds the model's config, weights and tokenizer files."
+            ) from None
+        self._model = model.eval()
+        if self.spec.task is Task.CHAT:
+            self._prepare_chat()
+            self._load_draft()
+
+    def measured_memory(self) -> RequiredMemory:
+        """Bytes of the tensors the model (and its draft) hold, on their device.
+
+        Weights loaded from safetensors may be memory-mapped, so the process's RSS grows only
+        as pages are first read: the tensors say more than the RSS right after loading.
+        """
+        total = _tensor_bytes(self._model)
+        if self._draft is not None:
+            total += _tensor_bytes(self._draft._model)
+        return RequiredMemory(ram=total) if self.device == "cpu" else RequiredMemory(vram=total)
+
+    def _weights_directory(self, dtype: str) -> Path:
+        files = self.files()
+        if not files.gguf:
+            return files.path
+        if self.spec.task is not Task.CHAT:
+            raise ModelLoadError(
+                f"{files.path.name}: embeddings need a transformers model folder, not a GGUF file."
+            )
+        directory = cached_conversion(files.path, dtype)
+        state = "cached"
+        if directory is None:
+            directory, state = convert(files.path, dtype), "converted and cached"
+        self.load_note = (
+            f"GGUF {state} as {dtype} in {directory} ({format_bytes(path_size(directory))})"
+        )
+        return directory
+
+    def _prepare_chat(self) -> None:
+        if _flag(self.settings.get("completion", False)):
+            return
+        template = self.settings.get("template")
+        if template is not None:
+            self._tokenizer.chat_template = _read_template(template)
+        elif not self._tokenizer.chat_template:
+            raise ModelLoadError(
+                f"{self.spec.name!r} has no chat template. Give it one with "
+                "--set template=FILE.jinja (or the Jinja text), or use it for plain text "
+                "completion with --set completion=true."
+            )
+
+    def _load_draft(self) -> None:
+        draft = self.draft_backend()
+        if draft is None:
+            return
+        draft.load()
+        ours, theirs = self._tokenizer, draft._tokenizer
+        if theirs.get_vocab() != ours.get_vocab():
+            draft.unload()
+            raise InvalidParameter(
+                f"--draft {draft.spec.name}: its tokenizer differs from {self.spec.name!r}'s "
+                f"({len(theirs)} vs {len(ours)} tokens), and speculative decoding needs the "
+                "same one. Pick a smaller model of the same family."
+            )
+        self.load_note = "; ".join(filter(None, [self.load_note, f"draft: {draft.spec.name}"]))
+
+    def unload(self) -> None:
+        draft = self.__dict__.pop("_draft", None)
+        if draft is not None:
+            draft.unload()
+        self.__dict__.pop("_model", None)
+        self.__dict__.pop("_tokenizer", None)
+        gc.collect()
+        _empty_accelerator_cache(self.device)
+
+    # -- chat --------------------------------------------------------------------
+    def generate(
+        self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[str]:
+        from .hf_streaming import stream_generate
+
+        inputs = self._encode(messages)
+        prompt_tokens = int(inputs["input_ids"].shape[-1])
+        keywords = {**inputs, **self._generation_keywords(params, prompt_tokens)}
+        new_tokens = yield from stream_generate(
+            self._model, self._tokenizer, keywords, cancel, params.stop, params.seed
+        )
+        counts: TokenCounts = {"prompt_tokens": prompt_tokens, "completion_tokens": new_tokens}
+        return counts
+
+    def _encode(self, messages: Sequence[Message]) -> dict[str, Any]:
+        if _flag(self.settings.get("completion", False)):
+            text = "\n\n".join(m.content for m in messages)
+            encoded = self._tokenizer(text, return_tensors="pt")
+        else:
+            encoded = self._tokenizer.apply_chat_template(
+                [m.as_dict() for m in messages],
+                add_generation_prompt=True,
+                return_dict=True,
+                return_tensors="pt",
+            )
+        return {key: value.to(self._model.device) for key, value in encoded.items()}
+
+    def _generation_keywords(self, params: GenerationParams, prompt_tokens: int) -> dict[str, Any]:
+        config = self._model.config
+        context = int(
+            self.settings.get("n_ctx") or getattr(config, "max_position_embeddings", 0) or 2048
+        )
+        if prompt_tokens >= context:
+            raise InvalidParameter(
+                f"The conversation is {prompt_tokens} tokens, the model's context is {context}: "
+                "start a new thread (--new), or raise n_ctx if the model allows it."
+            )
+        keywords: dict[str, Any] = {
+            "max_new_tokens": min(params.max_tokens or context, context - prompt_tokens),
+            "pad_token_id": self._pad_token_id(),
+        }
+        if params.temperature == 0:
+            keywords.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        elif params.temperature is not None or params.top_p is not None:
+            keywords["do_sample"] = True
+            if params.temperature is not None:
+                keywords["temperature"] = params.temperature
+            if params.top_p is not None:
+                keywords["top_p"] = params.top_p
+        if self._draft is not None:
+            keywords["assistant_model"] = self._draft._model
+        return keywords
+
+    def _pad_token_id(self) -> int | None:
+        """Set explicitly so generate does not warn about it on every call."""
+        generation = self._model.generation_config
+        for value in (
+            generation.pad_token_id,
+            self._tokenizer.pad_token_id,
+            generation.eos_token_id,
+        ):
+            value = value[0] if isinstance(value, list) else value
+            if value is not None:
+                return int(value)
+        return None
+
+    # -- embeddings --------------------------------------------------------------
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean of the last hidden states over each text's tokens, L2-normalised."""
+        import torch
+
+        batch_size = int(self.settings.get("batch_size", DEFAULT_BATCH_SIZE))
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                encoded = self._tokenizer(
+                    list(texts[start : start + batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=self._max_length(),
+                    return_tensors="pt",
+                ).to(self._model.device)
+                hidden = self._model(**encoded).last_hidden_state
+                mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                rows.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
+        return torch.cat(rows).numpy()
+
+    def _max_length(self) -> int:
+        """sentence-transformers' max_seq_length when the folder says it, else the model's."""
+        limit = int(getattr(self._model.config, "max_position_embeddings", 512))
+        path = self.files().path / "sentence_bert_config.json"
+        if path.is_file():
+            limit = min(limit, int(json.loads(path.read_text()).get("max_seq_length", limit)))
+        return min(limit, int(self._tokenizer.model_max_length))
+
+
+def _flag(value: Any) -> bool:
+    """A boolean setting: True/False, or the text true/false/yes/no/1/0 (--set passes text)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off", ""):
+        return False
+    raise InvalidParameter(f"completion must be true or false, not {value!r}.")
+
+
+def _read_template(value: Any) -> str:
+    """A chat template given as a .jinja file or as Jinja text."""
+    text = str(value)
+    if "{%" in text or "{{" in text:
+        return text
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    raise InvalidParameter(
+        f"template={text!r} is neither a file nor Jinja text (which contains {{% or {{{{)."
+    )
+
+
+def _tensor_bytes(model: Any) -> int:
+    """Bytes of a module's parameters and buffers, counting shared (tied) storage once."""
+    storages = {}
+    for tensor in [*model.parameters(), *model.buffers()]:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
+
+
+def _bf16(device: str) -> bool:
+    import torch
+
+    return (
+        device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    )
+
+
+def _empty_accelerator_cache(device: str) -> None:
+    """Give cached accelerator memory back to the driver after the tensors are gone."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device == "mps" and torch.backends.mps.is_available():
+        torch.mps.empty_cache()

@@ -1,0 +1,69 @@
+"""Tiny transformers models built in-process (no hub): a BPE tokenizer trained on a few
+sentences and a random 2-layer Llama, saved with save_pretrained like a downloaded model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SPECIALS = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Write a haiku about GPUs and the sea, and count from one to ten.",
+    "Hello, world! What is the capital of France? Paris is the capital.",
+    "A lighthouse keeper tells a very long story in many chapters.",
+] * 20
+
+
+def train_tokenizer(vocab_size: int = 400, chat_template: str | None = CHATML) -> Any:
+    """A byte-level BPE tokenizer with ChatML specials, as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="<|im_end|>",
+        pad_token="</s>",
+    )
+    fast.chat_template = chat_template
+    return fast
+
+
+def build_tiny_llama(directory: Path, tokenizer: Any, seed: int = 0, layers: int = 2) -> Path:
+    """Save a random Llama (hidden 64) with ``tokenizer`` into ``directory``; returns it."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
