@@ -36,8 +36,9 @@ class ModelStatus:
     last_used: float | None = None
 
 
-def model_statuses(llm: LLM) -> list[ModelStatus]:
-    """Every known model, loaded or not."""
+def model_statuses(llm: LLM, *, sizes: bool = True) -> list[ModelStatus]:
+    """Every known model, loaded or not; ``sizes=False`` skips resolving sources (a Hugging
+    Face source not in the cache would download)."""
     manager = llm.manager
     loaded = {model.name: model for model in manager.loaded()}
     defaults = set(manager.defaults().values())
@@ -45,7 +46,7 @@ def model_statuses(llm: LLM) -> list[ModelStatus]:
     for spec in manager.catalog.all():
         common = {
             "name": spec.name, "backend": spec.backend, "task": spec.task.value,
-            "source": spec.source.describe(), "size": source_size(spec),
+            "source": spec.source.describe(), "size": source_size(spec) if sizes else None,
             "is_default": spec.name in defaults,
         }  # fmt: skip
         model = loaded.get(spec.name)
@@ -69,11 +70,11 @@ def source_size(spec: ModelSpec) -> int | None:
         return None
 
 
-def snapshot(llm: LLM) -> dict[str, Any]:
+def snapshot(llm: LLM, *, sizes: bool = True) -> dict[str, Any]:
     """Models, per-device memory and defaults, as plain JSON types."""
     return {
         "time": time.time(),
-        "models": [asdict(status) for status in model_statuses(llm)],
+        "models": [asdict(status) for status in model_statuses(llm, sizes=sizes)],
         "devices": [asdict(use) for use in llm.budgets()],
         "defaults": {task.value: name for task, name in llm.manager.defaults().items()},
     }
