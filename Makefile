@@ -9,9 +9,15 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # grant AMX. Set CMAKE_ARGS yourself for CUDA (-DGGML_CUDA=on) or Metal builds.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
+# The browser tests drive Debian's chromium (installed once, never a downloaded browser).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# The editable install builds the JupyterLab extension: rebuild when its sources change.
+LABEXTENSION := labextension/package.json labextension/yarn.lock $(shell find labextension/src labextension/style -type f)
+
 .PHONY: setup lab test test-fast lint bench clean chatterbox-env
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(LABEXTENSION)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/pip install -c constraints.txt -e '.[dev]'
@@ -34,7 +40,11 @@ chatterbox-env: $(CBX)/.installed
 lab: setup
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01-quickstart.ipynb
 
-test: setup chatterbox-env
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+test: setup chatterbox-env $(CHROMIUM)
 	$(BIN)/ruff check .
 	LLMUX_CHATTERBOX_PYTHON=$(CBX)/bin/python $(BIN)/pytest
 
@@ -52,4 +62,4 @@ bench: setup
 	$(BIN)/python bench/bench_transformers_chat.py
 
 clean:
-	rm -rf $(VENV) $(CBX) build dist .pytest_cache
+	rm -rf $(VENV) $(CBX) build dist .pytest_cache test-artifacts llmux_jupyter/labextension labextension/lib

@@ -60,7 +60,9 @@ __version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext llmux_jupyter``: register the magics and the ``LLMux`` configurable."""
+    """``%load_ext llmux_jupyter``: register the magics, the ``LLMux`` configurable and (in a
+    Jupyter kernel) the sidebar's comm target."""
+    from . import comm
     from .magics import LLMuxMagics
 
     llm.config.parent = ipython
@@ -69,10 +71,15 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.configurables.append(llm.config)
     llm.manager  # noqa: B018 - reads the free memory the default budgets are a fraction of
     ipython.register_magics(LLMuxMagics(ipython, llm))
+    comm.register(ipython, llm)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """``%unload_ext``: remove the magics; loaded models stay until unloaded or the kernel ends."""
+    """``%unload_ext``: remove the magics and the sidebar's comm target; loaded models stay
+    until unloaded or the kernel ends."""
+    from . import comm
+
+    comm.unregister(ipython)
     ipython.magics_manager.magics["line"].pop("llm", None)
     ipython.magics_manager.magics["cell"].pop("llm", None)
     if llm.config in ipython.configurables:

@@ -39,13 +39,16 @@ class ModelStatus:
     last_used: float | None = None
 
 
-def model_statuses(llm: LLM) -> list[ModelStatus]:
-    """Every known model, loaded or not."""
+def model_statuses(llm: LLM, *, sizes: bool = True) -> list[ModelStatus]:
+    """Every known model, loaded or not; ``sizes=False`` skips resolving sources (a Hugging
+    Face source not in the cache would download)."""
     manager = llm.manager
     loaded = {model.name: model for model in manager.loaded()}
     defaults = set(manager.defaults().values())
     return [
-        _status(spec, source_size(spec), loaded.get(spec.name), spec.name in defaults)
+        _status(
+            spec, source_size(spec) if sizes else None, loaded.get(spec.name), spec.name in defaults
+        )
         for spec in manager.catalog.all()
     ]
 
@@ -86,11 +89,11 @@ def source_size(spec: ModelSpec) -> int | None:
         return None
 
 
-def snapshot(llm: LLM) -> dict[str, Any]:
+def snapshot(llm: LLM, *, sizes: bool = True) -> dict[str, Any]:
     """Models, per-device memory and defaults, as plain JSON types."""
     return {
         "time": time.time(),
-        "models": [asdict(status) for status in model_statuses(llm)],
+        "models": [asdict(status) for status in model_statuses(llm, sizes=sizes)],
         "devices": [asdict(use) for use in llm.budgets()],
         "defaults": {task.value: name for task, name in llm.manager.defaults().items()},
     }

@@ -1,0 +1,69 @@
+/**
+ * The "llmux" comm protocol, as llmux_jupyter/comm.py speaks it.
+ */
+
+/** The comm target the kernel registers at `%load_ext llmux_jupyter`. */
+export const TARGET = 'llmux';
+
+/** One catalog model; the state fields are set when it is loaded (times in Unix seconds). */
+export interface IModelStatus {
+  name: string;
+  backend: string;
+  task: string;
+  source: string;
+  loaded: boolean;
+  is_default: boolean;
+  device: string | null;
+  state: string | null;
+  estimate: number | null;
+  measured: number | null;
+  pinned: boolean;
+  keep_alive: number | null;
+  expires_at: number | null;
+  loaded_at: number | null;
+  last_used: number | null;
+}
+
+/** One device's memory: what our models hold, our budget, the device's size (bytes). */
+export interface IDeviceUse {
+  device: string;
+  used: number;
+  budget: number;
+  total: number;
+}
+
+export interface ISnapshot {
+  time: number;
+  models: IModelStatus[];
+  devices: IDeviceUse[];
+  defaults: { [task: string]: string };
+}
+
+/** The answer being generated now. */
+export interface IGeneration {
+  model: string;
+  tokens: number;
+  tokens_per_second: number | null;
+}
+
+export interface ISnapshotMessage {
+  type: 'snapshot';
+  snapshot: ISnapshot;
+  generation: IGeneration | null;
+}
+
+export interface IReplyMessage {
+  type: 'reply';
+  id: number | null;
+  op: string | null;
+  ok: boolean;
+  error?: string;
+}
+
+export type KernelMessage = ISnapshotMessage | IReplyMessage;
+
+/** What the frontend may ask; the kernel rejects anything else. */
+export type Request =
+  | { op: 'refresh' }
+  | { op: 'unload' | 'pin' | 'unpin'; model: string }
+  | { op: 'keep_alive'; model: string; duration: string };
