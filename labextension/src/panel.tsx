@@ -211,7 +211,9 @@ function DeviceBar({ use }: { use: IDeviceUse }): React.ReactElement {
         />
         <div
           className={`jp-llmux-bar-used${over ? ' jp-mod-over' : ''}`}
-          style={{ width: percent(use.used) }}
+          style={{
+            width: use.used > 0 ? `max(2px, ${percent(use.used)})` : '0'
+          }}
         />
       </div>
       <div className="jp-llmux-device-legend">

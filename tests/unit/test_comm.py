@@ -53,12 +53,14 @@ class FakeComm:
         assert self._on_close is not None
         self._on_close({"content": {"comm_id": "x", "data": {}}})
 
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        """The first message sent (so far or within WAIT_S) that matches."""
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], after: int = 0
+    ) -> dict[str, Any]:
+        """The first message sent (so far or within WAIT_S) from index ``after`` that matches."""
         deadline = time.monotonic() + WAIT_S
         with self._condition:
             while True:
-                for message in self.sent:
+                for message in self.sent[after:]:
                     if predicate(message):
                         return message
                 remaining = deadline - time.monotonic()
@@ -127,17 +129,18 @@ def test_generation_progress_is_sent_and_cleared_when_idle(open_comm, fake_llm):
     assert message["generation"] == {"model": "echo", "tokens": 12, "tokens_per_second": 30.5}
     count = len(fake.sent)
     events.emit("idle", "echo")
-    fake.wait_for(lambda m: m["type"] == "snapshot" and fake.sent.index(m) >= count)
-    assert fake.snapshots()[-1]["generation"] is None
+    assert fake.wait_for(lambda m: m["type"] == "snapshot", after=count)["generation"] is None
 
 
 def test_keep_alive_expiry_on_the_timer_thread_reaches_the_frontend(open_comm, fake_llm):
     fake, _ = open_comm
     fake_llm.load("echo", keep_alive=0.05)
-    fake.wait_for(lambda m: m["type"] == "snapshot" and "echo" in loaded(m))
+    with_echo = fake.wait_for(lambda m: m["type"] == "snapshot" and "echo" in loaded(m))
     fake.wait_for(
-        lambda m: m["type"] == "snapshot" and fake_llm.ps() == [] and "echo" not in loaded(m)
+        lambda m: m["type"] == "snapshot" and "echo" not in loaded(m),
+        after=fake.sent.index(with_echo) + 1,
     )
+    assert fake_llm.ps() == []
 
 
 @pytest.mark.parametrize(
