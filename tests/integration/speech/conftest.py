@@ -4,6 +4,7 @@ Chatterbox environment (its own interpreter, random weights of the real architec
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,15 +72,16 @@ def chatterbox_python() -> str:
 @pytest.fixture(scope="session")
 def chatterbox_weights(
     chatterbox_python: str, spoken_wav: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+) -> Iterator[Path]:
     """Random weights of the real architecture: ``local/`` for from_local (no built-in voice),
-    ``hub/`` with a built-in voice for the from_pretrained test."""
+    ``hub/`` with a built-in voice for the from_pretrained test. 1.3 GB, removed afterwards."""
     out = tmp_path_factory.mktemp("chatterbox") / "weights"
     script = Path(__file__).with_name("chatterbox_weights.py")
     subprocess.run(
         [chatterbox_python, str(script), str(out), str(spoken_wav)], check=True, timeout=900
     )
-    return out
+    yield out
+    shutil.rmtree(out)
 
 
 @pytest.fixture(scope="module")
