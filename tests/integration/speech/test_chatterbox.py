@@ -98,6 +98,6 @@ finally:
 
 def test_chatterbox_is_managed_and_unloads(local):
     run = local.run("%llm ps")
-    assert "cbx" in run.displays[-1]["content"]["data"]["text/plain"]
+    assert "cbx" in run.displays[0]["content"]["data"]["text/plain"]  # the models table
     assert local.run("%llm unload --all").status == "ok"
     assert local.value("llm.ps()") == []

@@ -115,7 +115,7 @@ def test_interrupt_stops_between_sentences_and_keeps_the_audio(speech_kernel):
 def test_ps_lists_speech_models_and_they_unload(speech_kernel):
     speech_kernel.run("%llm load whisper-tiny.en\n%llm load piper-joe")
     run = speech_kernel.run("%llm ps")
-    table = run.displays[-1]["content"]["data"]["text/plain"]
+    table = run.displays[0]["content"]["data"]["text/plain"]  # models, then budgets
     for name, task in (("whisper-tiny.en", "speech-to-text"), ("piper-joe", "text-to-speech")):
         assert name in table and task in table, table
     assert speech_kernel.run("%llm unload whisper-tiny.en").status == "ok"
