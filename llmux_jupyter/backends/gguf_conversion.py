@@ -41,9 +41,10 @@ def convert(gguf: Path, dtype: str) -> Path:
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # The GGUF loader works in float32 (and warns otherwise); cast afterwards.
         model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=getattr(torch, dtype)
-        )
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        ).to(getattr(torch, dtype))
     except (OSError, ValueError, KeyError) as error:
         raise ModelLoadError(
             f"transformers could not read {gguf.name} ({first_line(error)}): its architecture "
