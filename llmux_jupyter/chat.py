@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .backends.base import Backend
 from .conversation import Thread, Threads, Turn
 from .errors import InvalidParameter
+from .jobs import ModelJob
 from .manager import ModelManager
 from .specs import GenerationParams, Task, Usage
 
@@ -45,12 +46,14 @@ class ChatResponse:
         return self.text
 
 
-class ChatStream:
+class ChatStream(ModelJob[str]):
     """Iterate to receive text deltas; afterwards ``response`` holds the whole answer.
 
     ``cancel()`` (or breaking out of the loop, or KeyboardInterrupt) stops the backend
     between tokens; the partial answer is kept and recorded in the thread.
     """
+
+    task = Task.CHAT
 
     def __init__(
         self,
@@ -67,77 +70,34 @@ class ChatStream:
     ) -> None:
         if not prompt.strip():
             raise InvalidParameter("The prompt is empty: write something for the model to answer.")
-        self.model = model or manager.default_for(Task.CHAT)
-        spec = manager.catalog.get(self.model)
-        if spec.task is not Task.CHAT:
-            raise InvalidParameter(
-                f"{self.model!r} is a {spec.task.value} model, not a chat model: pick one with "
-                "%llm use or -m (see %llm list)."
-            )
-        self._manager = manager
+        super().__init__(manager, model)
         self._threads = threads
         self.prompt = prompt
         self.thread_name = thread
         self.system = system
         self.new = new
         self.params = params or GenerationParams()
-        self.cancel_event = threading.Event()
         self.response: ChatResponse | None = None
         self._on_response = on_response
-        self._started = False
+        self._thread: Thread | None = None
+        self._usage = Usage()
+        self._reported = 0.0
 
-    def cancel(self) -> None:
-        self.cancel_event.set()
+    def _produce(self, backend: Backend) -> Iterator[str]:
+        self._thread = Thread(self.thread_name) if self.new else self._threads.get(self.thread_name)
+        messages = self._thread.messages_for(self.prompt, self.system)
+        return backend.generate(messages, self.params, self.cancel_event)
 
-    def __iter__(self) -> Iterator[str]:
-        if self._started:
-            raise RuntimeError("A ChatStream can be iterated only once.")
-        self._started = True
-        return self._run()
+    def _on_item(self, count: int, elapsed: float) -> None:
+        if count == 1:
+            self._usage.time_to_first_token_s = elapsed
+        if elapsed - self._reported >= PROGRESS_INTERVAL_S:
+            self._reported = elapsed
+            self._report_progress(count, elapsed)
 
-    def _run(self) -> Iterator[str]:
-        with self._manager.using(self.model) as loaded:
-            thread = Thread(self.thread_name) if self.new else self._threads.get(self.thread_name)
-            messages = thread.messages_for(self.prompt, self.system)
-            pieces: list[str] = []
-            usage = Usage()
-            counts: dict[str, int] = {}
-            interrupted = failed = False
-            started = reported = time.perf_counter()
-            deltas = loaded.backend.generate(messages, self.params, self.cancel_event)
-            try:
-                while True:
-                    try:
-                        delta = next(deltas)
-                    except StopIteration as stop:
-                        counts = stop.value or {}
-                        break
-                    now = time.perf_counter()
-                    if usage.time_to_first_token_s is None:
-                        usage.time_to_first_token_s = now - started
-                    pieces.append(delta)
-                    if now - reported >= PROGRESS_INTERVAL_S:
-                        reported = now
-                        self._report_progress(len(pieces), now - started, usage)
-                    yield delta
-            except (GeneratorExit, KeyboardInterrupt):
-                interrupted = True
-                raise
-            except Exception:
-                failed = True  # a backend failure records nothing: the thread stays as it was
-                raise
-            finally:
-                deltas.close()
-                usage.duration_s = time.perf_counter() - started
-                usage.completion_tokens = counts.get("completion_tokens", len(pieces))
-                usage.prompt_tokens = counts.get("prompt_tokens", 0)
-                interrupted = interrupted or self.cancel_event.is_set()
-                if not failed:
-                    self._finish(thread, loaded.spec.backend, "".join(pieces), usage, interrupted)
-
-    def _report_progress(self, tokens: int, elapsed: float, usage: Usage) -> None:
+    def _report_progress(self, tokens: int, elapsed: float) -> None:
         """A "generating" event for live views (the sidebar), a few times a second."""
-        first = usage.time_to_first_token_s or 0.0
+        first = self._usage.time_to_first_token_s or 0.0
         speed = (tokens - 1) / (elapsed - first) if tokens > 1 and elapsed > first else None
         self._manager.events.emit(
             "generating",
@@ -148,14 +108,20 @@ class ChatStream:
         )
 
     def _finish(
-        self, thread: Thread, backend: str, text: str, usage: Usage, interrupted: bool
+        self, items: list[str], summary: dict[str, Any], seconds: float, interrupted: bool
     ) -> None:
-        thread.record(Turn(self.prompt, text, self.model, interrupted), self.system)
-        self._threads.put(thread)
+        usage = self._usage
+        usage.duration_s = seconds
+        usage.completion_tokens = summary.get("completion_tokens", len(items))
+        usage.prompt_tokens = summary.get("prompt_tokens", 0)
+        text = "".join(items)
+        assert self._thread is not None  # set by _produce, which ran first
+        self._thread.record(Turn(self.prompt, text, self.model, interrupted), self.system)
+        self._threads.put(self._thread)
         self.response = ChatResponse(
             text=text,
             model=self.model,
-            backend=backend,
+            backend=self.provenance["backend"],
             params=self.params.as_dict(),
             usage=usage,
             thread=self.thread_name,

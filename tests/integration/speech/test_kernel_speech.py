@@ -153,7 +153,7 @@ BAD = [
     ("%%llm say -o keep\n  \n", "InvalidParameter", "The text is empty"),
     ("%llm say Hello. --voice {notes} -o keep", "InvalidParameter", "cannot clone"),
     ("%llm transcribe clip -m smollm2 -o keep", "UnsupportedTask", "not a speech-to-text"),
-    ("%%llm -m whisper-tiny.en -o keep\nHello", "InvalidParameter", "not a chat model"),
+    ("%%llm -m whisper-tiny.en -o keep\nHello", "UnsupportedTask", "not a chat model"),
     ("%llm say Hi -m whisper-tiny.en -o keep", "UnsupportedTask", "not a text-to-speech"),
     ("%llm transcribe clip --set beam=2 -o keep", "InvalidParameter", "no option beam"),
 ]
