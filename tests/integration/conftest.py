@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .kernel import Kernel
+from .kernel import Kernel, llmux_kernel
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +19,5 @@ def smollm2_path() -> Path:
 @pytest.fixture(scope="session")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
     """A kernel with the extension loaded and SmolLM2 warm; shared by the session's tests."""
-    config = tmp_path_factory.mktemp("kernel-config")
-    kernel = Kernel(env={"LLMUX_CONFIG_DIR": str(config)})
-    run = kernel.run("%load_ext llmux_jupyter\nfrom llmux_jupyter import llm")
-    assert run.status == "ok", run.error
-    yield kernel
-    kernel.shutdown()
+    with llmux_kernel(tmp_path_factory.mktemp("kernel-config")) as kernel:
+        yield kernel

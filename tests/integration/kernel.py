@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,58 @@ class Kernel:
     def shutdown(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+LOAD_EXTENSION = "%load_ext llmux_jupyter\nfrom llmux_jupyter import llm\n"
+
+
+@contextmanager
+def llmux_kernel(
+    config: Path,
+    setup: str = "",
+    env: dict[str, str] | None = None,
+    python: str | None = None,
+    timeout: float = 300,
+) -> Iterator[Kernel]:
+    """A kernel with its own LLMux config folder, the extension loaded and ``setup`` run;
+    shut down on exit."""
+    kernel = Kernel(env={"LLMUX_CONFIG_DIR": str(config), **(env or {})}, python=python)
+    try:
+        run = kernel.run(LOAD_EXTENSION + setup, timeout=timeout)
+        assert run.status == "ok", run.error
+        yield kernel
+    finally:
+        kernel.shutdown()
+
+
+@dataclass
+class InterruptedAnswer:
+    """A ``%%llm`` cell interrupted while it streamed."""
+
+    run: CellRun
+    seen: str  # the answer as the last live update before the interrupt showed it
+    final: Message  # the content of the last display: the partial answer, with provenance
+
+
+def interrupt_answer(kernel: Kernel, cell: str, after_updates: int = 3) -> InterruptedAnswer:
+    """Run a long ``%%llm`` cell, press interrupt after ``after_updates`` live updates, and
+    check what every backend promises: a KeyboardInterrupt, and a final display that keeps the
+    partial answer (starting with what was on screen) marked as interrupted."""
+    seen: list[str] = []
+
+    def interrupt_after_updates(message: Message) -> None:
+        if message["msg_type"] == "update_display_data":
+            seen.append(message["content"]["data"]["text/markdown"])
+            if len(seen) == after_updates:
+                kernel.interrupt()
+
+    run = kernel.run(cell, on_message=interrupt_after_updates)
+    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt", run.error
+    final = run.displays[-1]["content"]
+    assert final["metadata"]["llmux"]["interrupted"] is True
+    assert "interrupted" in final["data"]["text/markdown"]
+    assert final["data"]["text/plain"].startswith(seen[after_updates - 1])
+    return InterruptedAnswer(run, seen[after_updates - 1], final)
 
 
 def _spec_manager_for(python: str) -> KernelSpecManager:

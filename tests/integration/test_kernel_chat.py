@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
+from .kernel import interrupt_answer
+
 PROMPT = "%%llm --temperature 0 --seed 7 --max-tokens 60 {options}\nWrite a haiku about GPUs."
 
 
@@ -63,33 +65,19 @@ def test_threads_remember_earlier_cells(kernel):
 
 def test_interrupt_stops_keeps_partial_and_model(kernel):
     kernel.run("%llm load smollm2")
-    seen: list[str] = []
-
-    def interrupt_after_three_updates(message) -> None:
-        if message["msg_type"] == "update_display_data":
-            seen.append(message["content"]["data"]["text/markdown"])
-            if len(seen) == 3:
-                kernel.interrupt()
-
-    run = kernel.run(
+    answer = interrupt_answer(
+        kernel,
         "%%llm --thread long --new --max-tokens 1500 --temperature 0.8 -o partial\n"
         "Write a very long story about a lighthouse keeper, in many chapters.",
-        on_message=interrupt_after_three_updates,
     )
-    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt"
-    final = run.displays[-1]["content"]
-    provenance = final["metadata"]["llmux"]
-    assert provenance["interrupted"] is True
-    assert provenance["usage"]["completion_tokens"] < 1500
-    assert final["data"]["text/plain"].startswith(seen[2])
-    assert "interrupted" in final["data"]["text/markdown"]
+    assert answer.final["metadata"]["llmux"]["usage"]["completion_tokens"] < 1500
     # The four promises: partial answer kept, model loaded, thread records it, next cell works.
     assert kernel.value("[m.name for m in llm.ps()]") == ["smollm2"]
     turn = kernel.value(
         "(lambda t: (t.interrupted, t.assistant == partial))(llm.threads.get('long').turns[-1])"
     )
     assert turn == (True, True)
-    assert kernel.value("len(partial)") >= len(seen[2])
+    assert kernel.value("len(partial)") >= len(answer.seen)
     after = kernel.run(PROMPT.format(options="--thread after"))
     assert after.status == "ok", after.error
     assert kernel.value("llm.ps()[0].busy") == 0

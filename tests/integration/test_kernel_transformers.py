@@ -10,6 +10,7 @@ import pytest
 from llmux_jupyter.backends.hf_streaming import THREAD_NAME
 
 from ..tiny_models import build_tiny_llama, train_tokenizer
+from .kernel import interrupt_answer
 
 PROMPT = "%%llm -m smollm2-hf --temperature 0 --max-tokens 40 {options}\nWrite a haiku about GPUs."
 GENERATION_THREADS = (
@@ -58,24 +59,13 @@ def test_answer_streams_with_provenance(hf_kernel):
 
 
 def test_interrupt_stops_generation_keeps_partial_model_and_no_thread(hf_kernel):
-    seen: list[str] = []
-
-    def interrupt_after_two_updates(message) -> None:
-        if message["msg_type"] == "update_display_data":
-            seen.append(message["content"]["data"]["text/markdown"])
-            if len(seen) == 2:
-                hf_kernel.interrupt()
-
-    run = hf_kernel.run(
+    answer = interrupt_answer(
+        hf_kernel,
         "%%llm -m smollm2-hf --thread hf-long --new --max-tokens 1500 --temperature 0.8\n"
         "Write a very long story about a lighthouse keeper, in many chapters.",
-        on_message=interrupt_after_two_updates,
+        after_updates=2,
     )
-    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt"
-    final = run.displays[-1]["content"]
-    assert final["metadata"]["llmux"]["interrupted"] is True
-    assert final["metadata"]["llmux"]["usage"]["completion_tokens"] < 1500
-    assert final["data"]["text/plain"].startswith(seen[1])
+    assert answer.final["metadata"]["llmux"]["usage"]["completion_tokens"] < 1500
     assert hf_kernel.value(GENERATION_THREADS) == []
     assert "smollm2-hf" in hf_kernel.value("[m.name for m in llm.ps()]")
     assert hf_kernel.value("llm.threads.get('hf-long').turns[-1].interrupted") is True

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from .kernel import Kernel
+from .kernel import Kernel, interrupt_answer, llmux_kernel
 from .llama_server import LlamaServer, free_port
 
 KEY = "sk-llmux-test-5f1c2e9a7b"
@@ -62,12 +62,9 @@ def silent_port() -> Iterator[int]:
 def remote(tmp_path_factory, server, silent_port) -> Iterator[Kernel]:
     """A kernel with the server's model registered (key by variable) and SmolLM2 loaded locally."""
     config = tmp_path_factory.mktemp("remote-config")
-    kernel = Kernel(
-        env={"LLMUX_CONFIG_DIR": str(config), "REMOTE_KEY": KEY, "WRONG_KEY": "sk-wrong-000"}
-    )
     fast = "--set timeout=1 --set max_retries=0"
-    run = kernel.run(
-        "%load_ext llmux_jupyter\nfrom llmux_jupyter import llm\nkeep = 'precious'\n"
+    setup = (
+        "keep = 'precious'\n"
         f"%llm register remote --backend openai --base-url {server.url} --model smollm2 "
         "--api-key-env REMOTE_KEY\n"
         f"%llm register wrongkey --backend openai --base-url {server.url} --model smollm2 "
@@ -80,10 +77,10 @@ def remote(tmp_path_factory, server, silent_port) -> Iterator[Kernel]:
         f"--model smollm2 {fast}\n"
         "%llm load smollm2\n"
     )
-    assert run.status == "ok", run.error
-    kernel.config = config
-    yield kernel
-    kernel.shutdown()
+    keys = {"REMOTE_KEY": KEY, "WRONG_KEY": "sk-wrong-000"}
+    with llmux_kernel(config, setup, env=keys) as kernel:
+        kernel.config = config
+        yield kernel
 
 
 def test_answer_streams_like_a_local_model(remote, server):
@@ -119,22 +116,9 @@ def test_threads_carry_the_conversation(remote):
 def test_interrupt_closes_the_stream_and_the_server_stops(remote, server):
     remote.run("%llm load remote")
     hang_ups = server.log().count("Disconnected from client")
-    seen: list[str] = []
-
-    def interrupt_after_three_updates(message) -> None:
-        if message["msg_type"] == "update_display_data":
-            seen.append(message["content"]["data"]["text/markdown"])
-            if len(seen) == 3:
-                remote.interrupt()
-
-    run = remote.run(
-        f"%%llm -m remote --thread long --new --max-tokens 1500 -o partial\n{STORY}",
-        on_message=interrupt_after_three_updates,
+    interrupt_answer(
+        remote, f"%%llm -m remote --thread long --new --max-tokens 1500 -o partial\n{STORY}"
     )
-    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt"
-    final = run.displays[-1]["content"]
-    assert final["metadata"]["llmux"]["interrupted"] is True
-    assert final["data"]["text/plain"].startswith(seen[2])
     assert remote.value("(len(partial) > 0, llm.threads.get('long').turns[-1].interrupted)") == (
         True,
         True,

@@ -15,7 +15,7 @@ from llmux_jupyter.api import LLM
 from llmux_jupyter.audio import SpeechAudio
 from llmux_jupyter.catalog import Catalog
 
-from ..kernel import Kernel
+from ..kernel import Kernel, llmux_kernel
 from .chatterbox_weights import T3_LAYERS
 from .helpers import SENTENCE
 
@@ -47,12 +47,8 @@ def spoken_wav(spoken: SpeechAudio, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def speech_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
     """A kernel of its own (the session's chat kernel keeps only what its tests load)."""
-    config = tmp_path_factory.mktemp("speech-kernel-config")
-    kernel = Kernel(env={"LLMUX_CONFIG_DIR": str(config)})
-    run = kernel.run("%load_ext llmux_jupyter\nfrom llmux_jupyter import llm")
-    assert run.status == "ok", run.error
-    yield kernel
-    kernel.shutdown()
+    with llmux_kernel(tmp_path_factory.mktemp("speech-kernel-config")) as kernel:
+        yield kernel
 
 
 @pytest.fixture(scope="session")
@@ -89,15 +85,11 @@ def chatterbox_kernel(
     chatterbox_python: str, chatterbox_weights: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kernel]:
     """A real kernel on the Chatterbox interpreter, T3 shrunk as the weights were built."""
-    config = tmp_path_factory.mktemp("chatterbox-config")
-    kernel = Kernel(env={"LLMUX_CONFIG_DIR": str(config)}, python=chatterbox_python)
-    run = kernel.run(
-        "%load_ext llmux_jupyter\n"
-        "from llmux_jupyter import llm\n"
+    with llmux_kernel(
+        tmp_path_factory.mktemp("chatterbox-config"),
         "from chatterbox.models.t3.llama_configs import LLAMA_CONFIGS\n"
         f"LLAMA_CONFIGS['Llama_520M']['num_hidden_layers'] = {T3_LAYERS}\n",
+        python=chatterbox_python,
         timeout=600,
-    )
-    assert run.status == "ok", run.error
-    yield kernel
-    kernel.shutdown()
+    ) as kernel:
+        yield kernel
