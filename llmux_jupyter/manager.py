@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from . import memory
 from .backends.base import Backend
@@ -151,19 +152,19 @@ class ModelManager:
 
     def pin(self, name: str, pinned: bool = True) -> LoadedModel:
         """A pinned model is never evicted and ignores keep-alive."""
-        with self._lock:
-            model = self.get_loaded(name)
-            model.pinned = pinned
-            self.events.emit("changed", name, pinned=pinned)
-            self._after_use(model)
-            return model
+        return self._change(name, pinned=pinned)
 
     def set_keep_alive(self, name: str, seconds: float | None) -> LoadedModel:
         """Seconds an idle model stays loaded (None: forever; 0: unload as soon as idle)."""
+        return self._change(name, keep_alive=seconds)
+
+    def _change(self, name: str, **fields: Any) -> LoadedModel:
+        """Set a loaded model's fields, tell the listeners, and restart its keep-alive clock."""
         with self._lock:
             model = self.get_loaded(name)
-            model.keep_alive = seconds
-            self.events.emit("changed", name, keep_alive=seconds)
+            for field_name, value in fields.items():
+                setattr(model, field_name, value)
+            self.events.emit("changed", name, **fields)
             self._after_use(model)
             return model
 

@@ -10,6 +10,7 @@ to finish drawing, so events that arrive during a redraw are folded into the nex
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from html import escape
@@ -55,7 +56,11 @@ MemoryBar = tuple[widgets.HTML, widgets.FloatProgress, widgets.FloatProgress]
 
 
 class ModelRow:
-    """The widgets of one model, one grid row; ``show`` brings them up to date."""
+    """The widgets of one model, one grid row; ``show`` brings them up to date.
+
+    Each control carries two CSS classes, its role (``llmux-picker-load``) and its model
+    (``llmux-model-NAME``), for themes and browser tests to find it.
+    """
 
     def __init__(self, spec: ModelSpec, size: int | None, devices: list[str]) -> None:
         self.spec = spec
@@ -76,6 +81,16 @@ class ModelRow:
         )
         self.use = widgets.Button(layout=_AUTO)
         self.state = widgets.VBox([self.badge, self.progress])
+        model_class = "llmux-model-" + re.sub(r"[^\w-]", "-", spec.name)
+        for role, widget in self._roles():
+            widget.add_class(f"llmux-picker-{role}")
+            widget.add_class(model_class)
+
+    def _roles(self) -> list[tuple[str, widgets.DOMWidget]]:
+        return [("name", self.name), ("state", self.state), ("badge", self.badge),
+                ("progress", self.progress), ("device", self.device),
+                ("keep-alive", self.keep_alive), ("load", self.load), ("unload", self.unload),
+                ("pin", self.pin), ("use", self.use)]  # fmt: skip
 
     @property
     def cells(self) -> list[widgets.Widget]:
@@ -127,6 +142,9 @@ class ModelPicker(widgets.VBox):
             [heading, self.error_area, self.groups_area, memory_heading, self.memory_area],
             **kwargs,
         )
+        self.add_class("llmux-picker")
+        self.error_area.add_class("llmux-picker-error")
+        self.memory_area.add_class("llmux-picker-memory")
         self._unsubscribe = llm.manager.events.subscribe(self._on_event)
         self._drain()
 

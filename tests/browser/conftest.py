@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, sync_playwright
 from .lab import CHROMIUM, CHROMIUM_ARGS, EXTENSION, WAIT_MS, Lab, LabServer, empty_notebook
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-NOTEBOOKS = ("llmux.ipynb", "other.ipynb")
+NOTEBOOKS = ("llmux.ipynb", "other.ipynb", "picker.ipynb")
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +41,16 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def lab(lab_server: LabServer, browser: Browser) -> Iterator[Lab]:
-    """JupyterLab open on a fresh notebook; the module's tests share it, in order."""
+def lab(request: pytest.FixtureRequest, lab_server: LabServer, browser: Browser) -> Iterator[Lab]:
+    """JupyterLab open on a fresh notebook (the module's ``NOTEBOOK``, else the first); the
+    module's tests share it, in order."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     lab = Lab(page, ARTIFACTS)
-    lab.open(lab_server.lab_url(NOTEBOOKS[0]))
+    lab.open(lab_server.lab_url(getattr(request.module, "NOTEBOOK", NOTEBOOKS[0])))
     yield lab
     (ARTIFACTS / "console.log").write_text("\n".join(console))
     context.close()

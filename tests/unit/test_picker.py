@@ -113,6 +113,8 @@ def test_models_are_grouped_by_task_with_backend_size_and_state(tmp_path, model_
         assert "not loaded" in row.badge.value
         assert row.device.options[:2] == ("auto", "cpu")
         assert row.use.description == "Default"  # the only text-to-speech model
+        assert "llmux-picker" in picker._dom_classes
+        assert {"llmux-picker-load", "llmux-model-voice"} <= set(row.load._dom_classes)
     finally:
         picker.close()
 
