@@ -50,14 +50,25 @@ def median(runs: Iterable[Any], field: str) -> float:
     return statistics.median(getattr(run, field) for run in runs)
 
 
+def spread(runs: list[Run], field: str) -> float:
+    """Half the interquartile range over the median: how much one run's figure varies."""
+    values = [getattr(run, field) for run in runs]
+    if len(values) < 2:
+        return 0.0
+    low, _, high = statistics.quantiles(values, n=4)
+    return (high - low) / 2 / statistics.median(values)
+
+
 def compare(label: str, raw: list[Run], ours: list[Run], ttft_goal_ms: float | None = None) -> None:
-    """One line: median tokens/s of both sides and their ratio, and the TTFT difference."""
+    """One line: median tokens/s of both sides (± their run-to-run spread) and their ratio,
+    and the TTFT difference."""
     raw_tps, our_tps = median(raw, "tokens_per_second"), median(ours, "tokens_per_second")
     raw_ttft, our_ttft = median(raw, "ttft_s"), median(ours, "ttft_s")
     goal = f" (goal <= {ttft_goal_ms:.0f} ms)" if ttft_goal_ms is not None else ""
+    noise = f"±{spread(raw, 'tokens_per_second'):.0%}/±{spread(ours, 'tokens_per_second'):.0%}"
     print(
         f"{label:28} tokens {median(raw, 'tokens'):4.0f}/{median(ours, 'tokens'):<4.0f} "
-        f"tokens/s raw {raw_tps:6.1f} ours {our_tps:6.1f} ratio {our_tps / raw_tps:.3f} "
-        f"(goal >= 0.97)   TTFT raw {raw_ttft * 1000:6.1f} ms ours {our_ttft * 1000:6.1f} ms "
-        f"({(our_ttft - raw_ttft) * 1000:+.1f} ms){goal}"
+        f"tokens/s raw {raw_tps:6.1f} ours {our_tps:6.1f} ({noise}) ratio "
+        f"{our_tps / raw_tps:.3f} (goal >= 0.97)   TTFT raw {raw_ttft * 1000:6.1f} ms ours "
+        f"{our_ttft * 1000:6.1f} ms ({(our_ttft - raw_ttft) * 1000:+.1f} ms){goal}"
     )
