@@ -154,6 +154,11 @@ def size_text(size: int | None) -> str:
     return "not on disk" if size is None else format_bytes(size)
 
 
+def about_html(backend: str, size: int | None) -> str:
+    """The line under a model's name: its backend and its size on disk."""
+    return _small(f"{backend} · {size_text(size)}")
+
+
 def memory_text(use: BudgetUse) -> str:
     """Used by our models vs the budget vs the device's total."""
     return (

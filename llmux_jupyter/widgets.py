@@ -25,12 +25,12 @@ from .picker_view import (
     KEEP_ALIVE_CHOICES,
     MEMORY_KINDS,
     Activity,
+    about_html,
     badge,
     device_choices,
     error_html,
     memory_text,
     next_activity,
-    size_text,
     task_title,
     usage_style,
     use_tooltip,
@@ -43,10 +43,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COLUMNS = "minmax(8em,max-content) max-content max-content minmax(16em,1fr) 7em 9em" + (
-    " max-content" * 4
-)
-HEADERS = ("model", "backend", "size", "state", "device", "keep-alive", "", "", "", "")
+# name (with backend and size), state, device, keep-alive, buttons (they wrap when narrow).
+# Fixed widths but the state's, so that the columns of every task's grid line up.
+COLUMNS = "11em minmax(10em,1fr) 6.5em 9.5em minmax(9em,max-content)"
+HEADERS = ("model", "state", "device", "keep-alive", "")
 _AUTO = {"width": "auto"}
 
 # Pending redraws: ("row", model), ("task", task), ("memory", ""), ("catalog", "").
@@ -66,36 +66,39 @@ class ModelRow:
         self.spec = spec
         self.size = size
         self.name = widgets.HTML(f"<b>{escape(spec.name)}</b>", tooltip=spec.description or None)
-        self.backend = widgets.Label(spec.backend)
-        self.size_label = widgets.Label(size_text(size))
+        self.about = widgets.HTML(about_html(spec.backend, size))
         self.badge = widgets.HTML()
         self.progress = widgets.FloatProgress(
             min=0.0, max=1.0, bar_style="info", layout={"display": "none", "width": "12em"}
         )
-        self.device = widgets.Dropdown(options=devices, value="auto", layout={"width": "7em"})
-        self.keep_alive = widgets.Dropdown(options=KEEP_ALIVE_CHOICES, layout={"width": "9em"})
+        self.device = widgets.Dropdown(options=devices, value="auto", layout=_AUTO)
+        self.keep_alive = widgets.Dropdown(options=KEEP_ALIVE_CHOICES, layout=_AUTO)
         self.load = widgets.Button(description="Load", icon="play", layout=_AUTO)
         self.unload = widgets.Button(description="Unload", icon="eject", layout=_AUTO)
         self.pin = widgets.ToggleButton(
             description="Pin", icon="thumb-tack", tooltip="never evict it", layout=_AUTO
         )
-        self.use = widgets.Button(layout=_AUTO)
+        self.use = widgets.Button(layout={"width": "6.5em"})  # "Use" or "Default": same width
+        self.model = widgets.VBox([self.name, self.about])
         self.state = widgets.VBox([self.badge, self.progress])
+        self.actions = widgets.HBox(
+            [self.load, self.unload, self.pin, self.use], layout={"flex_flow": "row wrap"}
+        )
         model_class = "llmux-model-" + re.sub(r"[^\w-]", "-", spec.name)
         for role, widget in self._roles():
             widget.add_class(f"llmux-picker-{role}")
             widget.add_class(model_class)
 
     def _roles(self) -> list[tuple[str, widgets.DOMWidget]]:
-        return [("name", self.name), ("state", self.state), ("badge", self.badge),
+        return [("name", self.name), ("about", self.about), ("state", self.state),
+                ("badge", self.badge),
                 ("progress", self.progress), ("device", self.device),
                 ("keep-alive", self.keep_alive), ("load", self.load), ("unload", self.unload),
                 ("pin", self.pin), ("use", self.use)]  # fmt: skip
 
     @property
     def cells(self) -> list[widgets.Widget]:
-        return [self.name, self.backend, self.size_label, self.state, self.device,
-                self.keep_alive, self.load, self.unload, self.pin, self.use]  # fmt: skip
+        return [self.model, self.state, self.device, self.keep_alive, self.actions]
 
     def show(self, status: ModelStatus, activity: Activity | None) -> None:
         """Match the model's status; ``activity`` adds loading, generating, error."""

@@ -50,9 +50,12 @@ def lab(request: pytest.FixtureRequest, lab_server: LabServer, browser: Browser)
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     lab = Lab(page, ARTIFACTS)
-    lab.open(lab_server.lab_url(getattr(request.module, "NOTEBOOK", NOTEBOOKS[0])))
+    notebook = getattr(request.module, "NOTEBOOK", NOTEBOOKS[0])
+    module = request.module.__name__.rpartition(".")[2]
+    lab.open(lab_server.lab_url(notebook, workspace=module))
     yield lab
-    (ARTIFACTS / "console.log").write_text("\n".join(console))
+    lab.shut_down_kernels()
+    (ARTIFACTS / f"console-{module}.log").write_text("\n".join(console))
     context.close()
 
 

@@ -107,8 +107,9 @@ class LabServer:
                 time.sleep(0.5)
         raise RuntimeError(f"jupyter lab did not answer: see {self.log}")
 
-    def lab_url(self, notebook: str) -> str:
-        return f"{self.url}/lab/tree/{notebook}?token={self.token}"
+    def lab_url(self, notebook: str, workspace: str) -> str:
+        """``notebook`` open in a workspace (JupyterLab's saved layout) of its own."""
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{notebook}?token={self.token}"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -132,6 +133,10 @@ class Lab:
         expect(self.page.locator("#jupyterlab-splash")).to_have_count(0, timeout=WAIT_MS)
         expect(self.cells.first).to_be_visible(timeout=WAIT_MS)
         self.wait_kernel_idle()
+
+    def shut_down_kernels(self) -> None:
+        """Every kernel of the server, so that the next module starts from none."""
+        self.page.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")
 
     def wait_kernel_idle(self) -> None:
         """Until the current notebook's kernel has started and is idle (a cell run earlier
@@ -165,9 +170,7 @@ class Lab:
     def run_done(self, code: str) -> str:
         """Run a cell to the end; returns its output text (an error fails the test)."""
         cell = self.wait_done(self.run(code))
-        assert cell.locator(".jp-OutputArea-output[data-mime-type*='error']").count() == 0, (
-            output_text(cell)
-        )
+        assert not errors(cell), errors(cell)
         return output_text(cell)
 
     def kernel_value(self, expression: str) -> str:
@@ -205,3 +208,13 @@ def prompt(cell: Locator) -> Locator:
 
 def output_text(cell: Locator) -> str:
     return "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
+
+
+def errors(cell: Locator) -> list[str]:
+    """The cell's error outputs, from its model (the page shows stderr the same way)."""
+    return cell.evaluate(
+        """node => window.jupyterapp.shell.currentWidget.content.widgets
+            .find(widget => widget.node === node).model.outputs.toJSON()
+            .filter(output => output.output_type === 'error')
+            .map(output => `${output.ename}: ${output.evalue}`)"""
+    )
