@@ -58,7 +58,8 @@ def empty_notebook(path: Path) -> None:
 
 @dataclass
 class LabServer:
-    """``jupyter lab`` on loopback with a random port and token, isolated from ~/.jupyter."""
+    """``jupyter lab`` on loopback with a random port and token, isolated from ~/.jupyter
+    and from the other tests' LLMux catalog."""
 
     process: subprocess.Popen[bytes]
     url: str
@@ -77,9 +78,12 @@ class LabServer:
             json.dumps({"disabledExtensions": disabled})
         )
         port, token = free_port(), secrets.token_hex(16)
+        # Its kernels get a model catalog of their own: what the browser tests register
+        # stays out of the other tests' catalog.
         env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config),
                "JUPYTERLAB_SETTINGS_DIR": str(settings),
-               "JUPYTERLAB_WORKSPACES_DIR": str(workspaces)}  # fmt: skip
+               "JUPYTERLAB_WORKSPACES_DIR": str(workspaces),
+               "LLMUX_CONFIG_DIR": str(base / "llmux")}  # fmt: skip
         command = [
             sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
             f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",

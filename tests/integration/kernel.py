@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,25 @@ def llmux_kernel(
         yield kernel
     finally:
         kernel.shutdown()
+
+
+def sent_at(message: Message) -> datetime:
+    date = message["header"]["date"]
+    return date if isinstance(date, datetime) else datetime.fromisoformat(date)
+
+
+def streamed_answer(run: CellRun) -> Message:
+    """Check that a ``%%llm`` cell streamed (one display, then at least 3 in-place updates sent
+    before the cell ended, each extending the last) and return its final display's content."""
+    assert run.status == "ok", run.error
+    displays = run.displays
+    assert displays[0]["msg_type"] == "display_data"
+    updates = [m for m in displays if m["msg_type"] == "update_display_data"]
+    assert len(updates) >= 3, [m["content"]["data"] for m in displays]
+    assert sent_at(displays[0]) < sent_at(updates[-2]) < sent_at(run.reply)
+    texts = [m["content"]["data"]["text/markdown"] for m in displays]
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
+    return displays[-1]["content"]
 
 
 @dataclass

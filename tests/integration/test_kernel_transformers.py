@@ -3,14 +3,12 @@ interrupt, bad input, and unloading that gives the memory back."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from llmux_jupyter.backends.hf_streaming import THREAD_NAME
 
 from ..tiny_models import build_tiny_llama, train_tokenizer
-from .kernel import interrupt_answer
+from .kernel import interrupt_answer, streamed_answer
 
 PROMPT = "%%llm -m smollm2-hf --temperature 0 --max-tokens 40 {options}\nWrite a haiku about GPUs."
 GENERATION_THREADS = (
@@ -42,13 +40,7 @@ def hf_kernel(kernel, tmp_path_factory):
 
 
 def test_answer_streams_with_provenance(hf_kernel):
-    run = hf_kernel.run(PROMPT.format(options="--thread hf-stream --seed 3"))
-    assert run.status == "ok", run.error
-    updates = [m for m in run.displays if m["msg_type"] == "update_display_data"]
-    assert len(updates) >= 3
-    texts = [m["content"]["data"]["text/markdown"] for m in run.displays]
-    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
-    final = run.displays[-1]["content"]
+    final = streamed_answer(hf_kernel.run(PROMPT.format(options="--thread hf-stream --seed 3")))
     provenance = final["metadata"]["llmux"]
     assert (provenance["model"], provenance["backend"]) == ("smollm2-hf", "transformers")
     assert provenance["params"] == {"temperature": 0.0, "max_tokens": 40, "seed": 3}

@@ -4,15 +4,13 @@ interrupt, /v1/models, each fault, and the API key never appearing in any output
 
 from __future__ import annotations
 
-import itertools
 import json
 import socket
 from collections.abc import Iterator
-from datetime import datetime
 
 import pytest
 
-from .kernel import Kernel, interrupt_answer, llmux_kernel
+from .kernel import Kernel, interrupt_answer, llmux_kernel, streamed_answer
 from .llama_server import LlamaServer, free_port
 
 KEY = "sk-llmux-test-5f1c2e9a7b"
@@ -22,11 +20,6 @@ STATE = (
 )
 HAIKU = "%%llm -m remote --temperature 0 --seed 7 --max-tokens 40 {options}\nWrite a haiku."
 STORY = "Write a very long story about a lighthouse keeper, in many chapters."
-
-
-def sent_at(message) -> datetime:
-    date = message["header"]["date"]
-    return date if isinstance(date, datetime) else datetime.fromisoformat(date)
 
 
 def plain(run) -> str:
@@ -84,15 +77,7 @@ def remote(tmp_path_factory, server, silent_port) -> Iterator[Kernel]:
 
 
 def test_answer_streams_like_a_local_model(remote, server):
-    run = remote.run(HAIKU.format(options="-o answer --thread stream"))
-    assert run.status == "ok", run.error
-    displays = run.displays
-    updates = [m for m in displays if m["msg_type"] == "update_display_data"]
-    assert len(updates) >= 3, [m["content"]["data"] for m in displays]
-    assert sent_at(displays[0]) < sent_at(updates[-2]) < sent_at(run.reply)
-    texts = [m["content"]["data"]["text/markdown"] for m in displays]
-    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
-    final = displays[-1]["content"]
+    final = streamed_answer(remote.run(HAIKU.format(options="-o answer --thread stream")))
     provenance = final["metadata"]["llmux"]
     assert (provenance["model"], provenance["backend"]) == ("remote", "openai")
     assert provenance["params"] == {"temperature": 0.0, "max_tokens": 40, "seed": 7}
