@@ -91,8 +91,7 @@ class ModelRow:
 
     def _roles(self) -> list[tuple[str, widgets.DOMWidget]]:
         return [("name", self.name), ("about", self.about), ("state", self.state),
-                ("badge", self.badge),
-                ("progress", self.progress), ("device", self.device),
+                ("badge", self.badge), ("progress", self.progress), ("device", self.device),
                 ("keep-alive", self.keep_alive), ("load", self.load), ("unload", self.unload),
                 ("pin", self.pin), ("use", self.use)]  # fmt: skip
 
