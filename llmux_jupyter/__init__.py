@@ -10,7 +10,8 @@ from typing import Any
 
 from .api import LLM, llm
 from .backends.base import Backend
-from .chat import ChatResponse, ChatStream
+from .backends.registry import register_backend
+from .engine.chat import ChatResponse, ChatStream
 from .errors import (
     BackendNotInstalled,
     GenerationError,
@@ -26,8 +27,8 @@ from .errors import (
     UnknownModel,
     UnsupportedTask,
 )
-from .registry import register_backend
-from .specs import GenerationParams, Message, ModelSpec, RequiredMemory, Task, Usage
+from .models.spec import ModelSpec
+from .types.values import GenerationParams, Message, RequiredMemory, Task, Usage
 
 __all__ = [
     "LLM",
@@ -62,8 +63,8 @@ __version__ = "0.1.0"
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext llmux_jupyter``: register the magics, the ``LLMux`` configurable and (in a
     Jupyter kernel) the sidebar's comm target."""
-    from . import comm
-    from .magics import LLMuxMagics
+    from .frontends import sidebar
+    from .frontends.magics import LLMuxMagics
 
     llm.config.parent = ipython
     llm.config.update_config(ipython.config)
@@ -71,15 +72,15 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.configurables.append(llm.config)
     llm.manager  # noqa: B018 - reads the free memory the default budgets are a fraction of
     ipython.register_magics(LLMuxMagics(ipython, llm))
-    comm.register(ipython, llm)
+    sidebar.register(ipython, llm)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext``: remove the magics and the sidebar's comm target; loaded models stay
     until unloaded or the kernel ends."""
-    from . import comm
+    from .frontends import sidebar
 
-    comm.unregister(ipython)
+    sidebar.unregister(ipython)
     ipython.magics_manager.magics["line"].pop("llm", None)
     ipython.magics_manager.magics["cell"].pop("llm", None)
     if llm.config in ipython.configurables:

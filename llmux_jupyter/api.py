@@ -3,37 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .audio import AudioInput, SpeechAudio, SpeechOptions, TranscribeOptions, Transcript
-from .catalog import Catalog
-from .chat import ChatResponse, ChatStream
+from .backends.registry import BackendRegistry, BackendStatus, registry
 from .config import LLMux
-from .conversation import DEFAULT_THREAD, Threads
-from .credentials import refuse_secrets
+from .engine.budgets import BudgetUse, DeviceBudget, plan_budgets
+from .engine.chat import ChatResponse, ChatStream
+from .engine.conversation import DEFAULT_THREAD, Threads
+from .engine.manager import DEFAULT, LoadedModel, ModelManager
+from .engine.speech import SpeechStream, TranscriptionStream
 from .errors import InvalidParameter, UnknownBackend
-from .manager import DEFAULT, LoadedModel, ModelManager
-from .memory import DeviceBudget, DeviceMemory, host_devices, plan_budgets
-from .registry import BackendRegistry, BackendStatus, registry
-from .sources import FileSource, HuggingFaceSource, RemoteSource, Source
-from .specs import GenerationParams, LoadOptions, ModelSpec, Task
-from .speech import SpeechStream, TranscriptionStream
+from .hardware.memory import DeviceMemory, host_devices
+from .models.catalog import Catalog
+from .models.credentials import refuse_secrets
+from .models.sources import FileSource, HuggingFaceSource, RemoteSource, Source
+from .models.spec import LoadOptions, ModelSpec
+from .types.audio import AudioInput, SpeechAudio, SpeechOptions, TranscribeOptions, Transcript
+from .types.values import GenerationParams, Task
 from .units import parse_duration
 
 if TYPE_CHECKING:
     from .backends.openai import ServedModel
-    from .widgets import ModelPicker
-
-
-@dataclass(frozen=True)
-class BudgetUse:
-    """One device's memory: held by our models (estimates), our budget, and its size."""
-
-    device: str
-    used: int
-    budget: int
-    total: int
+    from .frontends.picker import ModelPicker
 
 
 if TYPE_CHECKING:
@@ -252,7 +243,7 @@ class LLM:
     def picker(self) -> ModelPicker:
         """A widget to load, unload, pin and choose models, with memory bars per device;
         it follows every change live. ``picker.close()`` stops it."""
-        from .widgets import ModelPicker  # ipywidgets only when a picker is made
+        from .frontends.picker import ModelPicker  # ipywidgets only when a picker is made
 
         return ModelPicker(self)
 

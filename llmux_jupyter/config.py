@@ -7,10 +7,13 @@ from typing import Any
 from traitlets import CaselessStrEnum, Float, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
+from .engine.budgets import DEFAULT_FRACTION, plan_budgets
 from .errors import InvalidParameter
-from .memory import DEFAULT_FRACTION, DeviceMemory, plan_budgets
-from .render import FORMATS
+from .hardware.memory import DeviceMemory
 from .units import parse_duration
+
+# How ``%%llm`` can render an answer (``-f``, ``default_format``).
+FORMATS = ("markdown", "text", "code", "json")
 
 
 class LLMux(Configurable):

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
-from ..specs import GenerationParams, LoadOptions, Message, ModelSpec, RequiredMemory, Task
+from ..models.spec import LoadOptions, ModelSpec
+from ..types.values import GenerationParams, Message, RequiredMemory, Task
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
+    from ..types.audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
 
 # What ``generate`` may return when exhausted: token counts it knows better than we do.
 TokenCounts = dict[str, int]

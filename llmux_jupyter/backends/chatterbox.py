@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..audio import SpeechAudio, SpeechOptions, call_keywords
-from ..devices import detect_devices, resolve_device
 from ..errors import InvalidAudio, InvalidParameter
-from ..registry import register_backend
-from ..sources import HuggingFaceSource
-from ..specs import RequiredMemory, Task
+from ..hardware.devices import detect_devices, resolve_device
+from ..models.sources import HuggingFaceSource
+from ..types.audio import SpeechAudio, SpeechOptions, call_keywords
+from ..types.values import RequiredMemory, Task
 from .base import Backend, path_size
+from .registry import register_backend
 
 HUB_REPO = "ResembleAI/chatterbox"
 HUB_BYTES = 3_200_000_000  # ve + t3_cfg + s3gen of the hub release, fp32

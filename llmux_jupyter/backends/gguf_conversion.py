@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..cache import cache_root
 from ..errors import ModelLoadError
-from ..gguf_info import read_gguf_info
+from ..models.cache import cache_root
+from ..models.gguf_info import read_gguf_info
 from .hf_files import first_line
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelLoadError
-from ..gguf_info import MAGIC, read_gguf_info
-from ..safetensors_info import tensor_elements, weight_bytes
+from ..models.gguf_info import MAGIC, read_gguf_info
+from ..models.safetensors_info import tensor_elements, weight_bytes
 from .base import path_size
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}

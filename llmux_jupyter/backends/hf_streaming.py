@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import GenerationError
-from ..stops import StopTrimmer
 from .hf_files import first_line
+from .stops import StopTrimmer
 
 THREAD_NAME = "llmux-transformers-generate"
 

@@ -6,12 +6,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..devices import detect_devices, resolve_device
 from ..errors import InvalidParameter, ModelLoadError
-from ..gguf_info import GGUFInfo, read_gguf_info
-from ..registry import register_backend
-from ..specs import GenerationParams, Message, RequiredMemory, Task
+from ..hardware.devices import detect_devices, resolve_device
+from ..models.gguf_info import GGUFInfo, read_gguf_info
+from ..types.values import GenerationParams, Message, RequiredMemory, Task
 from .base import Backend, TokenCounts
+from .registry import register_backend
 
 DEFAULT_CONTEXT = 2048
 DEFAULT_BATCH = 512

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..audio import (
+from ..errors import InvalidParameter, RemoteServerError
+from ..models.credentials import api_key, refuse_secrets
+from ..models.sources import RemoteSource, check_base_url, display_url
+from ..models.spec import LoadOptions, ModelSpec
+from ..types.audio import (
     Segment,
     SpeechAudio,
     SpeechOptions,
@@ -20,12 +24,9 @@ from ..audio import (
     call_keywords,
     read_wav,
 )
-from ..credentials import api_key, refuse_secrets
-from ..errors import InvalidParameter, RemoteServerError
-from ..registry import register_backend
-from ..sources import RemoteSource, check_base_url, display_url
-from ..specs import GenerationParams, LoadOptions, Message, ModelSpec, RequiredMemory, Task
+from ..types.values import GenerationParams, Message, RequiredMemory, Task
 from .base import Backend, TokenCounts
+from .registry import register_backend
 
 if TYPE_CHECKING:
     import openai

@@ -6,12 +6,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..audio import SpeechAudio, SpeechOptions, call_keywords
-from ..devices import detect_devices, resolve_device
 from ..errors import InvalidParameter, SourceNotFound
-from ..registry import register_backend
-from ..specs import RequiredMemory, Task
+from ..hardware.devices import detect_devices, resolve_device
+from ..types.audio import SpeechAudio, SpeechOptions, call_keywords
+from ..types.values import RequiredMemory, Task
 from .base import Backend, path_size
+from .registry import register_backend
 
 SYNTHESIS_KEYWORDS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume")
 

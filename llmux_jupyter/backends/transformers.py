@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..devices import detect_devices, resolve_device
 from ..errors import InvalidParameter, ModelLoadError
-from ..registry import register_backend
-from ..specs import DTYPES, GenerationParams, LoadOptions, Message, RequiredMemory, Task
+from ..hardware.devices import detect_devices, resolve_device
+from ..models.spec import LoadOptions
+from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, path_size
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
+from .registry import register_backend
 
 if TYPE_CHECKING:
     import numpy as np

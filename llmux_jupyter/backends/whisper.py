@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..audio import Segment, SpeechAudio, TranscribeOptions, call_keywords, wav_bytes
-from ..devices import Device, detect_devices, resolve_device
 from ..errors import InvalidAudio, InvalidParameter, ModelLoadError
-from ..registry import register_backend
-from ..specs import Task
+from ..hardware.devices import Device, detect_devices, resolve_device
+from ..types.audio import Segment, SpeechAudio, TranscribeOptions, call_keywords, wav_bytes
+from ..types.values import Task
 from .base import Backend
+from .registry import register_backend
 
 SAMPLE_RATE = 16000
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "int8_bfloat16")

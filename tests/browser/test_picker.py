@@ -64,7 +64,7 @@ def test_use_button_sets_the_default_of_percent_percent_llm(lab: Lab):
     use.click()
     expect(use).to_have_text("Default", timeout=WAIT_MS)
     expect(control(lab, "use")).to_have_text("Use")
-    default = "llm.manager.default_for(__import__('llmux_jupyter').specs.Task.CHAT)"
+    default = "llm.manager.default_for(__import__('llmux_jupyter').Task.CHAT)"
     assert lab.kernel_value(default) == "'smollm2-hf'"
     lab.run_done(f"%llm use {MODEL}")  # and the magic is reflected back in the widget
     expect(control(lab, "use")).to_have_text("Default", timeout=WAIT_MS)

@@ -60,7 +60,7 @@ def test_picker_renders_and_a_comm_click_loads_the_model(kernel):
     (display,) = run.of_type("display_data")
     assert WIDGET_MIME in display["content"]["data"]
     assert kernel.value("len(llm.manager.events)") == listeners + 2
-    close = "picker.close()\nfrom llmux_jupyter.widgets import ModelPicker\n" + (
+    close = "picker.close()\nfrom llmux_jupyter.frontends.picker import ModelPicker\n" + (
         "import gc\n[w.close() for w in gc.get_objects() if isinstance(w, ModelPicker)]"
     )
     assert kernel.run(close).status == "ok"

@@ -14,6 +14,7 @@ PROMPT = "%%llm -m smollm2-hf --temperature 0 --max-tokens 40 {options}\nWrite a
 GENERATION_THREADS = (
     f"[t.name for t in __import__('threading').enumerate() if t.name == {THREAD_NAME!r}]"
 )
+PROCESS_RSS = "__import__('llmux_jupyter.hardware.memory').hardware.memory.process_rss()"
 STATE = (
     "(sorted((m.name, m.loaded_at) for m in llm.ps()),"
     " {n: len(llm.threads.get(n).turns) for n in llm.threads.names()},"
@@ -100,10 +101,10 @@ def test_unload_gives_the_memory_back(hf_kernel, capsys):
     """Last in this file: RSS after a generation (weights paged in) vs after unloading."""
     hf_kernel.run(PROMPT.format(options="--thread hf-mem --max-tokens 4"))
     size = hf_kernel.value("llm.manager.get_loaded('smollm2-hf').measured.ram")
-    before = hf_kernel.value("__import__('llmux_jupyter').memory.process_rss()")
+    before = hf_kernel.value(PROCESS_RSS)
     run = hf_kernel.run("%llm unload smollm2-hf\n%llm ps")
     assert run.status == "ok", run.error
-    after = hf_kernel.value("__import__('llmux_jupyter').memory.process_rss()")
+    after = hf_kernel.value(PROCESS_RSS)
     with capsys.disabled():
         print(
             f"\nsmollm2-hf: tensors {size / 2**20:.0f} MiB; kernel RSS {before / 2**20:.0f} MiB "

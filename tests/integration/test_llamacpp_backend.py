@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from llmux_jupyter.api import LLM
-from llmux_jupyter.catalog import Catalog
-from llmux_jupyter.gguf_info import read_gguf_info
+from llmux_jupyter.models.catalog import Catalog
+from llmux_jupyter.models.gguf_info import read_gguf_info
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

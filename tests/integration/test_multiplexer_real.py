@@ -10,9 +10,9 @@ import pytest
 
 from llmux_jupyter.api import LLM
 from llmux_jupyter.backends.llamacpp import LlamaCppBackend
-from llmux_jupyter.catalog import Catalog
 from llmux_jupyter.errors import ModelLoadError, OutOfMemoryBudget
-from llmux_jupyter.memory import process_rss
+from llmux_jupyter.hardware.memory import process_rss
+from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.units import format_bytes
 
 MIB = 2**20

@@ -8,10 +8,10 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from llmux_jupyter.api import LLM
-from llmux_jupyter.catalog import Catalog
-from llmux_jupyter.magics import LLMuxMagics
-from llmux_jupyter.memory import DeviceBudget
-from llmux_jupyter.specs import Task
+from llmux_jupyter.engine.budgets import DeviceBudget
+from llmux_jupyter.frontends.magics import LLMuxMagics
+from llmux_jupyter.models.catalog import Catalog
+from llmux_jupyter.types.values import Task
 
 MIB = 2**20
 

@@ -9,8 +9,8 @@ import pytest
 
 from llmux_jupyter.api import LLM
 from llmux_jupyter.backends.gguf_conversion import cached_conversion
-from llmux_jupyter.catalog import Catalog
 from llmux_jupyter.errors import InvalidParameter
+from llmux_jupyter.models.catalog import Catalog
 
 from ..tiny_models import build_tiny_llama, train_tokenizer
 

@@ -9,10 +9,11 @@ import pytest
 
 from llmux_jupyter.api import LLM
 from llmux_jupyter.backends.base import Backend
-from llmux_jupyter.catalog import Catalog
-from llmux_jupyter.registry import registry
-from llmux_jupyter.sources import FileSource
-from llmux_jupyter.specs import GenerationParams, Message, ModelSpec, RequiredMemory, Task
+from llmux_jupyter.backends.registry import registry
+from llmux_jupyter.models.catalog import Catalog
+from llmux_jupyter.models.sources import FileSource
+from llmux_jupyter.models.spec import ModelSpec
+from llmux_jupyter.types.values import GenerationParams, Message, RequiredMemory, Task
 
 
 class EchoBackend(Backend):

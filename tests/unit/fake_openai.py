@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmux_jupyter.audio import wav_bytes
+from llmux_jupyter.types.audio import wav_bytes
 
 HOLD_LIMIT_S = 10.0
 WAV_BYTES = wav_bytes([0.0, 0.5, -0.5, 0.25] * 400, 16000)  # 0.1 s

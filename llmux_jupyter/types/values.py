@@ -1,0 +1,119 @@
+"""Plain values every layer shares: tasks, messages, sampling parameters, usage, memory."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from enum import Enum
+from typing import Any
+
+from ..errors import InvalidParameter
+
+
+class Task(str, Enum):
+    """What a model does."""
+
+    CHAT = "chat"
+    TRANSCRIPTION = "speech-to-text"
+    SPEECH = "text-to-speech"
+    EMBEDDING = "embedding"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message."""
+
+    role: str
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling parameters of one generation; ``None`` means the backend's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_range("temperature", self.temperature, 0.0, 2.0)
+        _check_range("top_p", self.top_p, 0.0, 1.0)
+        if self.max_tokens is not None and not (1 <= self.max_tokens <= 1_000_000):
+            raise InvalidParameter(
+                f"max_tokens must be between 1 and 1000000, not {self.max_tokens}."
+            )
+        if self.seed is not None and not (0 <= self.seed < 2**32):
+            raise InvalidParameter(f"seed must be between 0 and 2**32-1, not {self.seed}.")
+        if any(not s for s in self.stop):
+            raise InvalidParameter("stop strings must not be empty.")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters that were set, for provenance metadata."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value != ():
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def _check_range(name: str, value: float | None, low: float, high: float) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or not (low <= value <= high):
+        raise InvalidParameter(f"{name} must be between {low} and {high}, not {value}.")
+
+
+@dataclass(frozen=True)
+class RequiredMemory:
+    """Bytes of host RAM and of accelerator memory a model needs (estimated or measured)."""
+
+    ram: int = 0
+    vram: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.ram + self.vram
+
+
+@dataclass
+class Usage:
+    """What one generation cost."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    time_to_first_token_s: float | None = None
+    duration_s: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Decode speed: tokens after the first over the time after the first."""
+        if self.time_to_first_token_s is None or self.completion_tokens < 2:
+            return None
+        decode_time = self.duration_s - self.time_to_first_token_s
+        return (self.completion_tokens - 1) / decode_time if decode_time > 0 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "time_to_first_token_s": _rounded(self.time_to_first_token_s),
+            "duration_s": _rounded(self.duration_s),
+            "tokens_per_second": _rounded(self.tokens_per_second),
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+# Weight precisions a ``dtype`` load setting accepts (backends that have one).
+DTYPES = ("auto", "float16", "bfloat16", "float32")

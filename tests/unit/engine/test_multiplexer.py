@@ -1,0 +1,162 @@
+"""Budgets, LRU eviction, pinning and keep-alive, on the echo backend with declared sizes."""
+
+import threading
+import time
+
+import pytest
+
+from llmux_jupyter.engine.budgets import DeviceBudget
+from llmux_jupyter.engine.manager import ModelManager
+from llmux_jupyter.errors import OutOfMemoryBudget
+from llmux_jupyter.models.catalog import Catalog
+
+from ..conftest import echo_spec
+
+
+@pytest.fixture
+def catalog(tmp_path, model_file, echo_backend):
+    gate = threading.Event()
+    specs = [echo_spec(n, model_file, ram=400) for n in ("a", "b", "c")]
+    specs += [
+        echo_spec("big", model_file, ram=900),
+        echo_spec("slow", model_file, ram=400, gate=gate),
+    ]
+    catalog = Catalog(tmp_path / "models.json", builtins=specs)
+    catalog.gate = gate
+    return catalog
+
+
+@pytest.fixture
+def manager(catalog):
+    events = []
+    manager = ModelManager(catalog, budgets={"cpu": DeviceBudget("cpu", 1000, 4000)})
+    manager.events.subscribe(events.append)
+    manager.seen = events
+    return manager
+
+
+def evictions(manager):
+    return [(e.model, e.detail["reason"]) for e in manager.seen if e.kind == "evicted"]
+
+
+def touch(manager, name):
+    with manager.using(name):
+        pass
+
+
+def test_loading_past_the_budget_evicts_the_least_recently_used(manager):
+    touch(manager, "a")
+    touch(manager, "b")
+    touch(manager, "a")  # b is now the least recently used
+    manager.load("c")
+    assert sorted(m.name for m in manager.loaded()) == ["a", "c"]
+    assert evictions(manager) == [("b", "memory: c needs 400 B on cpu")]
+    assert manager.used() == {"cpu": 800}
+
+
+def test_pinned_models_are_never_evicted(manager):
+    manager.load("a", pin=True)
+    touch(manager, "b")
+    manager.load("c")
+    assert sorted(m.name for m in manager.loaded()) == ["a", "c"]
+    with pytest.raises(OutOfMemoryBudget):
+        manager.load("big")
+
+
+def test_a_load_that_cannot_fit_is_refused_with_numbers_and_changes_nothing(manager):
+    manager.load("a", pin=True)
+    before = [(m.name, m.last_used) for m in manager.loaded()]
+    with pytest.raises(OutOfMemoryBudget) as refused:
+        manager.load("big")
+    message = str(refused.value)
+    assert "big needs 900 B on cpu" in message
+    assert "only 600 B of the 1000 B budget is free" in message
+    assert "a 400 B pinned" in message and "%config LLMux.memory_budget" in message
+    assert [(m.name, m.last_used) for m in manager.loaded()] == before
+    assert evictions(manager) == []
+
+
+def test_eviction_never_happens_under_a_running_generation(manager, catalog):
+    results = {}
+
+    def generate():
+        with manager.using("slow") as model:
+            results["text"] = "".join(
+                model.backend.generate(
+                    [__import__("llmux_jupyter").Message("user", "one two three")],
+                    __import__("llmux_jupyter").GenerationParams(),
+                    threading.Event(),
+                )
+            )
+
+    worker = threading.Thread(target=generate)
+    worker.start()
+    while not (manager.is_loaded("slow") and manager.get_loaded("slow").busy):
+        time.sleep(0.01)
+    touch(manager, "a")  # slow (busy) is the least recently used, but a is the only victim
+    with pytest.raises(OutOfMemoryBudget, match="slow 400 B busy"):
+        manager.load("big")
+    manager.load("b")  # evicts the idle a, never the busy slow
+    catalog.gate.set()
+    worker.join()
+    assert results["text"] == "one two three"
+    assert evictions(manager) == [("a", "memory: b needs 400 B on cpu")]
+
+
+def test_keep_alive_zero_unloads_right_after_use(manager):
+    manager.load("a", keep_alive=0)
+    assert manager.is_loaded("a")
+    touch(manager, "a")
+    assert not manager.is_loaded("a")
+    assert evictions(manager) == [("a", "keep-alive 0: unloaded after use")]
+
+
+def wait_for(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_keep_alive_expires_in_the_background(manager):
+    manager.load("a", keep_alive="0.2s")
+    manager.load("b", keep_alive=-1)
+    assert wait_for(lambda: not manager.is_loaded("a"))
+    assert evictions(manager) == [("a", "keep-alive 0s expired")]
+    assert manager.is_loaded("b") and manager.get_loaded("b").expires_at is None
+
+
+def test_keep_alive_waits_while_busy_and_restarts_after_use(manager, catalog):
+    manager.load("slow", keep_alive=0.1)
+    done = threading.Event()
+
+    def generate():
+        with manager.using("slow") as model:
+            list(
+                model.backend.generate(
+                    [__import__("llmux_jupyter").Message("user", "x y")],
+                    __import__("llmux_jupyter").GenerationParams(),
+                    threading.Event(),
+                )
+            )
+        done.set()
+
+    worker = threading.Thread(target=generate)
+    worker.start()
+    time.sleep(0.3)  # well past the keep-alive: the model is busy, so it must stay
+    assert manager.is_loaded("slow") and manager.get_loaded("slow").expires_at is None
+    catalog.gate.set()
+    worker.join()
+    assert wait_for(lambda: not manager.is_loaded("slow"))
+
+
+def test_pin_and_keep_alive_can_change_later(manager):
+    manager.load("a")
+    assert manager.get_loaded("a").keep_alive == 300.0
+    manager.pin("a")
+    assert manager.get_loaded("a").expires_at is None
+    manager.pin("a", False)
+    manager.set_keep_alive("a", 0)
+    assert not manager.is_loaded("a")
+    kinds = [e.kind for e in manager.seen]
+    assert kinds[-3:] == ["changed", "changed", "evicted"]

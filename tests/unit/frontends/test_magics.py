@@ -1,0 +1,127 @@
+"""The magics in a real IPython shell (terminal flavour), driving the echo backend."""
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from llmux_jupyter.errors import ModelNotLoaded, UnknownModel
+from llmux_jupyter.frontends.magics import LLMuxMagics
+
+
+@pytest.fixture
+def shell(fake_llm):
+    shell = InteractiveShell.instance()
+    shell.register_magics(LLMuxMagics(shell, fake_llm))
+    yield shell
+    shell.user_ns.pop("answer", None)
+
+
+def cell(shell, line, body):
+    return shell.run_cell_magic("llm", line, body)
+
+
+def test_cell_streams_to_the_terminal_and_stores_output(shell, fake_llm, capsys):
+    shell.user_ns["topic"] = "GPUs"
+    cell(shell, "-o answer --max-tokens 3", "tell me about {topic} {{now}} please")
+    assert capsys.readouterr().out == "tell me about\n"
+    assert shell.user_ns["answer"] == "tell me about"
+    assert fake_llm.threads.get().turns[-1].user == "tell me about GPUs {now} please"
+    assert fake_llm.last.params == {"max_tokens": 3}
+
+
+def test_raw_sends_braces_untouched(shell, fake_llm):
+    cell(shell, "--raw", '{"json": 1}')
+    assert fake_llm.threads.get().turns[-1].user == '{"json": 1}'
+
+
+@pytest.mark.parametrize(
+    ("line", "body", "error", "message"),
+    [
+        ("", "   \n", UsageError, "needs a prompt"),
+        ("--bogus", "hi", UsageError, "unrecognized arguments: --bogus"),
+        ("--temperature hot", "hi", UsageError, "invalid float value: 'hot'"),
+        ("--max-tokens 0", "hi", Exception, "max_tokens must be between"),
+        ("--temperature 9", "hi", Exception, "temperature must be between"),
+        ("-f yaml", "hi", UsageError, "invalid choice: 'yaml'"),
+        ("-o 1bad", "hi", UsageError, "give a Python variable name"),
+        ("-m nope", "hi", UnknownModel, "No model named 'nope'"),
+        ("", "{undefined_var}", UsageError, "no variable 'undefined_var'"),
+    ],
+)
+def test_bad_cells_raise_one_clear_error_and_change_nothing(
+    shell, fake_llm, line, body, error, message
+):
+    cell(shell, "-o answer", "keep this")
+    before = [(t.user, t.assistant) for t in fake_llm.threads.get().turns]
+    loaded = [m.name for m in fake_llm.ps()]
+    with pytest.raises(error, match=message):
+        cell(shell, line, body)
+    assert [(t.user, t.assistant) for t in fake_llm.threads.get().turns] == before
+    assert [m.name for m in fake_llm.ps()] == loaded
+    assert shell.user_ns["answer"] == "keep this"
+
+
+def test_load_ps_use_unload(shell, fake_llm, capsys):
+    shell.run_line_magic("llm", "load echo --set n_ctx=64")
+    assert "echo loaded on cpu" in capsys.readouterr().out
+    assert fake_llm.manager.get_loaded("echo").backend.settings == {"n_ctx": 64}
+    shell.run_line_magic("llm", "ps")
+    table = capsys.readouterr().out
+    assert "echo" in table and "idle" in table and "976 B" not in table
+    shell.run_line_magic("llm", "use flaky")
+    assert "flaky is now the default for %%llm" in capsys.readouterr().out
+    shell.run_line_magic("llm", "unload --all")
+    assert "Unloaded echo." in capsys.readouterr().out
+    with pytest.raises(ModelNotLoaded, match="not loaded"):
+        shell.run_line_magic("llm", "unload echo")
+
+
+def test_list_shows_models_and_backends(shell, capsys, model_file):
+    shell.run_line_magic("llm", "list")
+    out = capsys.readouterr().out
+    assert "echo" in out and "chat" in out and str(model_file) in out and "1000 B" in out
+    assert "llamacpp" in out and "Running" in out
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("frobnicate", "invalid choice: 'frobnicate'"),
+        ("unload", "%llm unload NAME, or %llm unload --all"),
+        ("load", "the following arguments are required: name"),
+        ("load echo --set nokey", "write KEY=VALUE"),
+        ("load echo --dtype float64", "invalid choice: 'float64'"),
+        ("load echo --set device=cpu", "use --device instead"),
+        ("help nope", "No command 'nope'"),
+        ("threads nope", "No thread named 'nope'"),
+    ],
+)
+def test_bad_commands_are_usage_errors(shell, line, message):
+    with pytest.raises(UsageError, match=message):
+        shell.run_line_magic("llm", line)
+
+
+def test_register_persists_and_unregister(shell, fake_llm, model_file, capsys):
+    shell.run_line_magic("llm", f"register mine --backend echo --path {model_file} --set n_ctx=8")
+    assert "Registered mine (echo, chat" in capsys.readouterr().out
+    assert fake_llm.manager.catalog.get("mine").settings == {"n_ctx": 8}
+    assert "mine" in fake_llm.manager.catalog.store_path.read_text()
+    shell.run_line_magic("llm", "unregister mine")
+    assert "mine" not in fake_llm.manager.catalog.names()
+
+
+def test_help_lists_every_command(shell, capsys):
+    shell.run_line_magic("llm", "")
+    out = capsys.readouterr().out
+    for command in ("list", "load", "unload", "ps", "use", "register", "threads", "help"):
+        assert f"%llm {command}" in out
+    shell.run_line_magic("llm", "help load")
+    assert "--device" in capsys.readouterr().out
+
+
+def test_threads_listing(shell, capsys):
+    cell(shell, "--thread side --system terse", "hello there")
+    shell.run_line_magic("llm", "threads")
+    assert "side" in capsys.readouterr().out
+    shell.run_line_magic("llm", "threads side")
+    assert "hello there" in capsys.readouterr().out
