@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
+from ..models.gguf_split import gguf_parts
 from ..models.spec import LoadOptions, ModelSpec
 from ..types.values import GenerationParams, Message, RequiredMemory, Task
+from ..units import parse_flag
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +47,11 @@ class Backend(ABC):
         self.options = options
         self.settings: dict[str, Any] = {**spec.settings, **options.settings}
         self.device = "cpu"
+
+    @property
+    def verbose(self) -> bool:
+        """The ``verbose`` setting: show what the library itself prints (load notes, logs)."""
+        return parse_flag("verbose", self.settings.get("verbose", False))
 
     def required_memory(self) -> RequiredMemory:
         """Memory needed before loading; by default the size of the model's files."""
@@ -101,7 +108,7 @@ class Backend(ABC):
 
 
 def path_size(path: Path) -> int:
-    """Bytes of a file, or of all files under a directory."""
+    """Bytes of a file (of every part, for a split GGUF), or of all files under a directory."""
     if path.is_file():
-        return path.stat().st_size
+        return sum(part.stat().st_size for part in gguf_parts(path))
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
