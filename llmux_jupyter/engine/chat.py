@@ -29,6 +29,8 @@ class ChatResponse:
     thread: str
     interrupted: bool = False
     created: float = field(default_factory=time.time)
+    # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted.
+    stop_reason: str | None = None
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -116,8 +118,9 @@ class ChatStream(ModelJob[str]):
         usage.prompt_tokens = summary.get("prompt_tokens", 0)
         text = "".join(items)
         assert self._thread is not None  # set by _produce, which ran first
-        self._thread.record(Turn(self.prompt, text, self.model, interrupted), self.system)
-        self._threads.put(self._thread)
+        if text.strip() or interrupted:  # an empty answer would only mislead the next turn
+            self._thread.record(Turn(self.prompt, text, self.model, interrupted), self.system)
+            self._threads.put(self._thread)
         self.response = ChatResponse(
             text=text,
             model=self.model,
@@ -126,6 +129,7 @@ class ChatStream(ModelJob[str]):
             usage=usage,
             thread=self.thread_name,
             interrupted=interrupted,
+            stop_reason=summary.get("stop_reason"),
         )
         if self._on_response is not None:
             self._on_response(self.response)
