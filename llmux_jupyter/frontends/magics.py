@@ -19,7 +19,8 @@ from ..models.sources import RemoteSource, display_url
 from ..models.spec import ModelSpec
 from ..types.values import GenerationParams, Task
 from ..units import format_bytes, format_duration, format_path
-from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser, unquote
+from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser
+from .empty_answer import empty_answer_note
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
 from .player import live_player
@@ -102,7 +103,9 @@ class LLMuxMagics(Magics):
                 raise
         response = stream.response
         assert response is not None
-        output.finish(response.provenance(), response.interrupted)
+        empty = not response.text.strip() and not response.interrupted
+        note = empty_answer_note(response) if empty else ""
+        output.finish(response.provenance(), response.interrupted, note)
         if args.output:
             self.shell.user_ns[args.output] = response.text
         if response.interrupted:
@@ -112,7 +115,7 @@ class LLMuxMagics(Magics):
     # -- speech ----------------------------------------------------------------
     def _transcribe(self, args: Namespace) -> None:
         _check_variable(args.output)
-        audio = unquote(args.audio)
+        audio = args.audio
         if audio.isidentifier() and audio in self.shell.user_ns:
             audio = self.shell.user_ns[audio]
         elif audio.isidentifier() and not os.path.exists(audio):
@@ -136,7 +139,7 @@ class LLMuxMagics(Magics):
         self._store(args.output, transcript, transcript.interrupted)
 
     def _say_line(self, args: Namespace) -> None:
-        self._say(args, " ".join(unquote(word) for word in args.text))
+        self._say(args, " ".join(args.text))
 
     def _say(self, args: Namespace, text: str) -> None:
         _check_variable(args.output)
@@ -268,6 +271,7 @@ class LLMuxMagics(Magics):
         display(self.llm.picker())
 
     def _register(self, args: Namespace) -> None:
+        replaced = args.name in self.llm.manager.catalog.names()
         spec = self.llm.register(
             args.name,
             backend=args.backend,
@@ -280,11 +284,13 @@ class LLMuxMagics(Magics):
             api_key_env=args.api_key_env,
             task=args.task,
             description=args.description,
+            force=args.force,
             **parse_settings(args.settings),
         )
         print(
             f"Registered {spec.name} ({spec.backend}, {spec.task.value}, "
-            f"{spec.source.describe()}) in {format_path(self.llm.manager.catalog.store_path)}."
+            f"{spec.source.describe()}) in {format_path(self.llm.manager.catalog.store_path)}"
+            + (", replacing the model of that name." if replaced else ".")
         )
 
     def _unregister(self, args: Namespace) -> None:

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import path_size
-from ..errors import SourceNotFound
 from ..models.sources import RemoteSource
 
 if TYPE_CHECKING:
@@ -80,13 +79,10 @@ def _status(
 
 
 def source_size(spec: ModelSpec) -> int | None:
-    """Bytes of the model's files, or None when they are not on this machine."""
-    if isinstance(spec.source, RemoteSource):
-        return None
-    try:
-        return path_size(spec.source.resolve())
-    except SourceNotFound:
-        return None
+    """Bytes of the model's files, or None when they are not on this machine (nothing is
+    downloaded to find out)."""
+    path = spec.source.local_path()
+    return None if path is None else path_size(path)
 
 
 def snapshot(llm: LLM, *, sizes: bool = True) -> dict[str, Any]:
