@@ -39,6 +39,10 @@ class Backend(ABC):
     default_task: ClassVar[Task | None] = None
     # Whether ``LoadOptions.draft`` (a draft model for speculative decoding) is understood.
     supports_draft: ClassVar[bool] = False
+    # Whether chat messages go through a chat template (``models.chat_template``), and whether
+    # named chat formats (``chat_format=``) are understood too.
+    uses_chat_templates: ClassVar[bool] = False
+    named_chat_formats: ClassVar[bool] = False
     # What the load did that is worth telling the user (e.g. where a conversion was cached).
     load_note: str = ""
 

@@ -3,6 +3,7 @@ a named chat format, or plain completion), one file or split in parts."""
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -35,6 +36,7 @@ class LlamaCppBackend(Backend):
     tasks = frozenset({Task.CHAT})
     requires = ("llama_cpp",)
     extra = "llamacpp"
+    uses_chat_templates = named_chat_formats = True
     _gguf_info: GGUFInfo | None = None
     _placement: tuple[str, int] | None = None
     _chat: ChatSetup | None = None
@@ -50,7 +52,10 @@ class LlamaCppBackend(Backend):
         """How messages become the prompt; a model without a template is refused here."""
         if self._chat is None:
             setup = chat_setup(
-                self.spec.name, self.settings, self.spec.source.resolve(), named_formats=True
+                self.spec.name,
+                self.settings,
+                self.spec.source.resolve(),
+                named_formats=self.named_chat_formats,
             )
             if setup.chat_format is not None:
                 _check_chat_format(setup.chat_format)
@@ -189,9 +194,12 @@ def _check_chat_format(name: str) -> None:
     try:
         registry.get_chat_completion_handler_by_name(name)
     except llama_chat_format.LlamaChatCompletionHandlerNotFoundException:
-        known = ", ".join(sorted(getattr(registry, "_chat_handlers", {})))
+        known = sorted(getattr(registry, "_chat_handlers", {}))
+        close = difflib.get_close_matches(name, known, n=2)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
         raise InvalidParameter(
-            f"chat_format={name!r} is not a llama.cpp chat format; known formats: {known}."
+            f"chat_format={name!r} is not a llama.cpp chat format.{hint} Known formats: "
+            f"{', '.join(known)}."
         ) from None
 
 

@@ -65,6 +65,7 @@ class TransformersBackend(Backend):
     supports_draft = True
     requires = ("torch", "transformers")
     extra = "transformers"
+    uses_chat_templates = True
     _files: ModelFiles | None = None
     _placement: Placement | None = None
     _chat: ChatSetup | None = None
@@ -80,7 +81,10 @@ class TransformersBackend(Backend):
         """How messages become the prompt, from the files and settings (no loading)."""
         if self._chat is None:
             self._chat = chat_setup(
-                self.spec.name, self.settings, self.files().path, named_formats=False
+                self.spec.name,
+                self.settings,
+                self.files().path,
+                named_formats=self.named_chat_formats,
             )
         return self._chat
 

@@ -25,7 +25,7 @@ from .interpolate import interpolate
 from .interrupts import sigint_cancels
 from .player import live_player
 from .render import live_output
-from .status import model_statuses
+from .status import chat_layout, model_statuses
 from .tables import Table
 
 
@@ -171,13 +171,18 @@ class LLMuxMagics(Magics):
         if args.remote is not None:
             self._list_remote(args)
             return
-        models = Table(["name", "backend", "task", "source", "size", "loaded"], title="Models")
+        models = Table(
+            ["name", "backend", "task", "source", "size", "chat template", "loaded"],
+            title="Models",
+        )
         for model in model_statuses(self.llm):
             if args.task and model.task != args.task:
                 continue
             size = "remote" if model.remote else format_bytes(model.size)
             size = "not available" if model.size is None and not model.remote else size
-            models.rows.append([model.name, model.backend, model.task, model.source, size,
+            spec = self.llm.manager.catalog.get(model.name)
+            chat = chat_layout(spec, self.llm.backend_registry.class_of(spec.backend))
+            models.rows.append([model.name, model.backend, model.task, model.source, size, chat,
                                 "yes" if model.loaded else "no"])  # fmt: skip
         backends = Table(["backend", "tasks", "status"], title="Backends")
         for status in self.llm.backends():
