@@ -23,23 +23,13 @@ def hub_file(
 ) -> Path:
     """The local path of ``filename`` (with the other parts of a split GGUF next to it);
     ``download=False`` looks in the cache only."""
-    from huggingface_hub import constants, hf_hub_download, hf_hub_url
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
     def fetch(name: str, local_only: bool) -> Path:
-        return Path(
-            hf_hub_download(
-                repo_id,
-                name,
-                revision=revision,
-                endpoint=constants.ENDPOINT,
-                local_files_only=local_only,
-            )
-        )
+        return Path(hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only))
 
     def probe() -> None:
-        from huggingface_hub import get_hf_file_metadata
-
-        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=constants.ENDPOINT)
+        url = hf_hub_url(repo_id, filename, revision=revision)
         get_hf_file_metadata(url, timeout=PROBE_TIMEOUT_S)
 
     with _hub_errors(repo_id, what):
@@ -53,14 +43,10 @@ def hub_file(
 def hub_snapshot(repo_id: str, revision: str | None, what: str, download: bool = True) -> Path:
     """The local folder of a whole repository (snapshot_download fails fast by itself);
     ``download=False`` looks in the cache only."""
-    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub import snapshot_download
 
     def fetch(local_only: bool) -> Path:
-        return Path(
-            snapshot_download(
-                repo_id, revision=revision, endpoint=constants.ENDPOINT, local_files_only=local_only
-            )
-        )
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=local_only))
 
     with _hub_errors(repo_id, what):
         return _cached_or(partial(fetch, True), lambda: None, partial(fetch, False), download)
