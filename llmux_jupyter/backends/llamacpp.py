@@ -3,6 +3,7 @@ a named chat format, or plain completion), one file or split in parts."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import threading
 from collections.abc import Iterator, Sequence
@@ -142,7 +143,7 @@ class LlamaCppBackend(Backend):
         if params.stop:
             keywords["stop"] = list(params.stop)
         completion_tokens, finish = 0, None
-        with llamacpp_log.scope(self.verbose):
+        with llamacpp_log.scope(verbose=True) if self.verbose else contextlib.nullcontext():
             chunks = self._start(messages, keywords)
             try:
                 for chunk in chunks:
@@ -160,8 +161,20 @@ class LlamaCppBackend(Backend):
             "prompt_tokens": max(0, self._llm.n_tokens - completion_tokens),
             "completion_tokens": completion_tokens,
         }
-        summary["stop_reason"] = _stop_reason(finish, cancel, params, completion_tokens)
+        summary["stop_reason"] = self._stop_reason(finish, cancel, params)
         return summary
+
+    def _stop_reason(
+        self, finish: str | None, cancel: threading.Event, params: GenerationParams
+    ) -> str:
+        """Ours from llama-cpp-python's finish_reason: "length" is the context running full
+        (the last token is sampled, not yet evaluated) or else ``max_tokens``."""
+        if cancel.is_set():
+            return "interrupted"
+        if finish != "length":
+            return "stop"
+        full = params.max_tokens is None or self._llm.n_tokens >= self._llm.n_ctx() - 1
+        return "context_full" if full else "max_tokens"
 
     def _start(self, messages: Sequence[Message], keywords: dict[str, Any]) -> Iterator[Any]:
         """llama-cpp-python's stream of chunks: a chat completion, or a plain completion of
@@ -173,18 +186,6 @@ class LlamaCppBackend(Backend):
         return self._llm.create_chat_completion(
             messages=[m.as_dict() for m in messages], stream=True, **keywords
         )
-
-
-def _stop_reason(
-    finish: str | None, cancel: threading.Event, params: GenerationParams, tokens: int
-) -> str:
-    """Our stop reason from llama-cpp-python's finish_reason ("stop" or "length")."""
-    if cancel.is_set():
-        return "interrupted"
-    if finish != "length":
-        return "stop"
-    limited = params.max_tokens is not None and tokens >= params.max_tokens
-    return "max_tokens" if limited else "context_full"
 
 
 def _check_chat_format(name: str) -> None:

@@ -58,7 +58,8 @@ def install() -> None:
 
 @contextmanager
 def scope(verbose: bool = False) -> Iterator[LogScope]:
-    """Collect this thread's llama.cpp log lines inside (echoed to stderr if ``verbose``)."""
+    """Collect the llama.cpp log lines this thread hears inside (echoed to stderr if
+    ``verbose``); scopes nest, the innermost one hears."""
     outer, _state.scope = _state.scope, LogScope(verbose)
     try:
         yield _state.scope

