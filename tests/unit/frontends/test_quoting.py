@@ -3,9 +3,7 @@ before an ordinary character are kept), and every option whose value may hold sp
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
-from llmux_jupyter.frontends.magics import LLMuxMagics
 from llmux_jupyter.frontends.quoting import split_arguments
 
 
@@ -34,14 +32,6 @@ def test_words_of_a_line(line, words):
 def test_an_unclosed_quote_is_a_usage_error():
     with pytest.raises(UsageError, match=r"A quote is not closed in '--system \"be brief'"):
         split_arguments('--system "be brief')
-
-
-@pytest.fixture
-def shell(fake_llm):
-    shell = InteractiveShell.instance()
-    shell.register_magics(LLMuxMagics(shell, fake_llm))
-    yield shell
-    shell.user_ns.pop("answer", None)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from llmux_jupyter.models.chat_template import (
 )
 from llmux_jupyter.types.values import Message
 
+from ...gguf_files import save
+
 TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 NAMED = [{"name": "tool_use", "template": "tools"}, {"name": "default", "template": TEMPLATE}]
 
@@ -26,10 +28,7 @@ def write_gguf(path, template=None):
     if template is not None:
         writer.add_chat_template(template)
     writer.add_tensor("w", np.ones((4,), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    save(writer)
     return path
 
 

@@ -9,6 +9,8 @@ from llmux_jupyter.models.gguf_info import read_gguf_info
 from llmux_jupyter.models.gguf_split import gguf_parts, part_names, read_model_info
 from llmux_jupyter.models.sources import FileSource
 
+from ...gguf_files import save
+
 
 @pytest.fixture
 def parts(tmp_path):
@@ -18,10 +20,7 @@ def parts(tmp_path):
     writer = GGUFWriter(str(tmp_path / "tiny.gguf"), "llama", split_max_tensors=1)
     for index in range(3):
         writer.add_tensor(f"w{index}", np.full((4, 8), index, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    save(writer)
     return [tmp_path / f"tiny-0000{n}-of-00003.gguf" for n in (1, 2, 3)]
 
 
