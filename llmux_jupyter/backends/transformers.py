@@ -20,6 +20,7 @@ from ..units import format_bytes
 from .base import Backend, TokenCounts, path_size
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
+from .hf_progress import progress_bars
 from .registry import register_backend
 
 if TYPE_CHECKING:
@@ -153,10 +154,11 @@ class TransformersBackend(Backend):
 
         model_class = AutoModelForCausalLM if self.spec.task is Task.CHAT else AutoModel
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(directory)
-            model = model_class.from_pretrained(
-                directory, dtype=getattr(torch, placement.dtype), device_map=placement.device
-            )
+            with progress_bars(self.verbose):
+                self._tokenizer = AutoTokenizer.from_pretrained(directory)
+                model = model_class.from_pretrained(
+                    directory, dtype=getattr(torch, placement.dtype), device_map=placement.device
+                )
         except (OSError, ValueError) as error:
             raise ModelLoadError(
                 f"transformers could not load {directory} ({first_line(error)}): check that "

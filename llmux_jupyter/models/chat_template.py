@@ -17,7 +17,6 @@ from ..units import parse_flag
 from .gguf_info import MAGIC, read_gguf_info
 
 GGUF_TEMPLATE_KEY = "tokenizer.chat_template"
-CHAT_SETTINGS = ("completion", "template", "chat_format")
 
 
 @dataclass(frozen=True)
