@@ -32,11 +32,12 @@ def hub_file(
         url = hf_hub_url(repo_id, filename, revision=revision)
         get_hf_file_metadata(url, timeout=PROBE_TIMEOUT_S)
 
-    with _hub_errors(repo_id, what):
-        paths = [
-            _cached_or(partial(fetch, name, True), probe, partial(fetch, name, False), download)
-            for name in part_names(filename)
-        ]
+    paths = []
+    for name in part_names(filename):
+        with _hub_errors(repo_id, what if name == filename else f"{what} (its part {name})"):
+            paths.append(
+                _cached_or(partial(fetch, name, True), probe, partial(fetch, name, False), download)
+            )
     return paths[0]
 
 

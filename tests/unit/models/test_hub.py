@@ -89,7 +89,7 @@ def hub_at(tmp_path, monkeypatch):
 @pytest.fixture
 def fake_hub(hub_at) -> Iterator[FakeHub]:
     hub = FakeHub(
-        {"m.gguf": b"GGUF model", **{name: name.encode() for name in SPLIT}},
+        {"m.gguf": b"GGUF model", "x-00001-of-00002.gguf": b"x", **{n: n.encode() for n in SPLIT}},
         {"org/gated": (401, "GatedRepo"), "org/absent": (404, "RepoNotFound")},
     )
     hub_at(hub.url)
@@ -109,6 +109,10 @@ def test_an_uncached_file_is_probed_then_downloaded_and_then_found_offline(fake_
 def test_the_first_part_of_a_split_model_brings_the_others(fake_hub):
     first = HuggingFaceSource("org/ok", SPLIT[0]).resolve()
     assert [(first.parent / name).read_bytes() for name in SPLIT] == [n.encode() for n in SPLIT]
+    with pytest.raises(
+        SourceNotFound, match=r"\(its part x-00002-of-00002\.gguf\): .*no such file"
+    ):
+        HuggingFaceSource("org/ok", "x-00001-of-00002.gguf").resolve()
 
 
 @pytest.mark.parametrize(
