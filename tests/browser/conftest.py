@@ -2,7 +2,8 @@
 Chromium, one notebook page per module and front end.
 
 A module runs in every front end of its ``APPS`` (default: all of ``jupyter.APPS``); its tests
-take the ``jupyter`` page and run in file order on it, once per front end.
+take the ``jupyter`` page and run in file order on it, once per front end. A module's
+``NOTEBOOK`` names its notebook, its ``DISABLED`` the extensions its page loads without.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .jupyter import (
 )
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-NOTEBOOKS = ("llmux.ipynb", "other.ipynb", "picker.ipynb")
+NOTEBOOKS = ("llmux.ipynb", "other.ipynb", "picker.ipynb", "plain.ipynb")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -76,9 +77,10 @@ def jupyter(
     request: pytest.FixtureRequest, jupyter_server: JupyterServer, browser: Browser
 ) -> Iterator[Jupyter]:
     """A fresh notebook page (the module's ``NOTEBOOK``, else the first) in the front end of
-    ``jupyter_server``; the module's tests share it, in order. The page's console is saved to
-    ``test-artifacts/console-APP-MODULE.log``."""
+    ``jupyter_server``, without the module's ``DISABLED`` extensions; the module's tests share
+    it, in order. The page's console is saved to ``test-artifacts/console-APP-MODULE.log``."""
     app = jupyter_server.app
+    disabled = getattr(request.module, "DISABLED", ())
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -86,10 +88,12 @@ def jupyter(
     notebook = getattr(request.module, "NOTEBOOK", NOTEBOOKS[0])
     module = request.module.__name__.rpartition(".")[2]
     try:
+        jupyter_server.set_disabled(dict.fromkeys(disabled, True))
         jupyter.open(app.url(jupyter_server, notebook, workspace=module))
         yield jupyter
         jupyter.shut_down_kernels()
     finally:
+        jupyter_server.set_disabled(dict.fromkeys(disabled, False))
         (ARTIFACTS / f"console-{app.name}-{module}.log").write_text(jupyter.console.text())
         context.close()
 

@@ -27,6 +27,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 EXTENSION = "@llmux/jupyterlab"
+# JupyterLab's news popup would cover the page.
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
 WAIT_MS = 120_000  # generous: a loaded 2-core machine runs the kernel, the server and Chromium
 DONE_PROMPT = re.compile(r"\[\d+\]")
 # A console error or warning that mentions us, the JupyterLab-only shell token, or a comm the
@@ -107,6 +109,7 @@ class JupyterServer:
     url: str
     token: str
     root: Path
+    config: Path
     log: Path
 
     @classmethod
@@ -114,11 +117,6 @@ class JupyterServer:
         root, config, settings, workspaces = (base / n for n in ("root", "config", "s", "w"))
         for folder in (root, config / "labconfig", settings, workspaces):
             folder.mkdir(parents=True)
-        # What `jupyter labextension disable --level=user ...announcements` writes: no news popup.
-        disabled = {"@jupyterlab/apputils-extension:announcements": True}
-        (config / "labconfig" / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": disabled})
-        )
         port, token = free_port(), secrets.token_hex(16)
         # Its kernels get a model catalog of their own: what the browser tests register
         # stays out of the other tests' catalog.
@@ -136,9 +134,19 @@ class JupyterServer:
             command.append("--allow-root")
         with log.open("wb") as out:
             process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        server = cls(app, process, f"http://127.0.0.1:{port}", token, root, log)
+        server = cls(app, process, f"http://127.0.0.1:{port}", token, root, config, log)
+        server.set_disabled()
         server.wait_ready()
         return server
+
+    def set_disabled(self, extensions: dict[str, bool] | None = None) -> None:
+        """Disable (True) or enable (False) extensions for the pages opened from now on; the
+        news popup stays off. What `jupyter labextension disable --level=user` writes. The
+        server merges this file into what it remembers: to enable again, say False."""
+        disabled = {ANNOUNCEMENTS: True, **(extensions or {})}
+        (self.config / "labconfig" / "page_config.json").write_text(
+            json.dumps({"disabledExtensions": disabled})
+        )
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + WAIT_MS / 1000
