@@ -176,6 +176,10 @@ def test_sidebar_follows_a_kernel_change(jupyter: Jupyter):
     jupyter.expect_status(None)
     jupyter.screenshot("sidebar-not-loaded", panel)
     jupyter.wait_kernel_idle()
+    for number in range(5):  # after each cell the panel tries again: quietly, leaving nothing
+        assert jupyter.run_done(f"number = {number}") == ""
+    assert jupyter.kernel_value("len(__import__('comm').get_comm_manager().comms)") == "0"
+    expect(panel.locator(".jp-llmux-not-loaded")).to_be_visible()
     jupyter.run_done("%load_ext llmux_jupyter\nfrom llmux_jupyter import llm")
     expect(panel).to_contain_text("Loaded models (0)", timeout=WAIT_MS)
     jupyter.expect_status(re.compile(r"LLMux: 0 models"))
