@@ -198,13 +198,13 @@ class LLM:
 
         ``keep_alive``: a duration ('10m', seconds), 0 to unload after each use, -1 or None to
         keep it; ``pin=True`` protects it from eviction and keep-alive. ``dtype``
-        (transformers) goes with the settings; ``draft`` names a draft model for speculative
-        decoding.
+        (transformers) goes with the settings; ``draft`` names a draft model, or a draft method
+        such as "prompt-lookup" (llama.cpp), for speculative decoding.
         """
         if dtype is not None:
             settings["dtype"] = dtype
-        draft_spec = self.manager.catalog.get(draft) if draft is not None else None
-        options = LoadOptions(device, settings, draft_spec)
+        chosen = self.manager.catalog.draft(draft) if draft is not None else None
+        options = LoadOptions(device, settings, chosen)
         return self.manager.load(name, options, pin=pin, keep_alive=keep_alive)
 
     def pin(self, name: str, pinned: bool = True) -> LoadedModel:

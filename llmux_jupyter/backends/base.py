@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
 from ..models.spec import LoadOptions, ModelSpec
-from ..types.values import GenerationParams, Message, RequiredMemory, Task
+from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 
 if TYPE_CHECKING:
     import numpy as np
 
     from ..types.audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
 
-# What ``generate`` may return when exhausted: token counts it knows better than we do.
-TokenCounts = dict[str, int]
+# What ``generate`` may return when exhausted: token counts it knows better than we do
+# (and the DraftStats of speculative decoding under "draft").
+TokenCounts = dict[str, Any]
 
 
 class Backend(ABC):
@@ -35,8 +36,9 @@ class Backend(ABC):
     extra: ClassVar[str | None] = None
     # The task a registration gets when the backend does several and none is named.
     default_task: ClassVar[Task | None] = None
-    # Whether ``LoadOptions.draft`` (a draft model for speculative decoding) is understood.
-    supports_draft: ClassVar[bool] = False
+    # The kinds of ``LoadOptions.draft`` (speculative decoding) understood: ``Draft.kind``
+    # values, i.e. "model" (a draft model of this backend) and DraftMethod names.
+    draft_kinds: ClassVar[frozenset[str]] = frozenset()
     # What the load did that is worth telling the user (e.g. where a conversion was cached).
     load_note: str = ""
 
@@ -55,6 +57,10 @@ class Backend(ABC):
         None lets the manager measure the process's RSS growth during ``load``."""
         return None
 
+    def draft_totals(self) -> DraftStats | None:
+        """Tokens drafted and accepted since the load, for a backend that drafts and counts."""
+        return None
+
     @abstractmethod
     def load(self) -> None:
         """Load the model; raise ModelLoadError (or SourceNotFound) on failure."""
@@ -67,7 +73,8 @@ class Backend(ABC):
     ) -> Iterator[str]:
         """Yield text deltas of the reply, stopping promptly once ``cancel`` is set.
 
-        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``.
+        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``, and
+        ``draft`` (a DraftStats) when speculative decoding counted its tokens.
         """
         raise self.unsupported(Task.CHAT)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter, ModelLoadError
 from ..hardware.devices import detect_devices, resolve_device
-from ..models.spec import LoadOptions
+from ..models.spec import DRAFT_MODEL, LoadOptions
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, path_size
@@ -61,7 +61,7 @@ class TransformersBackend(Backend):
 
     tasks = frozenset({Task.CHAT, Task.EMBEDDING})
     default_task = Task.CHAT
-    supports_draft = True
+    draft_kinds = frozenset({DRAFT_MODEL})
     requires = ("torch", "transformers")
     extra = "transformers"
     _files: ModelFiles | None = None
@@ -102,7 +102,7 @@ class TransformersBackend(Backend):
 
     def draft_backend(self) -> TransformersBackend | None:
         """The draft model's backend (not loaded yet), on our device and by default our dtype."""
-        draft = self.options.draft
+        draft = self.options.draft.model if self.options.draft is not None else None
         if draft is None:
             return None
         if self._draft is None:

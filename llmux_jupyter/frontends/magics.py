@@ -12,7 +12,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from ..api import LLM
-from ..engine.manager import DEFAULT
+from ..engine.manager import DEFAULT, LoadedModel
 from ..errors import InvalidAudio, LLMuxError
 from ..hardware.memory import process_rss
 from ..models.sources import RemoteSource, display_url
@@ -239,7 +239,7 @@ class LLMuxMagics(Magics):
         now = time.time()
         models = Table(
             ["name", "backend", "task", "device", "estimate", "measured", "state", "pinned",
-             "keep-alive", "expires in", "loaded since", "last used"],
+             "keep-alive", "expires in", "loaded since", "last used", "draft"],
             title=f"Loaded models (process memory: {format_bytes(process_rss())})",
             empty="(no model loaded)",
         )  # fmt: skip
@@ -251,7 +251,7 @@ class LLMuxMagics(Magics):
                 format_bytes(model.estimate.total), format_bytes(model.measured.total),
                 model.state, "yes" if model.pinned else "no", format_duration(model.keep_alive),
                 "-" if expires is None else format_duration(max(0.0, expires - now)),
-                _clock(model.loaded_at), _ago(model.last_used),
+                _clock(model.loaded_at), _ago(model.last_used), _draft(model),
             ])  # fmt: skip
         budgets = Table(["device", "used by models", "budget", "device total"], title="Memory")
         for use in self.llm.budgets():
@@ -328,6 +328,13 @@ def _device(device: str, spec: ModelSpec) -> str:
     if isinstance(spec.source, RemoteSource):
         return f"{device} {spec.source.public_url}"
     return device
+
+
+def _draft(model: LoadedModel) -> str:
+    """The draft in use for speculative decoding, with its counts when the backend has them."""
+    if model.options.draft is None:
+        return "-"
+    return str(model.backend.draft_totals() or model.options.draft.name)
 
 
 def _check_variable(name: str | None) -> None:
