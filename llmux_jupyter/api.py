@@ -11,6 +11,7 @@ from .engine.budgets import BudgetUse, DeviceBudget, plan_budgets
 from .engine.chat import ChatResponse, ChatStream
 from .engine.conversation import DEFAULT_THREAD, Threads
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
+from .engine.rerank import RerankJob
 from .engine.speech import SpeechStream, TranscriptionStream
 from .errors import InvalidParameter, UnknownBackend
 from .hardware.memory import DeviceMemory, host_devices
@@ -19,6 +20,7 @@ from .models.credentials import refuse_secrets
 from .models.sources import FileSource, HuggingFaceSource, RemoteSource, Source
 from .models.spec import LoadOptions, ModelSpec
 from .types.audio import AudioInput, SpeechAudio, SpeechOptions, TranscribeOptions, Transcript
+from .types.ranking import Reranking
 from .types.values import GenerationParams, Task
 from .units import parse_duration
 
@@ -175,6 +177,29 @@ class LLM:
         with self.manager.using(name) as loaded:
             vectors = loaded.backend.embed(batch)
         return vectors[0] if single else vectors
+
+    # -- reranking -------------------------------------------------------------
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        model: str | None = None,
+        top_n: int | None = None,
+        stream: bool = False,
+    ) -> Reranking | RerankJob:
+        """The documents ordered by relevance to ``query``, best first, with their scores and
+        original indices (the ``top_n`` best when given). ``model``: a rerank model
+        (cross-encoder, or a server's rerank) or any embedding model (cosine); by default the
+        rerank default, else the embedding default. ``stream`` gives the job (scores in
+        document order as they come, ``.reranking`` at the end)."""
+        job = RerankJob(self.manager, query, documents, model=model, top_n=top_n)
+        if stream:
+            return job
+        for _ in job:
+            pass
+        assert job.reranking is not None
+        return job.reranking
 
     # -- models ----------------------------------------------------------------
     def models(self) -> list[ModelSpec]:

@@ -99,6 +99,13 @@ class Backend(ABC):
         """One embedding vector per text, as the rows of a float32 array."""
         raise self.unsupported(Task.EMBEDDING)
 
+    def rerank(
+        self, query: str, documents: Sequence[str], cancel: threading.Event
+    ) -> Iterator[float]:
+        """Yield one relevance score per document, in the documents' order (batch by batch),
+        stopping between two batches once ``cancel`` is set. Higher is more relevant."""
+        raise self.unsupported(Task.RERANK)
+
     def unsupported(self, task: Task) -> UnsupportedTask:
         tasks = ", ".join(sorted(t.value for t in self.tasks))
         return UnsupportedTask(

@@ -118,6 +118,15 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     say.add_argument("text", nargs="+", metavar="TEXT", help="the words to speak")
     _add_say_options(say)
 
+    rerank = add("rerank", "order a list of documents by relevance to a query")
+    rerank.add_argument("query", nargs="+", metavar="QUERY", help="the query (quote it)")
+    rerank.add_argument("documents", metavar="DOCS_VAR", help="variable holding the documents")
+    rerank.add_argument(
+        "-m", "--model", help="rerank or embedding model (default: %%llm use, else all-minilm)"
+    )
+    rerank.add_argument("--top-n", type=int, metavar="N", help="keep only the N best")
+    rerank.add_argument("-o", "--output", metavar="VAR", help="store the Reranking in VAR")
+
     helper = add("help", "this help, or one command's options")
     helper.add_argument("topic", nargs="?")
     return parser, subparsers

@@ -53,6 +53,7 @@ class LLMuxMagics(Magics):
             "help": self._help,
             "transcribe": self._transcribe,
             "say": self._say_line,
+            "rerank": self._rerank,
         }
         self._say_cell_parser = say_cell_parser()
 
@@ -162,6 +163,37 @@ class LLMuxMagics(Magics):
             self.shell.user_ns[variable] = value
         if interrupted:
             raise KeyboardInterrupt  # the user pressed interrupt: stop the queued cells
+
+    # -- reranking -------------------------------------------------------------
+    def _rerank(self, args: Namespace) -> None:
+        _check_variable(args.output)
+        if args.documents not in self.shell.user_ns:
+            raise UsageError(
+                f"No variable {args.documents!r}: give the name of a list of documents."
+            )
+        job = self.llm.rerank(
+            " ".join(unquote(word) for word in args.query),
+            self.shell.user_ns[args.documents],
+            model=args.model,
+            top_n=args.top_n,
+            stream=True,
+        )
+        with sigint_cancels(job.cancel_event):
+            for _ in job:
+                pass
+        if job.reranking is None:
+            raise KeyboardInterrupt  # the user pressed interrupt: stop the queued cells
+        ranking = job.reranking
+        table = Table(
+            ["rank", "index", "score", "document"],
+            title=f"{ranking.query} — {ranking.model}, {ranking.method}",
+        )
+        for rank, result in enumerate(ranking, 1):
+            table.rows.append(
+                [str(rank), str(result.index), f"{result.score:.4f}", _shorten(result.document)]
+            )
+        display(table)
+        self._store(args.output, ranking, False)
 
     # -- %llm commands ---------------------------------------------------------
     def _list(self, args: Namespace) -> None:
@@ -335,6 +367,12 @@ def _draft(model: LoadedModel) -> str:
     if model.options.draft is None:
         return "-"
     return str(model.backend.draft_totals() or model.options.draft.name)
+
+
+def _shorten(text: str, width: int = 160) -> str:
+    """One line of at most ``width`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _check_variable(name: str | None) -> None:

@@ -17,6 +17,7 @@ class Task(str, Enum):
     TRANSCRIPTION = "speech-to-text"
     SPEECH = "text-to-speech"
     EMBEDDING = "embedding"
+    RERANK = "rerank"
 
     def __str__(self) -> str:
         return self.value
