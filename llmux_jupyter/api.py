@@ -14,6 +14,7 @@ from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.rerank import RerankJob
 from .engine.speech import SpeechStream, TranscriptionStream
 from .errors import InvalidParameter, UnknownBackend
+from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
 from .models.catalog import Catalog
 from .models.credentials import refuse_secrets
@@ -248,6 +249,20 @@ class LLM:
         return [
             BudgetUse(device, used.get(device, 0), budget.budget, budget.total)
             for device, budget in self.manager.budgets.items()
+        ]
+
+    def devices(self) -> list[DeviceReport]:
+        """Each device (cpu, cuda:N, mps): its name, memory, our budget, compute capability,
+        native number formats, CPU features, and whether and how each backend can use it
+        (asked of the libraries, so this imports the installed ones)."""
+        budgets = self.manager.budgets
+        return [
+            DeviceReport(
+                device,
+                budgets[device.id].budget if device.id in budgets else None,
+                self.backend_registry.device_support(device),
+            )
+            for device in describe_host()
         ]
 
     def unload(self, name: str | None = None, *, all: bool = False) -> list[str]:

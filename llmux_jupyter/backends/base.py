@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.spec import LoadOptions, ModelSpec
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 
@@ -47,6 +48,13 @@ class Backend(ABC):
         self.options = options
         self.settings: dict[str, Any] = {**spec.settings, **options.settings}
         self.device = "cpu"
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport | None:
+        """Whether and how this backend's library can use ``device``, asked of the library
+        (it may be imported: this runs when the user asks, never at ``%load_ext``). None: the
+        backend does not say."""
+        return None
 
     def required_memory(self) -> RequiredMemory:
         """Memory needed before loading; by default the size of the model's files."""

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import InvalidParameter, ModelLoadError
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.gguf_info import GGUFInfo, read_gguf_info
 from ..models.spec import DRAFT_MODEL, DraftMethod
@@ -44,6 +45,25 @@ class LlamaCppBackend(Backend):
     _gguf_info: GGUFInfo | None = None
     _placement: tuple[str, int] | None = None
     _draft: AdaptiveDraft | None = None
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        """llama.cpp's own system info: the CPU features this build uses, and whether it was
+        built with GPU offload (CUDA, Metal)."""
+        import llama_cpp
+
+        sections = _system_info(llama_cpp.llama_print_system_info().decode(errors="replace"))
+        if device.kind == "cpu":
+            used = [name for name, value in sections.get("CPU", {}).items() if value == "1"]
+            return DeviceSupport(True, f"this build uses {', '.join(used) or 'no SIMD'}")
+        backend = {"cuda": "CUDA", "mps": "Metal"}[device.kind]
+        if llama_cpp.llama_supports_gpu_offload() and backend in sections:
+            return DeviceSupport(True, f"{backend} build, every layer offloaded (n_gpu_layers)")
+        flag = "GGML_CUDA" if device.kind == "cuda" else "GGML_METAL"
+        return DeviceSupport(
+            False,
+            f"this build has no {backend}: CMAKE_ARGS=-D{flag}=on pip install llama-cpp-python",
+        )
 
     def gguf_info(self) -> GGUFInfo:
         """The model file's header, read once (it also proves the file is complete)."""
@@ -182,3 +202,18 @@ class LlamaCppBackend(Backend):
             counts["prompt_tokens"] = self._draft.prompt_tokens or counts["prompt_tokens"]
             counts["draft"] = self._draft.finish()
         return counts
+
+
+def _system_info(info: str) -> dict[str, dict[str, str]]:
+    """``CPU : SSE3 = 1 | AVX2 = 1 | CUDA : ARCHS = 860 | ...`` (llama_print_system_info):
+    the settings of each section (the CPU, then each GPU backend compiled in)."""
+    sections: dict[str, dict[str, str]] = {}
+    current = sections.setdefault("", {})
+    for item in info.split("|"):
+        if ":" in item:
+            name, _, item = item.partition(":")
+            current = sections.setdefault(name.strip(), {})
+        key, equals, value = item.partition("=")
+        if equals:
+            current[key.strip()] = value.strip()
+    return sections

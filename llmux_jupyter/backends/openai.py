@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter, RemoteServerError
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.credentials import api_key, refuse_secrets
 from ..models.sources import RemoteSource, check_base_url, display_url
 from ..models.spec import LoadOptions, ModelSpec
@@ -160,6 +161,10 @@ class OpenAIBackend(Backend):
         self.source = spec.source
         self.server = Server(spec.source.base_url, spec.source.api_key_env, self.settings)
         self.device = "remote"
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        return DeviceSupport(None, "runs on its server")
 
     def required_memory(self) -> RequiredMemory:
         return RequiredMemory()  # the server holds the weights

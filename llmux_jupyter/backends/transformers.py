@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter, ModelLoadError
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.spec import DRAFT_MODEL, LoadOptions
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
@@ -22,6 +23,7 @@ from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_rerank import check_cross_encoder, cross_encoder_scores
 from .registry import register_backend
+from .torch_devices import torch_support
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,6 +77,10 @@ class TransformersBackend(Backend):
     _files: ModelFiles | None = None
     _placement: Placement | None = None
     _draft: TransformersBackend | None = None
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        return torch_support(device)
 
     # -- before loading ----------------------------------------------------------
     def files(self) -> ModelFiles:

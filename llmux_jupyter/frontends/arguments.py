@@ -69,6 +69,7 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     unload.add_argument("--all", action="store_true", help="unload every model")
 
     add("ps", "loaded models (device, memory, state, keep-alive) and the memory budgets")
+    add("devices", "each device: memory, budget, number formats, CPU features, backends' use")
 
     pin = add("pin", "protect a loaded model from eviction and keep-alive")
     pin.add_argument("name")

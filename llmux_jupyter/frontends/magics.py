@@ -42,6 +42,7 @@ class LLMuxMagics(Magics):
             "load": self._load,
             "unload": self._unload,
             "ps": self._ps,
+            "devices": self._devices,
             "pin": self._pin,
             "unpin": self._pin,
             "keep-alive": self._keep_alive,
@@ -290,6 +291,26 @@ class LLMuxMagics(Magics):
             budgets.rows.append([use.device, format_bytes(use.used), format_bytes(use.budget),
                                  format_bytes(use.total)])  # fmt: skip
         display(models, budgets)
+
+    def _devices(self, args: Namespace) -> None:
+        reports = self.llm.devices()
+        devices = Table(
+            ["device", "name", "memory", "free", "our budget", "compute capability", "dtypes",
+             "CPU features"],
+            title="Devices",
+        )  # fmt: skip
+        backends = Table(["device", *reports[0].backends], title="What each backend can use")
+        for report in reports:
+            device = report.device
+            budget = "shares cpu's" if device.kind == "mps" else format_bytes(report.budget)
+            devices.rows.append([
+                device.id, device.name, format_bytes(device.total),
+                format_bytes(device.free) if device.free else "-", budget,
+                device.compute_capability or "-", ", ".join(device.dtypes),
+                ", ".join(device.features) or "-",
+            ])  # fmt: skip
+            backends.rows.append([device.id, *(str(s) for s in report.backends.values())])
+        display(devices, backends)
 
     def _use(self, args: Namespace) -> None:
         spec = self.llm.use(args.name)
