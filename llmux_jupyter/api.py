@@ -13,11 +13,12 @@ from .engine.conversation import DEFAULT_THREAD, Threads
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.rerank import RerankJob
 from .engine.speech import SpeechStream, TranscriptionStream
-from .errors import InvalidParameter, UnknownBackend
+from .errors import CacheError, InvalidParameter, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
 from .models.catalog import Catalog
 from .models.credentials import refuse_secrets
+from .models.disk import Clearing, DiskUsage, clear, disk_usage, plan_clearing
 from .models.sources import FileSource, HuggingFaceSource, RemoteSource, Source
 from .models.spec import LoadOptions, ModelSpec
 from .types.audio import AudioInput, SpeechAudio, SpeechOptions, TranscribeOptions, Transcript
@@ -264,6 +265,32 @@ class LLM:
             )
             for device in describe_host()
         ]
+
+    # -- disk ------------------------------------------------------------------
+    def du(self) -> DiskUsage:
+        """Disk used by each model's own files and by each cache entry, with the models an
+        entry belongs to (an orphan belongs to none any more). Never touches the network."""
+        self.backend_registry.names()  # the backends declare their caches when discovered
+        return disk_usage(self.manager.catalog.all())
+
+    def clear_cache(self, *names: str, orphans: bool = False, all: bool = False) -> Clearing:
+        """Delete cache entries: the named models' (a Hugging Face download too, when every
+        model using it is named), the ``orphans``, or ``all`` of llmux's own caches. A model's
+        own files are never deleted; a loaded model's entries are refused (unload it first)."""
+        if [bool(names), orphans, all].count(True) != 1:
+            raise InvalidParameter("Name the models whose caches to clear, or orphans, or all.")
+        for name in names:
+            self.manager.catalog.get(name)  # an unknown name is UnknownModel
+        plan = plan_clearing(self.du(), names, orphans=orphans, everything=all)
+        users = set(names) | {name for entry in plan.freed for name in entry.models}
+        loaded = sorted(name for name in users if self.manager.is_loaded(name))
+        if loaded:
+            raise CacheError(
+                f"{', '.join(loaded)} {'is' if len(loaded) == 1 else 'are'} loaded and may read "
+                f"its cached files: %llm unload {loaded[0]} first; nothing was deleted."
+            )
+        clear(plan)
+        return plan
 
     def unload(self, name: str | None = None, *, all: bool = False) -> list[str]:
         """Unload one model, or every model with ``all=True``; returns the names unloaded."""

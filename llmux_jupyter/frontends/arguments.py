@@ -70,6 +70,12 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
 
     add("ps", "loaded models (device, memory, state, keep-alive) and the memory budgets")
     add("devices", "each device: memory, budget, number formats, CPU features, backends' use")
+    add("du", "disk used by each model's files and by each cache entry; orphans")
+    cache = add("cache", "clear cached files: of models, orphaned, or all")
+    cache.add_argument("action", choices=["clear"])
+    cache.add_argument("names", nargs="*", metavar="NAME", help="models whose caches to clear")
+    cache.add_argument("--orphans", action="store_true", help="entries no model owns any more")
+    cache.add_argument("--all", action="store_true", help="all of llmux's own caches")
 
     pin = add("pin", "protect a loaded model from eviction and keep-alive")
     pin.add_argument("name")

@@ -43,6 +43,8 @@ class LLMuxMagics(Magics):
             "unload": self._unload,
             "ps": self._ps,
             "devices": self._devices,
+            "du": self._du,
+            "cache": self._cache,
             "pin": self._pin,
             "unpin": self._pin,
             "keep-alive": self._keep_alive,
@@ -311,6 +313,46 @@ class LLMuxMagics(Magics):
             ])  # fmt: skip
             backends.rows.append([device.id, *(str(s) for s in report.backends.values())])
         display(devices, backends)
+
+    def _du(self, args: Namespace) -> None:
+        usage = self.llm.du()
+        models = Table(
+            ["model", "source", "files", "size", "in caches"],
+            title=f"Models' own files: {format_bytes(usage.model_bytes)}",
+        )
+        for model in usage.models:
+            size = "remote" if model.kind == "remote" else format_bytes(model.size)
+            files = format_path(model.path) if model.path else "not on this machine"
+            files = "-" if model.kind == "remote" else files
+            cached = usage.cached_for(model.name)
+            models.rows.append([model.name, model.source, files, size,
+                                format_bytes(cached) if cached else "-"])  # fmt: skip
+        caches = Table(
+            ["cache", "entry", "belongs to", "size", "note"],
+            title=f"Caches: {format_bytes(usage.cache_bytes)}, of which orphaned "
+            f"{format_bytes(usage.orphan_bytes)} (%llm cache clear NAME | --orphans | --all)",
+            empty="(nothing cached)",
+        )
+        for entry in usage.entries:
+            owner = ", ".join(entry.models) or ("shared" if entry.shared else "orphan")
+            note = f"holds {entry.keeps}: never cleared" if entry.keeps else ""
+            note = note or ("cleared only by naming its models" if entry.named_only else "")
+            caches.rows.append([entry.cache, format_path(entry.path), owner,
+                                format_bytes(entry.size), note])  # fmt: skip
+        display(models, caches)
+
+    def _cache(self, args: Namespace) -> None:
+        if [bool(args.names), args.orphans, args.all].count(True) != 1:
+            raise UsageError("%llm cache clear NAME [NAME ...], or --orphans, or --all")
+        done = self.llm.clear_cache(*args.names, orphans=args.orphans, all=args.all)
+        lines = [f"Freed {format_bytes(done.freed_bytes)}." if done.freed else "Nothing to clear."]
+        for entry in done.freed:
+            owner = ", ".join(entry.models) or ("shared" if entry.shared else "orphan")
+            lines.append(f"  {format_bytes(entry.size):>10}  {entry.cache}: "
+                         f"{format_path(entry.path)} ({owner})")  # fmt: skip
+        for entry, reason in done.kept:
+            lines.append(f"  kept {format_path(entry.path)}: {reason}")
+        print("\n".join(lines))
 
     def _use(self, args: Namespace) -> None:
         spec = self.llm.use(args.name)
