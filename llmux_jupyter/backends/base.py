@@ -9,16 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.spec import LoadOptions, ModelSpec
-from ..types.values import GenerationParams, Message, RequiredMemory, Task
+from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 
 if TYPE_CHECKING:
     import numpy as np
 
     from ..types.audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
 
-# What ``generate`` may return when exhausted: token counts it knows better than we do.
-TokenCounts = dict[str, int]
+# What ``generate`` may return when exhausted: token counts it knows better than we do
+# (and the DraftStats of speculative decoding under "draft").
+TokenCounts = dict[str, Any]
 
 
 class Backend(ABC):
@@ -35,8 +37,9 @@ class Backend(ABC):
     extra: ClassVar[str | None] = None
     # The task a registration gets when the backend does several and none is named.
     default_task: ClassVar[Task | None] = None
-    # Whether ``LoadOptions.draft`` (a draft model for speculative decoding) is understood.
-    supports_draft: ClassVar[bool] = False
+    # The kinds of ``LoadOptions.draft`` (speculative decoding) understood: ``Draft.kind``
+    # values, i.e. "model" (a draft model of this backend) and DraftMethod names.
+    draft_kinds: ClassVar[frozenset[str]] = frozenset()
     # What the load did that is worth telling the user (e.g. where a conversion was cached).
     load_note: str = ""
 
@@ -46,6 +49,13 @@ class Backend(ABC):
         self.settings: dict[str, Any] = {**spec.settings, **options.settings}
         self.device = "cpu"
 
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport | None:
+        """Whether and how this backend's library can use ``device``, asked of the library
+        (it may be imported: this runs when the user asks, never at ``%load_ext``). None: the
+        backend does not say."""
+        return None
+
     def required_memory(self) -> RequiredMemory:
         """Memory needed before loading; by default the size of the model's files."""
         return RequiredMemory(ram=path_size(self.spec.source.resolve()))
@@ -53,6 +63,10 @@ class Backend(ABC):
     def measured_memory(self) -> RequiredMemory | None:
         """Memory the loaded model holds, if the backend can tell (e.g. tensor bytes, VRAM);
         None lets the manager measure the process's RSS growth during ``load``."""
+        return None
+
+    def draft_totals(self) -> DraftStats | None:
+        """Tokens drafted and accepted since the load, for a backend that drafts and counts."""
         return None
 
     @abstractmethod
@@ -67,7 +81,8 @@ class Backend(ABC):
     ) -> Iterator[str]:
         """Yield text deltas of the reply, stopping promptly once ``cancel`` is set.
 
-        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``.
+        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``, and
+        ``draft`` (a DraftStats) when speculative decoding counted its tokens.
         """
         raise self.unsupported(Task.CHAT)
 
@@ -91,6 +106,13 @@ class Backend(ABC):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One embedding vector per text, as the rows of a float32 array."""
         raise self.unsupported(Task.EMBEDDING)
+
+    def rerank(
+        self, query: str, documents: Sequence[str], cancel: threading.Event
+    ) -> Iterator[float]:
+        """Yield one relevance score per document, in the documents' order (batch by batch),
+        stopping between two batches once ``cancel`` is set. Higher is more relevant."""
+        raise self.unsupported(Task.RERANK)
 
     def unsupported(self, task: Task) -> UnsupportedTask:
         tasks = ", ".join(sorted(t.value for t in self.tasks))

@@ -37,6 +37,7 @@ _USED_BY = {
     Task.TRANSCRIPTION.value: "transcribe",
     Task.SPEECH.value: "say",
     Task.EMBEDDING.value: "embeddings",
+    Task.RERANK.value: "rerank",
 }
 
 # Events after which the memory that our models hold has changed.
