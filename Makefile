@@ -58,6 +58,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_llamacpp_chat.py
 	$(BIN)/python bench/bench_remote_chat.py
+	$(BIN)/python bench/bench_llamacpp_draft.py
 	$(BIN)/python bench/bench_speech.py
 	$(BIN)/python bench/bench_transformers_chat.py
 

@@ -14,6 +14,7 @@ from .backends.registry import register_backend
 from .engine.chat import ChatResponse, ChatStream
 from .errors import (
     BackendNotInstalled,
+    CacheError,
     GenerationError,
     InvalidParameter,
     LLMuxError,
@@ -34,6 +35,7 @@ __all__ = [
     "LLM",
     "Backend",
     "BackendNotInstalled",
+    "CacheError",
     "ChatResponse",
     "ChatStream",
     "GenerationError",

@@ -11,14 +11,18 @@ from .engine.budgets import BudgetUse, DeviceBudget, plan_budgets
 from .engine.chat import ChatResponse, ChatStream
 from .engine.conversation import DEFAULT_THREAD, Threads
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
+from .engine.rerank import RerankJob
 from .engine.speech import SpeechStream, TranscriptionStream
-from .errors import InvalidParameter, UnknownBackend
+from .errors import CacheError, InvalidParameter, UnknownBackend
+from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
 from .models.catalog import Catalog, check_name
 from .models.credentials import refuse_secrets
+from .models.disk import Clearing, DiskUsage, clear, disk_usage, plan_clearing
 from .models.sources import FileSource, HuggingFaceSource, RemoteSource, Source
 from .models.spec import LoadOptions, ModelSpec
 from .types.audio import AudioInput, SpeechAudio, SpeechOptions, TranscribeOptions, Transcript
+from .types.ranking import Reranking
 from .types.values import GenerationParams, Task
 from .units import parse_duration
 
@@ -176,6 +180,29 @@ class LLM:
             vectors = loaded.backend.embed(batch)
         return vectors[0] if single else vectors
 
+    # -- reranking -------------------------------------------------------------
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        model: str | None = None,
+        top_n: int | None = None,
+        stream: bool = False,
+    ) -> Reranking | RerankJob:
+        """The documents ordered by relevance to ``query``, best first, with their scores and
+        original indices (the ``top_n`` best when given). ``model``: a rerank model
+        (cross-encoder, or a server's rerank) or any embedding model (cosine); by default the
+        rerank default, else the embedding default. ``stream`` gives the job (scores in
+        document order as they come, ``.reranking`` at the end)."""
+        job = RerankJob(self.manager, query, documents, model=model, top_n=top_n)
+        if stream:
+            return job
+        for _ in job:
+            pass
+        assert job.reranking is not None
+        return job.reranking
+
     # -- models ----------------------------------------------------------------
     def models(self) -> list[ModelSpec]:
         return self.manager.catalog.all()
@@ -198,13 +225,13 @@ class LLM:
 
         ``keep_alive``: a duration ('10m', seconds), 0 to unload after each use, -1 or None to
         keep it; ``pin=True`` protects it from eviction and keep-alive. ``dtype``
-        (transformers) goes with the settings; ``draft`` names a draft model for speculative
-        decoding.
+        (transformers) goes with the settings; ``draft`` names a draft model, or a draft method
+        such as "prompt-lookup" (llama.cpp), for speculative decoding.
         """
         if dtype is not None:
             settings["dtype"] = dtype
-        draft_spec = self.manager.catalog.get(draft) if draft is not None else None
-        options = LoadOptions(device, settings, draft_spec)
+        chosen = self.manager.catalog.draft(draft) if draft is not None else None
+        options = LoadOptions(device, settings, chosen)
         return self.manager.load(name, options, pin=pin, keep_alive=keep_alive)
 
     def pin(self, name: str, pinned: bool = True) -> LoadedModel:
@@ -224,6 +251,46 @@ class LLM:
             BudgetUse(device, used.get(device, 0), budget.budget, budget.total)
             for device, budget in self.manager.budgets.items()
         ]
+
+    def devices(self) -> list[DeviceReport]:
+        """Each device (cpu, cuda:N, mps): its name, memory, our budget, compute capability,
+        native number formats, CPU features, and whether and how each backend can use it
+        (asked of the libraries, so this imports the installed ones)."""
+        budgets = self.manager.budgets
+        return [
+            DeviceReport(
+                device,
+                budgets[device.id].budget if device.id in budgets else None,
+                self.backend_registry.device_support(device),
+            )
+            for device in describe_host()
+        ]
+
+    # -- disk ------------------------------------------------------------------
+    def du(self) -> DiskUsage:
+        """Disk used by each model's own files and by each cache entry, with the models an
+        entry belongs to (an orphan belongs to none any more). Never touches the network."""
+        self.backend_registry.names()  # the backends declare their caches when discovered
+        return disk_usage(self.manager.catalog.all())
+
+    def clear_cache(self, *names: str, orphans: bool = False, all: bool = False) -> Clearing:
+        """Delete cache entries: the named models' (a Hugging Face download too, when every
+        model using it is named), the ``orphans``, or ``all`` of llmux's own caches. A model's
+        own files are never deleted; a loaded model's entries are refused (unload it first)."""
+        if [bool(names), orphans, all].count(True) != 1:
+            raise InvalidParameter("Name the models whose caches to clear, or orphans, or all.")
+        for name in names:
+            self.manager.catalog.get(name)  # an unknown name is UnknownModel
+        plan = plan_clearing(self.du(), names, orphans=orphans, everything=all)
+        users = set(names) | {name for entry in plan.freed for name in entry.models}
+        loaded = sorted(name for name in users if self.manager.is_loaded(name))
+        if loaded:
+            raise CacheError(
+                f"{', '.join(loaded)} {'is' if len(loaded) == 1 else 'are'} loaded and may read "
+                f"its cached files: %llm unload {loaded[0]} first; nothing was deleted."
+            )
+        clear(plan)
+        return plan
 
     def unload(self, name: str | None = None, *, all: bool = False) -> list[str]:
         """Unload one model, or every model with ``all=True``; returns the names unloaded."""

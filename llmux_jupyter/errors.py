@@ -68,3 +68,7 @@ class RemoteServerError(LLMuxError):
 
 class InvalidAudio(LLMuxError):
     """Audio that cannot be used: a missing, corrupt or non-audio file, empty samples."""
+
+
+class CacheError(LLMuxError):
+    """A cache entry that cannot be cleared now: a loaded model uses it, or the disk refused."""

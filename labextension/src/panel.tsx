@@ -23,7 +23,7 @@ export const llmuxIcon = new LabIcon({ name: 'llmux:chip', svgstr: ICON_SVG });
 const DURATIONS = ['30s', '5m', '30m', '1h', '0', '-1'];
 
 /**
- * The left-sidebar panel: loaded models, memory per device, the running generation.
+ * The left side panel: loaded models, memory per device, the running generation.
  */
 export class LLMuxPanel extends VDomRenderer<LLMuxModel> {
   constructor(model: LLMuxModel) {
@@ -31,7 +31,8 @@ export class LLMuxPanel extends VDomRenderer<LLMuxModel> {
     this.id = 'llmux-sidebar';
     this.addClass('jp-llmux-panel');
     this.title.icon = llmuxIcon;
-    this.title.caption = 'LLMux: the models in this kernel';
+    // The tab's tooltip in JupyterLab; Notebook 7's View → Left Sidebar entry "Show LLMux".
+    this.title.caption = 'LLMux';
   }
 
   protected render(): React.ReactElement {

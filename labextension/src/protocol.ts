@@ -1,8 +1,9 @@
 /**
- * The "llmux" comm protocol, as llmux_jupyter/comm.py speaks it.
+ * The "llmux" comm protocol, as llmux_jupyter/frontends/sidebar.py speaks it.
  */
 
-/** The comm target the kernel registers at `%load_ext llmux_jupyter`. */
+/** The comm target the kernel registers at `%load_ext llmux_jupyter`; the front end opens
+ * every comm to it, the kernel never opens one. */
 export const TARGET = 'llmux';
 
 /** One catalog model; the state fields are set when it is loaded (times in Unix seconds). */
@@ -60,7 +61,8 @@ export interface IReplyMessage {
   error?: string;
 }
 
-export type KernelMessage = ISnapshotMessage | IReplyMessage;
+/** A message from the kernel on the comm. */
+export type LLMuxMessage = ISnapshotMessage | IReplyMessage;
 
 /** What the frontend may ask; the kernel rejects anything else. */
 export type Request =

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.gguf_split import gguf_parts
 from ..models.spec import LoadOptions, ModelSpec
-from ..types.values import GenerationParams, Message, RequiredMemory, Task
+from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 from ..units import parse_flag
 
 if TYPE_CHECKING:
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 
     from ..types.audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
 
-# What ``generate`` may return when exhausted: token counts it knows better than we do.
-TokenCounts = dict[str, int]
+# What ``generate`` may return when exhausted: token counts it knows better than we do
+# (and the DraftStats of speculative decoding under "draft").
+TokenCounts = dict[str, Any]
 
 
 class Backend(ABC):
@@ -37,8 +39,9 @@ class Backend(ABC):
     extra: ClassVar[str | None] = None
     # The task a registration gets when the backend does several and none is named.
     default_task: ClassVar[Task | None] = None
-    # Whether ``LoadOptions.draft`` (a draft model for speculative decoding) is understood.
-    supports_draft: ClassVar[bool] = False
+    # The kinds of ``LoadOptions.draft`` (speculative decoding) understood: ``Draft.kind``
+    # values, i.e. "model" (a draft model of this backend) and DraftMethod names.
+    draft_kinds: ClassVar[frozenset[str]] = frozenset()
     # Whether chat messages go through a chat template (``models.chat_template``), and whether
     # named chat formats (``chat_format=``) are understood too.
     uses_chat_templates: ClassVar[bool] = False
@@ -51,6 +54,13 @@ class Backend(ABC):
         self.options = options
         self.settings: dict[str, Any] = {**spec.settings, **options.settings}
         self.device = "cpu"
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport | None:
+        """Whether and how this backend's library can use ``device``, asked of the library
+        (it may be imported: this runs when the user asks, never at ``%load_ext``). None: the
+        backend does not say."""
+        return None
 
     @property
     def verbose(self) -> bool:
@@ -66,6 +76,10 @@ class Backend(ABC):
         None lets the manager measure the process's RSS growth during ``load``."""
         return None
 
+    def draft_totals(self) -> DraftStats | None:
+        """Tokens drafted and accepted since the load, for a backend that drafts and counts."""
+        return None
+
     @abstractmethod
     def load(self) -> None:
         """Load the model; raise ModelLoadError (or SourceNotFound) on failure."""
@@ -78,7 +92,8 @@ class Backend(ABC):
     ) -> Iterator[str]:
         """Yield text deltas of the reply, stopping promptly once ``cancel`` is set.
 
-        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``.
+        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``, and
+        ``draft`` (a DraftStats) when speculative decoding counted its tokens.
         """
         raise self.unsupported(Task.CHAT)
 
@@ -102,6 +117,13 @@ class Backend(ABC):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One embedding vector per text, as the rows of a float32 array."""
         raise self.unsupported(Task.EMBEDDING)
+
+    def rerank(
+        self, query: str, documents: Sequence[str], cancel: threading.Event
+    ) -> Iterator[float]:
+        """Yield one relevance score per document, in the documents' order (batch by batch),
+        stopping between two batches once ``cancel`` is set. Higher is more relevant."""
+        raise self.unsupported(Task.RERANK)
 
     def unsupported(self, task: Task) -> UnsupportedTask:
         tasks = ", ".join(sorted(t.value for t in self.tasks))

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidAudio, InvalidParameter
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.sources import HuggingFaceSource
 from ..types.audio import SpeechAudio, SpeechOptions, call_keywords
 from ..types.values import RequiredMemory, Task
 from .base import Backend, path_size
 from .registry import register_backend
+from .torch_devices import torch_support
 
 HUB_REPO = "ResembleAI/chatterbox"
 HUB_BYTES = 3_200_000_000  # ve + t3_cfg + s3gen of the hub release, fp32
@@ -42,6 +44,10 @@ class ChatterboxBackend(Backend):
     tasks = frozenset({Task.SPEECH})
     requires = ("chatterbox", "torchaudio")
     extra = "chatterbox"
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        return torch_support(device)
 
     def required_memory(self) -> RequiredMemory:
         if self._from_hub():

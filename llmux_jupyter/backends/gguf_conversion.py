@@ -2,7 +2,8 @@
 and dequantises every tensor (~30 s for a 135M model on 2 cores). The first load saves the
 result with ``save_pretrained`` under ``<llmux cache>/transformers/``; later loads read that
 folder in well under a second. The folder name carries a key of the file's path, size and
-modification time and of the dtype, so a changed file is converted again.
+modification time and of the dtype, so a changed file is converted again. ``%llm du`` lists
+these folders with the models they belong to (a changed or unregistered file's are orphans).
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ModelLoadError
 from ..models.cache import cache_root
-from ..models.gguf_info import read_gguf_info
+from ..models.disk import FolderCache, local_path, register_cache
+from ..models.gguf_info import MAGIC, read_gguf_info
+from ..models.spec import ModelSpec
+from ..types.values import DTYPES
 from .hf_files import first_line
+
+FOLDER = "transformers"
 
 
 def conversion_directory(gguf: Path, dtype: str) -> Path:
@@ -23,7 +30,7 @@ def conversion_directory(gguf: Path, dtype: str) -> Path:
     stat = gguf.stat()
     key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_root() / "transformers" / f"{gguf.stem}-{dtype}-{digest}"
+    return cache_root() / FOLDER / f"{gguf.stem}-{dtype}-{digest}"
 
 
 def cached_conversion(gguf: Path, dtype: str) -> Path | None:
@@ -66,3 +73,22 @@ def convert(gguf: Path, dtype: str) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def conversion_owners(specs: Sequence[ModelSpec]) -> dict[Path, list[str]]:
+    """The conversion folders the registered transformers models from GGUF files would use
+    (at every dtype), and which models."""
+    owners: dict[Path, list[str]] = {}
+    for spec in specs:
+        path = local_path(spec) if spec.backend == "transformers" else None
+        if path is None or not path.is_file():
+            continue
+        with path.open("rb") as handle:
+            if handle.read(len(MAGIC)) != MAGIC:
+                continue
+        for dtype in DTYPES[1:]:
+            owners.setdefault(conversion_directory(path, dtype), []).append(spec.name)
+    return owners
+
+
+register_cache(FolderCache("transformers GGUF conversions", FOLDER, conversion_owners))

@@ -5,42 +5,76 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import InvalidParameter, ModelLoadError
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
 from ..models.gguf_info import GGUFInfo
 from ..models.gguf_split import read_model_info
-from ..types.values import GenerationParams, Message, RequiredMemory, Task
+from ..models.spec import DRAFT_MODEL, DraftMethod
+from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 from . import llamacpp_log
 from .base import Backend, TokenCounts
+from .llamacpp_draft import (
+    AdaptiveDraft,
+    check_vocabulary,
+    draft_memory,
+    draft_model_info,
+    draft_tokens,
+    open_draft,
+)
 from .registry import register_backend
 
 DEFAULT_CONTEXT = 2048
 DEFAULT_BATCH = 512
 CPU_OVERHEAD = 8 * 2**20
-PASSED_THROUGH = ("n_threads", "n_batch", "flash_attn")
+PASSED_THROUGH = ("n_threads", "n_threads_batch", "n_batch", "flash_attn")
 SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
 
 
 @register_backend("llamacpp")
 class LlamaCppBackend(Backend):
     """Settings: ``n_ctx`` (2048), ``n_gpu_layers`` (all on a GPU host, else 0), ``n_batch``,
-    ``n_threads``, ``flash_attn``; how messages become the prompt (default: the template
-    inside the GGUF): ``chat_format`` (a llama-cpp-python format name: chatml, gemma, ...),
+    ``n_threads``, ``n_threads_batch``, ``flash_attn``, ``draft_tokens`` (most tokens guessed
+    per step with a draft, 10); how messages become the prompt (default: the template inside
+    the GGUF): ``chat_format`` (a llama-cpp-python format name: chatml, gemma, ...),
     ``template`` (a .jinja file or the Jinja text) or ``completion`` (true: plain text
-    completion); ``verbose`` (true: llama.cpp's own log in the output)."""
+    completion); ``verbose`` (true: llama.cpp's own log in the output).
+    ``LoadOptions.draft``: prompt-lookup, or a llamacpp chat model with the same vocabulary."""
 
     tasks = frozenset({Task.CHAT})
+    draft_kinds = frozenset({DRAFT_MODEL, DraftMethod.PROMPT_LOOKUP.value})
     requires = ("llama_cpp",)
     extra = "llamacpp"
     uses_chat_templates = named_chat_formats = True
     _gguf_info: GGUFInfo | None = None
     _placement: tuple[str, int] | None = None
     _chat: ChatSetup | None = None
+    _draft: AdaptiveDraft | None = None
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        """llama.cpp's own system info: the CPU features this build uses, and whether it was
+        built with GPU offload (CUDA, Metal)."""
+        import llama_cpp
+
+        sections = _system_info(llama_cpp.llama_print_system_info().decode(errors="replace"))
+        if device.kind == "cpu":
+            used = [name for name, value in sections.get("CPU", {}).items() if value == "1"]
+            return DeviceSupport(True, f"this build uses {', '.join(used) or 'no SIMD'}")
+        backend = {"cuda": "CUDA", "mps": "Metal"}[device.kind]
+        if llama_cpp.llama_supports_gpu_offload() and backend in sections:
+            return DeviceSupport(True, f"{backend} build, every layer offloaded (n_gpu_layers)")
+        flag = "GGML_CUDA" if device.kind == "cuda" else "GGML_METAL"
+        return DeviceSupport(
+            False,
+            f"this build has no {backend}: CMAKE_ARGS=-D{flag}=on pip install llama-cpp-python",
+        )
 
     def gguf_info(self) -> GGUFInfo:
         """The model's header (over all parts of a split model), read once; it also proves
@@ -96,10 +130,18 @@ class LlamaCppBackend(Backend):
         weights_and_cache = info.tensor_bytes + info.kv_cache_bytes(n_ctx)
         device, _ = self.placement()
         if device == "cpu":
-            return RequiredMemory(ram=weights_and_cache + CPU_OVERHEAD)
-        n_batch = int(self.settings.get("n_batch", DEFAULT_BATCH))
-        logits = n_batch * info.vocabulary_size * 4
-        return RequiredMemory(ram=CPU_OVERHEAD, vram=weights_and_cache + logits)
+            needed = RequiredMemory(ram=weights_and_cache + CPU_OVERHEAD)
+        else:
+            n_batch = int(self.settings.get("n_batch", DEFAULT_BATCH))
+            logits = n_batch * info.vocabulary_size * 4
+            needed = RequiredMemory(ram=CPU_OVERHEAD, vram=weights_and_cache + logits)
+        if self.options.draft is None:
+            return needed
+        draft_tokens(self.settings)
+        extra = draft_memory(
+            draft_model_info(self.options.draft, self.name), info, n_ctx, device != "cpu"
+        )
+        return RequiredMemory(needed.ram + extra.ram, needed.vram + extra.vram)
 
     def load(self) -> None:
         path = self.spec.source.resolve()
@@ -121,20 +163,49 @@ class LlamaCppBackend(Backend):
         llamacpp_log.install()
         with llamacpp_log.scope(self.verbose) as log:
             try:
+                if self.options.draft is not None:
+                    keywords["draft_model"] = self._draft = self._open_draft(keywords)
                 self._llm = llama_cpp.Llama(**keywords)
             except ValueError as error:
+                self.unload()
+                what = f"{path.name} or its draft" if self.options.draft else path.name
                 said = "; ".join(log.errors[-2:]) or str(error)
                 raise ModelLoadError(
-                    f"llama.cpp could not load {path.name} ({said}): the file may be damaged "
-                    "or made for a newer llama.cpp; check it or update llama-cpp-python."
+                    f"llama.cpp could not load {what} ({said}): the file may be damaged or "
+                    "made for a newer llama.cpp; check it or update llama-cpp-python."
                 ) from None
+        if self._draft is not None:
+            try:
+                check_vocabulary(self._llm, self._draft)
+            except InvalidParameter:
+                self.unload()
+                raise
+            self.load_note = f"draft: {self._draft.name}, up to {self._draft.most} tokens a step"
         if setup.source == "template":
             self._llm.chat_handler = _template_handler(self._llm, setup.template)
+
+    def _open_draft(self, keywords: dict[str, Any]) -> AdaptiveDraft:
+        """The draft for ``LoadOptions.draft``. Checking a few drafted tokens is a decode-sized
+        batch: it runs on the decoding threads (llama.cpp's own default for batches), unless
+        ``n_threads_batch`` says otherwise."""
+        assert self.options.draft is not None
+        threads = keywords.get("n_threads") or max((os.cpu_count() or 2) // 2, 1)
+        keywords.setdefault("n_threads_batch", threads)
+        draft = self.options.draft
+        path = draft.model.source.resolve() if draft.model is not None else None
+        return open_draft(draft, path, draft_tokens(self.settings), keywords)
 
     def unload(self) -> None:
         llm = self.__dict__.pop("_llm", None)
         if llm is not None:
             llm.close()
+        draft = self.__dict__.pop("_draft", None)
+        close = getattr(draft.propose, "close", None) if draft is not None else None
+        if close is not None:
+            close()
+
+    def draft_totals(self) -> DraftStats | None:
+        return self._draft.totals if self._draft is not None else None
 
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
@@ -145,6 +216,8 @@ class LlamaCppBackend(Backend):
         completion_tokens, finish = 0, None
         with llamacpp_log.scope(verbose=True) if self.verbose else contextlib.nullcontext():
             chunks = self._start(messages, keywords)
+            if self._draft is not None:
+                self._draft.begin()
             try:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
@@ -161,6 +234,9 @@ class LlamaCppBackend(Backend):
             "prompt_tokens": max(0, self._llm.n_tokens - completion_tokens),
             "completion_tokens": completion_tokens,
         }
+        if self._draft is not None:
+            summary["prompt_tokens"] = self._draft.prompt_tokens or summary["prompt_tokens"]
+            summary["draft"] = self._draft.finish()
         summary["stop_reason"] = self._stop_reason(finish, cancel, params)
         return summary
 
@@ -219,3 +295,18 @@ def _template_handler(llm: Any, template: str | None) -> Any:
 
 def _token_text(llm: Any, token: int) -> str:
     return "" if token < 0 else llm.detokenize([token], special=True).decode("utf-8", "replace")
+
+
+def _system_info(info: str) -> dict[str, dict[str, str]]:
+    """``CPU : SSE3 = 1 | AVX2 = 1 | CUDA : ARCHS = 860 | ...`` (llama_print_system_info):
+    the settings of each section (the CPU, then each GPU backend compiled in)."""
+    sections: dict[str, dict[str, str]] = {}
+    current = sections.setdefault("", {})
+    for item in info.split("|"):
+        if ":" in item:
+            name, _, item = item.partition(":")
+            current = sections.setdefault(name.strip(), {})
+        key, equals, value = item.partition("=")
+        if equals:
+            current[key.strip()] = value.strip()
+    return sections

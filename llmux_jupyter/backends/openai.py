@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter, RemoteServerError
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.credentials import api_key, refuse_secrets
 from ..models.sources import RemoteSource, check_base_url, display_url
 from ..models.spec import LoadOptions, ModelSpec
@@ -142,9 +143,10 @@ class OpenAIBackend(Backend):
     """A model on an OpenAI-compatible server. Settings: ``timeout`` (60 s to connect and
     between two pieces of an answer), ``max_retries`` (2), ``check_model`` (True: loading
     checks that ``/v1/models`` lists the model), ``stream_usage`` (True: ask the server for
-    token counts), ``extra_body`` (a dict of server-specific request fields), ``voice``."""
+    token counts), ``extra_body`` (a dict of server-specific request fields), ``voice``.
+    Reranking goes to the server's ``/v1/rerank`` (vLLM, llama.cpp's server)."""
 
-    tasks = frozenset({Task.CHAT, Task.TRANSCRIPTION, Task.SPEECH})
+    tasks = frozenset({Task.CHAT, Task.TRANSCRIPTION, Task.SPEECH, Task.RERANK})
     requires = ("openai",)
     extra = "remote"
 
@@ -159,6 +161,10 @@ class OpenAIBackend(Backend):
         self.source = spec.source
         self.server = Server(spec.source.base_url, spec.source.api_key_env, self.settings)
         self.device = "remote"
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        return DeviceSupport(None, "runs on its server")
 
     def required_memory(self) -> RequiredMemory:
         return RequiredMemory()  # the server holds the weights
@@ -274,6 +280,52 @@ class OpenAIBackend(Backend):
         except openai.APIError as error:
             raise self.server.explain(error, "synthesizing speech") from None
         yield read_wav(result.content)
+
+    def rerank(
+        self, query: str, documents: Sequence[str], cancel: threading.Event
+    ) -> Iterator[float]:
+        """``/v1/rerank`` (the Jina/Cohere shape vLLM and llama.cpp's server speak): every
+        document's ``relevance_score``, yielded in the documents' order."""
+        import openai
+
+        if cancel.is_set():
+            return None
+        request: dict[str, Any] = {
+            "model": self.source.model,
+            "query": query,
+            "documents": list(documents),
+            **dict(self.settings.get("extra_body", {})),
+        }
+        try:
+            answer = self._client.post("/rerank", body=request, cast_to=object)
+        except openai.NotFoundError:
+            raise RemoteServerError(
+                f"{self.server.where} has no /v1/rerank endpoint (or does not serve "
+                f"{self.source.model!r} there): serve a reranker with vLLM or llama.cpp's server "
+                "(--reranking)."
+            ) from None
+        except openai.APIError as error:
+            raise self.server.explain(error, "reranking") from None
+        yield from _scores_in_order(answer, len(documents), self.server.where)
+        return {"method": "the server's /v1/rerank"}
+
+
+def _scores_in_order(answer: Any, count: int, where: str) -> list[float]:
+    """The scores of a rerank answer, by document index; refuses an incomplete answer."""
+    scores: list[float | None] = [None] * count
+    results = answer.get("results") if isinstance(answer, dict) else None
+    for result in results or []:
+        index = result.get("index")
+        score = result.get("relevance_score", result.get("score"))
+        if isinstance(index, int) and 0 <= index < count and isinstance(score, (int, float)):
+            scores[index] = float(score)
+    missing = [i for i, score in enumerate(scores) if score is None]
+    if missing:
+        raise RemoteServerError(
+            f"{where} answered the rerank request without scores for {len(missing)} of "
+            f"{count} documents (first: #{missing[0]}): is it a reranking model?"
+        )
+    return [score for score in scores if score is not None]
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InvalidParameter, SourceNotFound
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..types.audio import SpeechAudio, SpeechOptions, call_keywords
 from ..types.values import RequiredMemory, Task
@@ -39,6 +40,22 @@ class PiperBackend(Backend):
     tasks = frozenset({Task.SPEECH})
     requires = ("piper",)
     extra = "tts"
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        """onnxruntime's execution providers (Piper asks for CUDA or the CPU)."""
+        import onnxruntime
+
+        providers = onnxruntime.get_available_providers()
+        if device.kind == "cpu":
+            return DeviceSupport(True, "onnxruntime CPUExecutionProvider")
+        if device.kind == "cuda" and "CUDAExecutionProvider" in providers:
+            return DeviceSupport(True, "onnxruntime CUDAExecutionProvider")
+        if device.kind == "cuda":
+            return DeviceSupport(
+                False, "onnxruntime has no CUDA provider: pip install onnxruntime-gpu"
+            )
+        return DeviceSupport(False, "Piper runs on CUDA or the CPU")
 
     def required_memory(self) -> RequiredMemory:
         model, _ = voice_files(self.spec.source.resolve())

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from ..errors import BackendNotInstalled, UnknownBackend
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..types.values import Task
 from .base import Backend
 
@@ -97,6 +98,22 @@ class BackendRegistry:
         else:
             state = "Running"
         return BackendStatus(name, tuple(sorted(t.value for t in cls.tasks)), state)
+
+    def device_support(self, device: DeviceCapabilities) -> dict[str, DeviceSupport]:
+        """Each backend's answer for ``device``: whether its library is installed, and if so
+        whether and how it can use the device (asked of the library, which may be imported)."""
+        answers = {}
+        for name in self.names():
+            cls = self._classes[name]
+            if missing_requirements(cls):
+                answers[name] = DeviceSupport(None, f"not installed: {install_hint(cls)}")
+                continue
+            try:
+                answer = cls.device_support(device)
+            except Exception as error:  # one library's failure must not hide the others
+                answer = DeviceSupport(None, f"error: {type(error).__name__}: {error}")
+            answers[name] = answer or DeviceSupport(None, "does not say")
+        return answers
 
     def _discover(self) -> None:
         if self._discovered:

@@ -1,5 +1,6 @@
 """Hugging Face transformers on torch: chat with causal LMs (streamed, optionally sped up by a
-draft model) and sentence embeddings from encoders (mean pooled, normalised)."""
+draft model), sentence embeddings from encoders (mean pooled, normalised) and reranking with
+cross-encoders (sequence classifiers with one output)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter, ModelLoadError
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
-from ..models.spec import LoadOptions
+from ..models.spec import DRAFT_MODEL, LoadOptions
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, path_size
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_progress import progress_bars
+from .hf_rerank import check_cross_encoder, cross_encoder_scores
 from .registry import register_backend
+from .torch_devices import torch_support
 
 if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_BATCH_SIZE = 32
+# The transformers class that loads a model of each task.
+MODEL_CLASSES = {
+    Task.CHAT: "AutoModelForCausalLM",
+    Task.EMBEDDING: "AutoModel",
+    Task.RERANK: "AutoModelForSequenceClassification",
+}
 
 
 @dataclass(frozen=True)
@@ -58,12 +68,12 @@ class TransformersBackend(Backend):
     """Settings: ``dtype`` (auto | float16 | bfloat16 | float32), ``template`` (a chat template,
     Jinja text or a .jinja file, for a model without one), ``completion`` (true: continue the
     conversation's text, no chat template), ``n_ctx`` (context cap; default the model's),
-    ``batch_size`` (texts per embedding batch, 32). ``LoadOptions.draft``: a transformers chat
-    model with the same tokenizer, used for speculative decoding."""
+    ``batch_size`` (texts per embedding or reranking batch, 32). ``LoadOptions.draft``: a
+    transformers chat model with the same tokenizer, used for speculative decoding."""
 
-    tasks = frozenset({Task.CHAT, Task.EMBEDDING})
+    tasks = frozenset({Task.CHAT, Task.EMBEDDING, Task.RERANK})
     default_task = Task.CHAT
-    supports_draft = True
+    draft_kinds = frozenset({DRAFT_MODEL})
     requires = ("torch", "transformers")
     extra = "transformers"
     uses_chat_templates = True
@@ -71,6 +81,10 @@ class TransformersBackend(Backend):
     _placement: Placement | None = None
     _chat: ChatSetup | None = None
     _draft: TransformersBackend | None = None
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        return torch_support(device)
 
     # -- before loading ----------------------------------------------------------
     def files(self) -> ModelFiles:
@@ -118,7 +132,7 @@ class TransformersBackend(Backend):
 
     def draft_backend(self) -> TransformersBackend | None:
         """The draft model's backend (not loaded yet), on our device and by default our dtype."""
-        draft = self.options.draft
+        draft = self.options.draft.model if self.options.draft is not None else None
         if draft is None:
             return None
         if self._draft is None:
@@ -150,9 +164,10 @@ class TransformersBackend(Backend):
         placement = self.placement()
         directory = self._weights_directory(placement.dtype)
         import torch
-        from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+        import transformers
+        from transformers import AutoTokenizer
 
-        model_class = AutoModelForCausalLM if self.spec.task is Task.CHAT else AutoModel
+        model_class = getattr(transformers, MODEL_CLASSES[self.spec.task])
         try:
             with progress_bars(self.verbose):
                 self._tokenizer = AutoTokenizer.from_pretrained(directory)
@@ -165,6 +180,8 @@ class TransformersBackend(Backend):
                 "the folder holds the model's config, weights and tokenizer files."
             ) from None
         self._model = model.eval()
+        if self.spec.task is Task.RERANK:
+            check_cross_encoder(self._model, self.spec.name)
         if self.spec.task is Task.CHAT:
             self._prepare_chat()
             self._load_draft()
@@ -186,7 +203,8 @@ class TransformersBackend(Backend):
             return files.path
         if self.spec.task is not Task.CHAT:
             raise ModelLoadError(
-                f"{files.path.name}: embeddings need a transformers model folder, not a GGUF file."
+                f"{files.path.name}: {self.spec.task.value} needs a transformers model folder, "
+                "not a GGUF file."
             )
         directory = cached_conversion(files.path, dtype)
         state = "cached"
@@ -313,6 +331,21 @@ class TransformersBackend(Backend):
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
                 rows.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
         return torch.cat(rows).numpy()
+
+    # -- reranking ---------------------------------------------------------------
+    def rerank(
+        self, query: str, documents: Sequence[str], cancel: threading.Event
+    ) -> Iterator[float]:
+        """Cross-encoder scores (sigmoid of the one output), batch by batch."""
+        return cross_encoder_scores(
+            self._model,
+            self._tokenizer,
+            query,
+            documents,
+            batch_size=int(self.settings.get("batch_size", DEFAULT_BATCH_SIZE)),
+            max_length=self._max_length(),
+            cancel=cancel,
+        )
 
     def _max_length(self) -> int:
         """sentence-transformers' max_seq_length when the folder says it, else the model's."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidAudio, InvalidParameter, ModelLoadError
+from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import Device, detect_devices, resolve_device
 from ..types.audio import Segment, SpeechAudio, TranscribeOptions, call_keywords, wav_bytes
 from ..types.values import Task
@@ -56,6 +57,24 @@ class WhisperBackend(Backend):
     tasks = frozenset({Task.TRANSCRIPTION})
     requires = ("faster_whisper",)
     extra = "whisper"
+
+    @classmethod
+    def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
+        """CTranslate2's compute types for the device (its own query)."""
+        import ctranslate2
+
+        if device.kind == "mps":
+            return DeviceSupport(False, "CTranslate2 has no Apple GPU backend")
+        if device.kind == "cuda":
+            index = int(device.id.partition(":")[2])
+            if index >= ctranslate2.get_cuda_device_count():
+                return DeviceSupport(
+                    False, "CTranslate2 sees no such CUDA device (it needs CUDA 12 and cuDNN 9)"
+                )
+            types = ctranslate2.get_supported_compute_types("cuda", index)
+        else:
+            types = ctranslate2.get_supported_compute_types("cpu")
+        return DeviceSupport(True, f"CTranslate2 compute types {', '.join(sorted(types))}")
 
     def load(self) -> None:
         path = self.spec.source.resolve()

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..backends.base import Backend
 from ..errors import InvalidParameter
-from ..types.values import GenerationParams, Task, Usage
+from ..types.values import DraftStats, GenerationParams, Task, Usage
 from .conversation import Thread, Threads, Turn
 from .jobs import ModelJob
 from .manager import ModelManager
@@ -29,12 +29,13 @@ class ChatResponse:
     thread: str
     interrupted: bool = False
     created: float = field(default_factory=time.time)
+    draft: DraftStats | None = None  # speculative decoding's counts, when the backend drafted
     # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted.
     stop_reason: str | None = None
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
-        return {
+        found = {
             "model": self.model,
             "backend": self.backend,
             "params": self.params,
@@ -43,6 +44,9 @@ class ChatResponse:
             "interrupted": self.interrupted,
             "created": round(self.created, 3),
         }
+        if self.draft is not None:
+            found["draft"] = self.draft.as_dict()
+        return found
 
     def __str__(self) -> str:
         return self.text
@@ -129,6 +133,7 @@ class ChatStream(ModelJob[str]):
             usage=usage,
             thread=self.thread_name,
             interrupted=interrupted,
+            draft=summary.get("draft"),
             stop_reason=summary.get("stop_reason"),
         )
         if self._on_response is not None:

@@ -39,11 +39,15 @@ class ModelJob(ABC, Generic[Item]):
     task: Task
 
     def __init__(self, manager: ModelManager, model: str | None) -> None:
-        self.model = task_model(manager, model, self.task)
+        self.model = self.choose_model(manager, model)
         self._manager = manager
         self.cancel_event = threading.Event()
         self.provenance: dict[str, Any] = {}
         self._started = False
+
+    def choose_model(self, manager: ModelManager, name: str | None) -> str:
+        """The model to run: ``name`` (or the task's default), checked to do the job's task."""
+        return task_model(manager, name, self.task)
 
     def cancel(self) -> None:
         self.cancel_event.set()

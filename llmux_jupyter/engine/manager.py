@@ -213,10 +213,13 @@ class ModelManager:
         """The backend object and its estimate; this checks device and settings, loads nothing."""
         try:
             backend_class = self.backends.get(spec.backend)
-            if options.draft is not None and not backend_class.supports_draft:
+            draft = options.draft
+            if draft is not None and draft.kind not in backend_class.draft_kinds:
+                takes = ", ".join(sorted(backend_class.draft_kinds)) or "no drafts"
                 raise InvalidParameter(
-                    f"The {spec.backend} backend has no draft models (speculative decoding): "
-                    "drop --draft, or use a transformers model."
+                    f"--draft {draft.name}: the {spec.backend} backend cannot use a draft "
+                    f"{'model' if draft.model else 'method'} like this one for speculative "
+                    f"decoding (it takes: {takes}). Drop --draft."
                 )
             backend = backend_class(spec, options)
             backend.verbose  # noqa: B018 - a bad value is refused before anything loads

@@ -78,6 +78,13 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     unload.add_argument("--all", action="store_true", help="unload every model")
 
     add("ps", "loaded models (device, memory, state, keep-alive) and the memory budgets")
+    add("devices", "each device: memory, budget, number formats, CPU features, backends' use")
+    add("du", "disk used by each model's files and by each cache entry; orphans")
+    cache = add("cache", "clear cached files: of models, orphaned, or all")
+    cache.add_argument("action", choices=["clear"])
+    cache.add_argument("names", nargs="*", metavar="NAME", help="models whose caches to clear")
+    cache.add_argument("--orphans", action="store_true", help="entries no model owns any more")
+    cache.add_argument("--all", action="store_true", help="all of llmux's own caches")
 
     pin = add("pin", "protect a loaded model from eviction and keep-alive")
     pin.add_argument("name")
@@ -129,6 +136,15 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     say = add("say", "text to speech, played inline (%%llm say takes the cell as text)")
     say.add_argument("text", nargs="+", metavar="TEXT", help="the words to speak")
     _add_say_options(say)
+
+    rerank = add("rerank", "order a list of documents by relevance to a query")
+    rerank.add_argument("query", nargs="+", metavar="QUERY", help="the query (quote it)")
+    rerank.add_argument("documents", metavar="DOCS_VAR", help="variable holding the documents")
+    rerank.add_argument(
+        "-m", "--model", help="rerank or embedding model (default: %%llm use, else all-minilm)"
+    )
+    rerank.add_argument("--top-n", type=int, metavar="N", help="keep only the N best")
+    rerank.add_argument("-o", "--output", metavar="VAR", help="store the Reranking in VAR")
 
     helper = add("help", "this help, or one command's options")
     helper.add_argument("topic", nargs="?")

@@ -12,7 +12,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from ..api import LLM
-from ..engine.manager import DEFAULT
+from ..engine.manager import DEFAULT, LoadedModel
 from ..errors import InvalidAudio, LLMuxError
 from ..hardware.memory import process_rss
 from ..models.sources import RemoteSource, display_url
@@ -43,6 +43,9 @@ class LLMuxMagics(Magics):
             "load": self._load,
             "unload": self._unload,
             "ps": self._ps,
+            "devices": self._devices,
+            "du": self._du,
+            "cache": self._cache,
             "pin": self._pin,
             "unpin": self._pin,
             "keep-alive": self._keep_alive,
@@ -54,6 +57,7 @@ class LLMuxMagics(Magics):
             "help": self._help,
             "transcribe": self._transcribe,
             "say": self._say_line,
+            "rerank": self._rerank,
         }
         self._say_cell_parser = say_cell_parser()
 
@@ -166,6 +170,37 @@ class LLMuxMagics(Magics):
         if interrupted:
             raise KeyboardInterrupt  # the user pressed interrupt: stop the queued cells
 
+    # -- reranking -------------------------------------------------------------
+    def _rerank(self, args: Namespace) -> None:
+        _check_variable(args.output)
+        if args.documents not in self.shell.user_ns:
+            raise UsageError(
+                f"No variable {args.documents!r}: give the name of a list of documents."
+            )
+        job = self.llm.rerank(
+            " ".join(args.query),
+            self.shell.user_ns[args.documents],
+            model=args.model,
+            top_n=args.top_n,
+            stream=True,
+        )
+        with sigint_cancels(job.cancel_event):
+            for _ in job:
+                pass
+        if job.reranking is None:
+            raise KeyboardInterrupt  # the user pressed interrupt: stop the queued cells
+        ranking = job.reranking
+        table = Table(
+            ["rank", "index", "score", "document"],
+            title=f"{ranking.query} — {ranking.model}, {ranking.method}",
+        )
+        for rank, result in enumerate(ranking, 1):
+            table.rows.append(
+                [str(rank), str(result.index), f"{result.score:.4f}", _shorten(result.document)]
+            )
+        display(table)
+        self._store(args.output, ranking, False)
+
     # -- %llm commands ---------------------------------------------------------
     def _list(self, args: Namespace) -> None:
         if args.remote is not None:
@@ -247,7 +282,7 @@ class LLMuxMagics(Magics):
         now = time.time()
         models = Table(
             ["name", "backend", "task", "device", "estimate", "measured", "state", "pinned",
-             "keep-alive", "expires in", "loaded since", "last used"],
+             "keep-alive", "expires in", "loaded since", "last used", "draft"],
             title=f"Loaded models (process memory: {format_bytes(process_rss())})",
             empty="(no model loaded)",
         )  # fmt: skip
@@ -259,13 +294,73 @@ class LLMuxMagics(Magics):
                 format_bytes(model.estimate.total), format_bytes(model.measured.total),
                 model.state, "yes" if model.pinned else "no", format_duration(model.keep_alive),
                 "-" if expires is None else format_duration(max(0.0, expires - now)),
-                _clock(model.loaded_at), _ago(model.last_used),
+                _clock(model.loaded_at), _ago(model.last_used), _draft(model),
             ])  # fmt: skip
         budgets = Table(["device", "used by models", "budget", "device total"], title="Memory")
         for use in self.llm.budgets():
             budgets.rows.append([use.device, format_bytes(use.used), format_bytes(use.budget),
                                  format_bytes(use.total)])  # fmt: skip
         display(models, budgets)
+
+    def _devices(self, args: Namespace) -> None:
+        reports = self.llm.devices()
+        devices = Table(
+            ["device", "name", "memory", "free", "our budget", "compute capability", "dtypes",
+             "CPU features"],
+            title="Devices",
+        )  # fmt: skip
+        backends = Table(["device", *reports[0].backends], title="What each backend can use")
+        for report in reports:
+            device = report.device
+            budget = "shares cpu's" if device.kind == "mps" else format_bytes(report.budget)
+            devices.rows.append([
+                device.id, device.name, format_bytes(device.total),
+                format_bytes(device.free) if device.free else "-", budget,
+                device.compute_capability or "-", ", ".join(device.dtypes),
+                ", ".join(device.features) or "-",
+            ])  # fmt: skip
+            backends.rows.append([device.id, *(str(s) for s in report.backends.values())])
+        display(devices, backends)
+
+    def _du(self, args: Namespace) -> None:
+        usage = self.llm.du()
+        models = Table(
+            ["model", "source", "files", "size", "in caches"],
+            title=f"Models' own files: {format_bytes(usage.model_bytes)}",
+        )
+        for model in usage.models:
+            size = "remote" if model.kind == "remote" else format_bytes(model.size)
+            files = format_path(model.path) if model.path else "not on this machine"
+            files = "-" if model.kind == "remote" else files
+            cached = usage.cached_for(model.name)
+            models.rows.append([model.name, model.source, files, size,
+                                format_bytes(cached) if cached else "-"])  # fmt: skip
+        caches = Table(
+            ["cache", "entry", "belongs to", "size", "note"],
+            title=f"Caches: {format_bytes(usage.cache_bytes)}, of which orphaned "
+            f"{format_bytes(usage.orphan_bytes)} (%llm cache clear NAME | --orphans | --all)",
+            empty="(nothing cached)",
+        )
+        for entry in usage.entries:
+            owner = ", ".join(entry.models) or ("shared" if entry.shared else "orphan")
+            note = f"holds {entry.keeps}: never cleared" if entry.keeps else ""
+            note = note or ("cleared only by naming its models" if entry.named_only else "")
+            caches.rows.append([entry.cache, format_path(entry.path), owner,
+                                format_bytes(entry.size), note])  # fmt: skip
+        display(models, caches)
+
+    def _cache(self, args: Namespace) -> None:
+        if [bool(args.names), args.orphans, args.all].count(True) != 1:
+            raise UsageError("%llm cache clear NAME [NAME ...], or --orphans, or --all")
+        done = self.llm.clear_cache(*args.names, orphans=args.orphans, all=args.all)
+        lines = [f"Freed {format_bytes(done.freed_bytes)}." if done.freed else "Nothing to clear."]
+        for entry in done.freed:
+            owner = ", ".join(entry.models) or ("shared" if entry.shared else "orphan")
+            lines.append(f"  {format_bytes(entry.size):>10}  {entry.cache}: "
+                         f"{format_path(entry.path)} ({owner})")  # fmt: skip
+        for entry, reason in done.kept:
+            lines.append(f"  kept {format_path(entry.path)}: {reason}")
+        print("\n".join(lines))
 
     def _use(self, args: Namespace) -> None:
         spec = self.llm.use(args.name)
@@ -339,6 +434,19 @@ def _device(device: str, spec: ModelSpec) -> str:
     if isinstance(spec.source, RemoteSource):
         return f"{device} {spec.source.public_url}"
     return device
+
+
+def _draft(model: LoadedModel) -> str:
+    """The draft in use for speculative decoding, with its counts when the backend has them."""
+    if model.options.draft is None:
+        return "-"
+    return str(model.backend.draft_totals() or model.options.draft.name)
+
+
+def _shorten(text: str, width: int = 160) -> str:
+    """One line of at most ``width`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _check_variable(name: str | None) -> None:

@@ -33,11 +33,12 @@ from .picker_view import (
     error_html,
     memory_text,
     next_activity,
+    picker_text,
     task_title,
     usage_style,
     use_tooltip,
 )
-from .status import ModelStatus, model_status, source_size
+from .status import ModelStatus, model_status, model_statuses, source_size
 
 if TYPE_CHECKING:
     from ..api import LLM
@@ -151,6 +152,13 @@ class ModelPicker(widgets.VBox):
         self.memory_area.add_class("llmux-picker-memory")
         self._unsubscribe = llm.manager.events.subscribe(self._on_event)
         self._drain()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget view, and a readable text/plain (the models' states) where widgets
+        do not show."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = picker_text(model_statuses(self.llm, sizes=False))
+        return bundle
 
     def close(self) -> None:
         """Stop listening to the manager and close every widget of the panel."""

@@ -18,6 +18,7 @@ from ..hardware.devices import Device
 from ..types.values import Task
 from ..units import format_bytes, format_duration
 from .status import ModelStatus
+from .tables import Table
 
 # (label, value) pairs for the keep-alive choice; values are what ``llm.load`` accepts.
 KEEP_ALIVE_CHOICES: tuple[tuple[str, str], ...] = (
@@ -36,6 +37,7 @@ _USED_BY = {
     Task.TRANSCRIPTION.value: "transcribe",
     Task.SPEECH.value: "say",
     Task.EMBEDDING.value: "embeddings",
+    Task.RERANK.value: "rerank",
 }
 
 # Events after which the memory that our models hold has changed.
@@ -126,6 +128,23 @@ def badge(status: ModelStatus, activity: Activity | None) -> Badge:
     parts.append(html.escape(_lifetime(status)))
     memory = f"estimate {format_bytes(status.estimate)}, measured {format_bytes(status.measured)}"
     return Badge(" · ".join(parts) + "<br>" + _small(memory))
+
+
+def picker_text(statuses: Iterable[ModelStatus]) -> str:
+    """The picker as text (its text/plain, for nbconvert, a terminal IPython or a front end
+    without ipywidgets): every model's state when it was shown."""
+    table = Table(
+        ["model", "task", "backend", "state", "default"],
+        title="LLMux model picker (its buttons show where ipywidgets do: JupyterLab, "
+        "Notebook 7, VS Code, Colab)",
+    )
+    for status in statuses:
+        state = "not loaded"
+        if status.loaded:
+            state = f"loaded on {status.device} · {status.state or 'idle'} · {_lifetime(status)}"
+        default = "yes" if status.is_default else ""
+        table.rows.append([status.name, status.task, status.backend, state, default])
+    return str(table)
 
 
 def _busy_text(activity: Activity | None) -> str:

@@ -1,10 +1,17 @@
-"""The kernel side of the JupyterLab sidebar: the comm target ``llmux``.
+"""The kernel side of the LLMux panel (JupyterLab, Notebook 7): the comm target ``llmux``.
+
+The front end opens every comm; the kernel never opens one. ``%load_ext`` only registers the
+target, so a front end without our labextension (VS Code, Colab, a plain nbclient run) sees no
+comm at all. The panel opens an ``llmux`` comm when it starts, when its notebook's kernel
+changes or restarts, and, while it has no connection, each time an execution finishes (that
+is how it notices a later ``%load_ext``). A kernel without the target closes such a comm at
+once: the panel shows "not loaded" and tries again after the next execution.
 
 Kernel -> frontend: ``{"type": "snapshot", "snapshot": status.snapshot(...), "generation":
 {"model", "tokens", "tokens_per_second"} | None}`` when the comm opens and after every manager
 event (bursts coalesced, at most one every ``MIN_INTERVAL_S``, sent by a background thread so a
-running ``%%llm`` cell keeps the sidebar live); ``{"type": "reply", "id", "op", "ok",
-"error"?}`` for each request.
+running ``%%llm`` cell keeps the panel live); ``{"type": "reply", "id", "op", "ok",
+"error"?}`` for each request. ``%unload_ext`` closes every open comm.
 
 Frontend -> kernel: ``{"op": OP, "id"?: int, ...}`` with OP one of ``OPS``. Anything else
 (unknown op, missing, extra or mistyped fields, a model that is not loaded, a bad duration) gets
@@ -236,17 +243,16 @@ _target: SidebarTarget | None = None
 
 
 def register(ipython: Any, llm: LLM) -> bool:
-    """Register the target in a Jupyter kernel and tell open frontends (a comm opened and closed
-    at once: the sidebar then opens its own). A terminal IPython has no comms: does nothing."""
+    """Register the comm target in a Jupyter kernel; open panels connect on their own (see the
+    module docstring), so nothing is sent. A terminal IPython has no comms: does nothing."""
     global _target
     if getattr(ipython, "kernel", None) is None:
         return False
-    from comm import create_comm, get_comm_manager
+    from comm import get_comm_manager
 
     if _target is None:
         _target = SidebarTarget(llm)
     get_comm_manager().register_target(TARGET, _target)
-    create_comm(target_name=TARGET, data={"type": "hello"}).close()
     return True
 
 

@@ -1,12 +1,13 @@
 """Which accelerators the host has, and which one a ``--device`` choice means.
 
 Detection is isolated in ``detect_devices`` so tests can describe any host; it reads NVML
-(``nvidia-ml-py``) when installed, or torch when torch is already imported, and never
-imports torch itself.
+(``nvidia-ml-py``) when installed, or torch when torch is already imported (or, when asked,
+installed: ``%llm devices`` may import it; ``%load_ext`` never does).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import sys
 from dataclasses import dataclass
@@ -16,21 +17,26 @@ from ..errors import InvalidParameter
 
 @dataclass(frozen=True)
 class Device:
-    """An accelerator: ``kind`` is cuda or mps; memory in bytes (0 when unknown)."""
+    """An accelerator: ``kind`` is cuda or mps; memory in bytes (0 when unknown);
+    ``compute_capability`` (major, minor) of a CUDA GPU when known."""
 
     kind: str
     index: int = 0
     name: str = ""
     total: int = 0
     free: int = 0
+    compute_capability: tuple[int, int] | None = None
 
     @property
     def id(self) -> str:
         return f"{self.kind}:{self.index}" if self.kind == "cuda" else self.kind
 
 
-def detect_devices() -> list[Device]:
-    """The accelerators of this host (empty on a CPU-only machine)."""
+def detect_devices(import_torch: bool = False) -> list[Device]:
+    """The accelerators of this host (empty on a CPU-only machine); ``import_torch`` lets an
+    installed torch be imported to ask it (slow: only where the user asked about devices)."""
+    if import_torch and "torch" not in sys.modules and importlib.util.find_spec("torch"):
+        import torch  # noqa: F401 - imported for the questions below
     devices = _nvml_devices()
     if not devices and "torch" in sys.modules:
         devices = _torch_cuda_devices()
@@ -83,7 +89,10 @@ def _nvml_devices() -> list[Device]:
         handle = pynvml.nvmlDeviceGetHandleByIndex(index)
         info = pynvml.nvmlDeviceGetMemoryInfo(handle)
         name = pynvml.nvmlDeviceGetName(handle)
-        devices.append(Device("cuda", index, str(name), int(info.total), int(info.free)))
+        capability = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(handle))
+        devices.append(
+            Device("cuda", index, str(name), int(info.total), int(info.free), capability)
+        )
     return devices
 
 
@@ -102,5 +111,6 @@ def _torch_cuda_devices() -> list[Device]:
     for index in range(torch.cuda.device_count()):
         free, total = torch.cuda.mem_get_info(index)
         name = torch.cuda.get_device_name(index)
-        devices.append(Device("cuda", index, name, int(total), int(free)))
+        capability = tuple(torch.cuda.get_device_capability(index))
+        devices.append(Device("cuda", index, name, int(total), int(free), capability))
     return devices

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import RegistrationError, UnknownModel
 from ..types.values import Task
 from .sources import PackageSource
-from .spec import ModelSpec
+from .spec import Draft, DraftMethod, ModelSpec
 
 STORE_VERSION = 1
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
@@ -118,6 +118,13 @@ class Catalog:
                 f"No model named {name!r}.{hint} See %llm list, or add it with %llm register."
             )
         return spec
+
+    def draft(self, name: str) -> Draft:
+        """``--draft NAME``: a draft method (e.g. prompt-lookup) by its name, else a model."""
+        methods = {method.value: method for method in DraftMethod}
+        if name in methods:
+            return Draft(method=methods[name])
+        return Draft(model=self.get(name))
 
     def names(self) -> list[str]:
         return sorted({*self._builtins, *self._registered})

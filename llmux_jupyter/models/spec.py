@@ -3,19 +3,55 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ..types.values import Task
 from .sources import Source, source_from_dict
 
 
+class DraftMethod(str, Enum):
+    """Ways of drafting tokens for speculative decoding that need no second model."""
+
+    # Copy what followed the same words earlier in the conversation (fast on rewrites, quotes,
+    # code edits: wherever the answer repeats the prompt).
+    PROMPT_LOOKUP = "prompt-lookup"
+
+
+# The draft kind of a draft model (``Draft.kind``); the others are DraftMethod values.
+DRAFT_MODEL = "model"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What proposes tokens for speculative decoding: a small model of the same family, or a
+    method that needs none. Backends say which kinds they take (``Backend.draft_kinds``)."""
+
+    model: ModelSpec | None = None
+    method: DraftMethod | None = None
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.method is None):
+            raise ValueError("a Draft is either a model or a method")
+
+    @property
+    def kind(self) -> str:
+        """``model``, or the method's name."""
+        return DRAFT_MODEL if self.method is None else self.method.value
+
+    @property
+    def name(self) -> str:
+        """The model's name, or the method's."""
+        return self.model.name if self.model is not None else self.kind
+
+
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load a model: device choice, backend-specific settings, an optional draft model."""
+    """How to load a model: device choice, backend-specific settings, an optional draft."""
 
     device: str = "auto"
     settings: dict[str, Any] = field(default_factory=dict)
-    draft: ModelSpec | None = None
+    draft: Draft | None = None
 
 
 @dataclass(frozen=True)

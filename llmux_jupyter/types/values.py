@@ -17,6 +17,7 @@ class Task(str, Enum):
     TRANSCRIPTION = "speech-to-text"
     SPEECH = "text-to-speech"
     EMBEDDING = "embedding"
+    RERANK = "rerank"
 
     def __str__(self) -> str:
         return self.value
@@ -109,6 +110,36 @@ class Usage:
             "duration_s": _rounded(self.duration_s),
             "tokens_per_second": _rounded(self.tokens_per_second),
         }
+
+
+@dataclass(frozen=True)
+class DraftStats:
+    """Speculative decoding: tokens the draft proposed, and how many of them the model
+    accepted (the verification rounds the model finished)."""
+
+    name: str
+    drafted: int = 0
+    accepted: int = 0
+
+    @property
+    def acceptance(self) -> float | None:
+        return self.accepted / self.drafted if self.drafted else None
+
+    def __add__(self, other: DraftStats) -> DraftStats:
+        return DraftStats(self.name, self.drafted + other.drafted, self.accepted + other.accepted)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "drafted": self.drafted,
+            "accepted": self.accepted,
+            "acceptance": _rounded(self.acceptance),
+        }
+
+    def __str__(self) -> str:
+        if not self.drafted:
+            return f"{self.name} (nothing drafted yet)"
+        return f"{self.name}: {self.accepted} of {self.drafted} drafted tokens accepted"
 
 
 def _rounded(value: float | None) -> float | None:

@@ -1,4 +1,10 @@
-"""Browser fixtures: one JupyterLab server, one headless Chromium, one notebook page per module."""
+"""Browser fixtures: a Jupyter server per front end (JupyterLab, Notebook 7), one headless
+Chromium, one notebook page per module and front end.
+
+A module runs in every front end of its ``APPS`` (default: all of ``jupyter.APPS``); its tests
+take the ``jupyter`` page and run in file order on it, once per front end. A module's
+``NOTEBOOK`` names its notebook, its ``DISABLED`` the extensions its page loads without.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +15,49 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from .lab import CHROMIUM, CHROMIUM_ARGS, EXTENSION, WAIT_MS, Lab, LabServer, empty_notebook
+from .jupyter import (
+    APPS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EXTENSION,
+    WAIT_MS,
+    App,
+    Jupyter,
+    JupyterServer,
+    empty_notebook,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-NOTEBOOKS = ("llmux.ipynb", "other.ipynb", "picker.ipynb")
+NOTEBOOKS = ("llmux.ipynb", "other.ipynb", "picker.ipynb", "plain.ipynb")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``app``: each front end the module runs in, one server per front end for the session."""
+    if "app" in metafunc.fixturenames:
+        apps = getattr(metafunc.module, "APPS", APPS)
+        metafunc.parametrize("app", apps, ids=[app.name for app in apps], scope="session")
 
 
 @pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+def artifacts() -> Path:
+    """``test-artifacts/``, without the screenshots of an earlier run."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(
+    app: App, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
     installed = Path(sys.prefix) / "share/jupyter/labextensions" / EXTENSION / "package.json"
     if not installed.exists():
         pytest.fail(f"{EXTENSION} is not installed in {sys.prefix}: run `make setup`.")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium).")
-    ARTIFACTS.mkdir(exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
-    server = LabServer.start(tmp_path_factory.mktemp("lab"), ARTIFACTS / "jupyterlab.log")
+    base = tmp_path_factory.mktemp(app.name)
+    server = JupyterServer.start(app, base, artifacts / f"jupyter-{app.name}.log")
     for name in NOTEBOOKS:
         empty_notebook(server.root / name)
     yield server
@@ -41,22 +73,38 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest, lab_server: LabServer, browser: Browser) -> Iterator[Lab]:
-    """JupyterLab open on a fresh notebook (the module's ``NOTEBOOK``, else the first); the
-    module's tests share it, in order."""
+def jupyter(
+    request: pytest.FixtureRequest, jupyter_server: JupyterServer, browser: Browser
+) -> Iterator[Jupyter]:
+    """A fresh notebook page (the module's ``NOTEBOOK``, else the first) in the front end of
+    ``jupyter_server``, without the module's ``DISABLED`` extensions; the module's tests share
+    it, in order. The page's console is saved to ``test-artifacts/console-APP-MODULE.log``."""
+    app = jupyter_server.app
+    disabled = getattr(request.module, "DISABLED", ())
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    console: list[str] = []
-    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-    lab = Lab(page, ARTIFACTS)
+    jupyter = Jupyter(app, page, ARTIFACTS)
     notebook = getattr(request.module, "NOTEBOOK", NOTEBOOKS[0])
     module = request.module.__name__.rpartition(".")[2]
-    lab.open(lab_server.lab_url(notebook, workspace=module))
-    yield lab
-    lab.shut_down_kernels()
-    (ARTIFACTS / f"console-{module}.log").write_text("\n".join(console))
-    context.close()
+    try:
+        jupyter_server.set_disabled(dict.fromkeys(disabled, True))
+        jupyter.open(app.url(jupyter_server, notebook, workspace=module))
+        yield jupyter
+        jupyter.shut_down_kernels()
+    finally:
+        jupyter_server.set_disabled(dict.fromkeys(disabled, False))
+        (ARTIFACTS / f"console-{app.name}-{module}.log").write_text(jupyter.console.text())
+        context.close()
+
+
+@pytest.fixture(autouse=True)
+def _console_stays_clean(jupyter: Jupyter) -> Iterator[None]:
+    """Every test (its page's load included, for the first): no console error or warning that
+    mentions llmux, ILabShell or a comm that was not found."""
+    yield
+    bad = jupyter.console.new_bad_entries()
+    assert not bad, "\n".join(bad)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -71,7 +119,7 @@ FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture(autouse=True)
-def _screenshot_on_failure(request: pytest.FixtureRequest, lab: Lab) -> Iterator[None]:
+def _screenshot_on_failure(request: pytest.FixtureRequest, jupyter: Jupyter) -> Iterator[None]:
     yield
     if request.node.stash.get(FAILED, False):
-        lab.screenshot(f"failed-{request.node.name}")
+        jupyter.screenshot(f"failed-{request.node.name}")

@@ -1,35 +1,39 @@
-"""The LLMux sidebar in a real JupyterLab and a real Chromium, on the real SmolLM2.
+"""The LLMux panel in a real JupyterLab and a real Notebook 7 (the same tests in each), in a real
+Chromium, on the real SmolLM2.
 
-The tests run in file order on one notebook page (module fixture ``lab``): load the extension,
-stream an answer, inspect the sidebar, poke the comm, use the buttons, unload, then follow a
-kernel switch and a restart. Screenshots go to ``test-artifacts/``.
+The tests run in file order on one notebook page per front end (module fixture ``jupyter``):
+load the extension, stream an answer, inspect the panel, poke the comm, use the buttons, unload,
+then follow a kernel change, a notebook switch (JupyterLab) and a restart with a later
+``%load_ext``. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
-from .lab import WAIT_MS, Lab, output_text
+from .jupyter import LAB, WAIT_MS, Jupyter, output_text
 
 LONG_ANSWER = (
     "%%llm --max-tokens 400 --temperature 0\n"
     "Write the numbers from one to one hundred in words, separated by commas."
 )
 OPEN = "async path => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }"
+SESSION = "window.jupyterapp.shell.currentWidget.sessionContext"
 KERNEL_STATE = "sorted((m.name, m.pinned, m.keep_alive) for m in llm.ps())"
 
 
-def model_card(lab: Lab, name: str = "smollm2"):
-    return lab.sidebar().locator(f".jp-llmux-model[data-model='{name}']")
+def model_card(jupyter: Jupyter, name: str = "smollm2"):
+    return jupyter.sidebar().locator(f".jp-llmux-model[data-model='{name}']")
 
 
-def test_answer_is_visible_while_the_cell_still_runs(lab: Lab):
-    lab.run_done("%load_ext llmux_jupyter\nfrom llmux_jupyter import llm")
-    cell = lab.run(LONG_ANSWER)
+def test_answer_is_visible_while_the_cell_still_runs(jupyter: Jupyter):
+    jupyter.run_done("%load_ext llmux_jupyter\nfrom llmux_jupyter import llm")
+    cell = jupyter.run(LONG_ANSWER)
     # Both at once: answer text on the page while the prompt still reads [*].
-    lab.page.wait_for_function(
+    jupyter.page.wait_for_function(
         """cell => {
             const prompt = cell.querySelector('.jp-InputPrompt').textContent;
             const output = cell.querySelector('.jp-OutputArea-output.jp-RenderedMarkdown');
@@ -38,16 +42,16 @@ def test_answer_is_visible_while_the_cell_still_runs(lab: Lab):
         arg=cell.element_handle(),
         timeout=WAIT_MS,
     )
-    lab.screenshot("notebook-streaming")
-    lab.wait_done(cell)
+    jupyter.screenshot("notebook-streaming")
+    jupyter.wait_done(cell)
     answer = output_text(cell)
     assert re.search(r"[a-z]{3}", answer.lower()), answer
-    lab.screenshot("notebook-done")
+    jupyter.screenshot("notebook-done")
 
 
-def test_sidebar_shows_the_loaded_model_and_its_memory(lab: Lab):
-    panel = lab.sidebar()
-    card = model_card(lab)
+def test_sidebar_shows_the_loaded_model_and_its_memory(jupyter: Jupyter):
+    panel = jupyter.sidebar()
+    card = model_card(jupyter)
     expect(card).to_be_visible(timeout=WAIT_MS)
     expect(card.locator(".jp-llmux-model-meta")).to_have_text("llamacpp · chat · cpu")
     expect(card.locator(".jp-llmux-measured")).to_have_text(re.compile(r"[\d.]+ MiB measured"))
@@ -56,17 +60,17 @@ def test_sidebar_shows_the_loaded_model_and_its_memory(lab: Lab):
     cpu = panel.locator(".jp-llmux-device[data-device='cpu']")
     expect(cpu).to_contain_text("used")
     expect(cpu.locator(".jp-llmux-bar-used")).to_be_visible()
-    expect(lab.status_item()).to_have_text(re.compile(r"LLMux: 1 model · [\d.]+ GiB"))
-    lab.screenshot("sidebar-light")
-    lab.screenshot("sidebar-panel-light", panel)
-    lab.theme("JupyterLab Dark")
-    lab.screenshot("sidebar-dark")
-    lab.theme("JupyterLab Light")
+    jupyter.expect_status(re.compile(r"LLMux: 1 model · [\d.]+ GiB"))
+    jupyter.screenshot("sidebar-light")
+    jupyter.screenshot("sidebar-panel-light", panel)
+    jupyter.theme("JupyterLab Dark")
+    jupyter.screenshot("sidebar-dark")
+    jupyter.theme("JupyterLab Light")
 
 
-def test_sidebar_updates_while_a_generation_runs(lab: Lab):
-    panel = lab.sidebar()
-    cell = lab.run(LONG_ANSWER.replace("one hundred", "ninety"))
+def test_sidebar_updates_while_a_generation_runs(jupyter: Jupyter):
+    panel = jupyter.sidebar()
+    cell = jupyter.run(LONG_ANSWER.replace("one hundred", "ninety"))
     handles = [cell.element_handle(), panel.element_handle()]
     # The token count shown while the cell runs, once above `floor`, then above that again
     # (with a speed by then).
@@ -78,15 +82,15 @@ def test_sidebar_updates_while_a_generation_runs(lab: Lab):
         const fast = floor === 0 || /[0-9.]+ tok[/]s/.test(speed.textContent);
         return running && fast && count > floor ? count : false;
     }"""
-    first = lab.page.wait_for_function(tokens_while_running, arg=[*handles, 0], timeout=WAIT_MS)
-    lab.page.wait_for_function(
+    first = jupyter.page.wait_for_function(tokens_while_running, arg=[*handles, 0], timeout=WAIT_MS)
+    jupyter.page.wait_for_function(
         tokens_while_running, arg=[*handles, first.json_value()], timeout=WAIT_MS
     )
-    expect(model_card(lab).locator(".jp-llmux-state-busy")).to_be_visible()
-    lab.screenshot("sidebar-generating")
-    lab.wait_done(cell)
+    expect(model_card(jupyter).locator(".jp-llmux-state-busy")).to_be_visible()
+    jupyter.screenshot("sidebar-generating")
+    jupyter.wait_done(cell)
     expect(panel.locator(".jp-llmux-running")).to_have_count(0, timeout=WAIT_MS)
-    expect(model_card(lab).locator(".jp-llmux-state-idle")).to_be_visible()
+    expect(model_card(jupyter).locator(".jp-llmux-state-idle")).to_be_visible()
 
 
 MALFORMED = [
@@ -119,25 +123,25 @@ SEND_RAW = """async messages => {
 }"""
 
 
-def test_malformed_comm_messages_are_rejected_and_change_nothing(lab: Lab):
-    before = lab.kernel_value(KERNEL_STATE)
+def test_malformed_comm_messages_are_rejected_and_change_nothing(jupyter: Jupyter):
+    before = jupyter.kernel_value(KERNEL_STATE)
     assert "smollm2" in before
-    replies = lab.page.evaluate(SEND_RAW, MALFORMED)
+    replies = jupyter.page.evaluate(SEND_RAW, MALFORMED)
     assert len(replies) == len(MALFORMED)
     assert all(reply["ok"] is False and reply["error"] for reply in replies), replies
     assert "Unknown op 'exec'" in replies[0]["error"]
-    assert lab.kernel_value(KERNEL_STATE) == before
-    assert lab.kernel_value("__import__('os').path.exists('llmux.ipynb')") == "True"
-    expect(model_card(lab)).to_be_visible()
-    expect(model_card(lab).locator(".jp-llmux-pinned")).to_have_count(0)
+    assert jupyter.kernel_value(KERNEL_STATE) == before
+    assert jupyter.kernel_value("__import__('os').path.exists('llmux.ipynb')") == "True"
+    expect(model_card(jupyter)).to_be_visible()
+    expect(model_card(jupyter).locator(".jp-llmux-pinned")).to_have_count(0)
 
 
-def test_pin_and_keep_alive_buttons(lab: Lab):
-    card = model_card(lab)
+def test_pin_and_keep_alive_buttons(jupyter: Jupyter):
+    card = model_card(jupyter)
     card.locator(".jp-llmux-pin").click()
     expect(card.locator(".jp-llmux-pinned")).to_be_visible(timeout=WAIT_MS)
     expect(card.locator(".jp-llmux-pin")).to_have_text("Unpin")
-    assert lab.kernel_value("llm.ps()[0].pinned") == "True"
+    assert jupyter.kernel_value("llm.ps()[0].pinned") == "True"
     card.locator(".jp-llmux-pin").click()
     expect(card.locator(".jp-llmux-pinned")).to_have_count(0, timeout=WAIT_MS)
     card.locator(".jp-llmux-duration").fill("10m")
@@ -145,47 +149,61 @@ def test_pin_and_keep_alive_buttons(lab: Lab):
     expect(card.locator(".jp-llmux-model-keepalive")).to_contain_text(
         "keep-alive 10m", timeout=WAIT_MS
     )
-    assert lab.kernel_value("(llm.ps()[0].pinned, llm.ps()[0].keep_alive)") == "(False, 600.0)"
+    assert jupyter.kernel_value("(llm.ps()[0].pinned, llm.ps()[0].keep_alive)") == "(False, 600.0)"
     card.locator(".jp-llmux-duration").fill("soon")
     card.locator(".jp-llmux-set-keepalive").click()
-    expect(lab.sidebar().locator(".jp-llmux-error")).to_contain_text("not a duration")
-    lab.sidebar().locator(".jp-llmux-error button").click()
-    assert lab.kernel_value("llm.ps()[0].keep_alive") == "600.0"
+    expect(jupyter.sidebar().locator(".jp-llmux-error")).to_contain_text("not a duration")
+    jupyter.sidebar().locator(".jp-llmux-error button").click()
+    assert jupyter.kernel_value("llm.ps()[0].keep_alive") == "600.0"
 
 
-def test_unload_button_frees_the_model(lab: Lab):
-    panel = lab.sidebar()
-    model_card(lab).locator(".jp-llmux-unload").click()
-    expect(model_card(lab)).to_have_count(0, timeout=WAIT_MS)
+def test_unload_button_frees_the_model(jupyter: Jupyter):
+    panel = jupyter.sidebar()
+    model_card(jupyter).locator(".jp-llmux-unload").click()
+    expect(model_card(jupyter)).to_have_count(0, timeout=WAIT_MS)
     expect(panel).to_contain_text("Loaded models (0)")
-    expect(lab.status_item()).to_have_text(re.compile(r"LLMux: 0 models · 0\.0 GiB"))
-    assert "(no model loaded)" in lab.run_done("%llm ps")
-    lab.screenshot("sidebar-after-unload", panel)
+    jupyter.expect_status(re.compile(r"LLMux: 0 models · 0\.0 GiB"))
+    assert "(no model loaded)" in jupyter.run_done("%llm ps")
+    jupyter.screenshot("sidebar-after-unload", panel)
 
 
-def test_sidebar_follows_a_kernel_switch(lab: Lab):
-    panel = lab.sidebar()
-    lab.page.evaluate(OPEN, "other.ipynb")
-    expect(panel.locator(".jp-llmux-notebook")).to_have_text("other.ipynb", timeout=WAIT_MS)
+def test_sidebar_follows_a_kernel_change(jupyter: Jupyter):
+    panel = jupyter.sidebar()
+    jupyter.page.evaluate(f"async () => {{ await {SESSION}.changeKernel({{name: 'python3'}}); }}")
     expect(panel.locator(".jp-llmux-not-loaded")).to_contain_text(
         "Extension not loaded in this kernel", timeout=WAIT_MS
     )
-    expect(lab.status_item()).to_be_hidden()
-    lab.screenshot("sidebar-not-loaded", panel)
-    lab.page.evaluate(OPEN, "llmux.ipynb")
+    jupyter.expect_status(None)
+    jupyter.screenshot("sidebar-not-loaded", panel)
+    jupyter.wait_kernel_idle()
+    for number in range(5):  # after each cell the panel tries again: quietly, leaving nothing
+        assert jupyter.run_done(f"number = {number}") == ""
+    assert jupyter.kernel_value("len(__import__('comm').get_comm_manager().comms)") == "0"
+    expect(panel.locator(".jp-llmux-not-loaded")).to_be_visible()
+    jupyter.run_done("%load_ext llmux_jupyter\nfrom llmux_jupyter import llm")
+    expect(panel).to_contain_text("Loaded models (0)", timeout=WAIT_MS)
+    jupyter.expect_status(re.compile(r"LLMux: 0 models"))
+
+
+def test_sidebar_follows_a_notebook_switch(jupyter: Jupyter):
+    if jupyter.app is not LAB:
+        pytest.skip("Notebook 7 opens every notebook in a page of its own")
+    panel = jupyter.sidebar()
+    jupyter.page.evaluate(OPEN, "other.ipynb")
+    expect(panel.locator(".jp-llmux-notebook")).to_have_text("other.ipynb", timeout=WAIT_MS)
+    expect(panel.locator(".jp-llmux-not-loaded")).to_be_visible(timeout=WAIT_MS)
+    jupyter.expect_status(None)
+    jupyter.page.evaluate(OPEN, "llmux.ipynb")
     expect(panel.locator(".jp-llmux-notebook")).to_have_text("llmux.ipynb", timeout=WAIT_MS)
     expect(panel).to_contain_text("Loaded models (0)", timeout=WAIT_MS)
 
 
-def test_sidebar_follows_a_restart_and_a_later_load_ext(lab: Lab):
-    panel = lab.sidebar()
-    lab.page.evaluate(
-        "async () => { await window.jupyterapp.shell.currentWidget.sessionContext.session"
-        ".kernel.restart(); }"
-    )
+def test_sidebar_follows_a_restart_and_a_later_load_ext(jupyter: Jupyter):
+    panel = jupyter.sidebar()
+    jupyter.page.evaluate(f"async () => {{ await {SESSION}.session.kernel.restart(); }}")
     expect(panel.locator(".jp-llmux-not-loaded")).to_be_visible(timeout=WAIT_MS)
-    lab.wait_kernel_idle()
-    lab.run_done("%load_ext llmux_jupyter")
+    jupyter.wait_kernel_idle()
+    jupyter.run_done("%load_ext llmux_jupyter")
     expect(panel).to_contain_text("Loaded models (0)", timeout=WAIT_MS)
-    lab.run_done("%llm load smollm2")
-    expect(model_card(lab)).to_be_visible(timeout=WAIT_MS)
+    jupyter.run_done("%llm load smollm2")
+    expect(model_card(jupyter)).to_be_visible(timeout=WAIT_MS)

@@ -58,6 +58,8 @@ CASES = [
     ("%%llm --max-tokens 0\nhi", "InvalidParameter", "max_tokens must be between 1"),
     ("%llm unload notgguf", "ModelNotLoaded", "'notgguf' is not loaded"),
     ("%llm lod smollm2", "UsageError", "invalid choice: 'lod'"),
+    ("%llm rerank planets nowhere", "UsageError", "No variable 'nowhere'"),
+    ("%llm rerank planets keep", "InvalidParameter", "must be a list of strings, not a str"),
     (
         "%llm register smollm2 --backend llamacpp --path /tmp",
         "RegistrationError",

@@ -1,4 +1,5 @@
-"""The sidebar's comm in a real kernel, spoken over ZMQ the way JupyterLab speaks it."""
+"""The sidebar's comm in a real kernel, spoken over ZMQ the way JupyterLab and Notebook 7 speak
+it: the front end opens every comm, the kernel none."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .kernel import Kernel, Message
+from .kernel import LOAD_EXTENSION, CellRun, Kernel, Message
 
 LISTENERS = "len(llm.manager.events)"
 
@@ -43,12 +44,23 @@ class RawComm:
 
     def receive(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """Read IOPub until this comm gets a message whose data matches."""
+        return self._read(
+            lambda message: (data := self.data_of(message)) is not None and match(data)
+        )["content"]["data"]
+
+    def wait_closed_by_kernel(self) -> Message:
+        """Read IOPub until the kernel closes this comm."""
+        return self._read(
+            lambda m: m["msg_type"] == "comm_close" and m["content"]["comm_id"] == self.comm_id
+        )
+
+    def _read(self, match: Callable[[Message], bool]) -> Message:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            data = self.data_of(self.kernel.client.get_iopub_msg(timeout=60))
-            if data is not None and match(data):
-                return data
-        raise AssertionError("no matching comm message")
+            message = self.kernel.client.get_iopub_msg(timeout=60)
+            if match(message):
+                return message
+        raise AssertionError("no matching IOPub message")
 
 
 def is_type(kind: str) -> Callable[[dict[str, Any]], bool]:
@@ -96,16 +108,37 @@ def test_snapshots_with_progress_arrive_while_a_cell_generates(comm, kernel):
     assert progress and progress[-1]["model"] == "smollm2" and progress[-1]["tokens"] > 0
 
 
-def test_reload_announces_and_closes_open_comms(comm, kernel):
-    seen: list[tuple[str, str, Any]] = []
+def comm_messages(run: CellRun) -> list[tuple[str, str, Any]]:
+    """The comm_open / comm_close messages a cell sent: (type, comm id, data)."""
+    return [
+        (m["msg_type"], m["content"]["comm_id"], m["content"].get("data"))
+        for m in run.of_type("comm_open", "comm_close")
+    ]
 
-    def collect(message: Message) -> None:
-        if message["msg_type"] in ("comm_open", "comm_close"):
-            content = message["content"]
-            seen.append((message["msg_type"], content["comm_id"], content.get("data")))
 
-    run = kernel.run("%reload_ext llmux_jupyter", on_message=collect)
+def test_reload_closes_open_comms_and_opens_none(comm, kernel):
+    run = kernel.run("%reload_ext llmux_jupyter")
     assert run.status == "ok", run.error
-    assert ("comm_close", comm.comm_id, {}) in seen  # the unload closed the sidebar's comm
-    opened = [(i, c) for i, (kind, c, data) in enumerate(seen) if data == {"type": "hello"}]
-    assert len(opened) == 1 and seen[opened[0][0] + 1][:2] == ("comm_close", opened[0][1])
+    # The unload closed the panel's comm; the load opened nothing (the panel reconnects itself).
+    assert comm_messages(run) == [("comm_close", comm.comm_id, {})]
+    again = RawComm(kernel)
+    assert again.receive(is_type("snapshot"))["snapshot"]["models"]
+    again.close()
+
+
+def test_load_ext_sends_nothing_and_a_panel_connects_after_it(tmp_path):
+    """What a front end sees: a comm opened before ``%load_ext`` is closed by the kernel, the
+    ``%load_ext`` itself sends no comm and no output, a comm opened after it is answered."""
+    kernel = Kernel(env={"LLMUX_CONFIG_DIR": str(tmp_path)})
+    try:
+        early = RawComm(kernel)
+        early.wait_closed_by_kernel()
+        run = kernel.run(LOAD_EXTENSION)
+        assert run.status == "ok", run.error
+        assert comm_messages(run) == []
+        assert run.of_type("stream", "display_data", "error") == []
+        panel = RawComm(kernel)
+        assert panel.receive(is_type("snapshot"))["snapshot"]["models"]
+        panel.close()
+    finally:
+        kernel.shutdown()

@@ -82,7 +82,7 @@ CASES = [
     ("%llm load no-config", "ModelLoadError", "has no config.json"),
     ("%llm load smollm2-hf --draft alien", "InvalidParameter", "its tokenizer differs"),
     ("%llm load smollm2-hf --draft smollm2", "InvalidParameter", "must be a transformers chat"),
-    ("%llm load smollm2 --draft smollm2-hf", "InvalidParameter", "llamacpp backend has no draft"),
+    ("%llm load smollm2 --draft smollm2-hf", "InvalidParameter", "must be a llamacpp chat model"),
     ("%llm load smollm2-hf --draft nope", "UnknownModel", "No model named 'nope'"),
 ]
 

@@ -1,10 +1,13 @@
-"""Fakes for unit tests of our own logic: a backend that echoes, registered for one test."""
+"""Fakes for unit tests of our own logic: a backend that echoes, and a reranker and an embedding
+model that count words, registered for one test."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
+import numpy as np
 import pytest
 
 from llmux_jupyter.api import LLM
@@ -93,3 +96,71 @@ def catalog(tmp_path, model_file, echo_backend) -> Catalog:
 @pytest.fixture
 def fake_llm(catalog) -> LLM:
     return LLM(catalog)
+
+
+WORDS = ["cat", "dog", "sleep", "sun", "stock", "market", "rain", "bread"]
+DOCUMENTS = [
+    "Stock markets fell sharply today.",
+    "My cat likes to sleep in the sun.",
+    "Bread rises in a warm oven.",
+    "A dog barks at the rain.",
+]
+
+
+class OverlapScorer(Backend):
+    """A rerank model: the number of the query's words in each document, a batch of two at a
+    time; ``short`` drops the last score (a broken backend)."""
+
+    tasks = frozenset({Task.RERANK})
+    batches: ClassVar[list[int]] = []
+
+    def load(self) -> None:
+        pass
+
+    def rerank(
+        self, query: str, documents: Sequence[str], cancel: threading.Event
+    ) -> Iterator[float]:
+        words = set(query.lower().split())
+        scores = [float(len(words & set(d.lower().strip(".").split()))) for d in documents]
+        if self.settings.get("short"):
+            scores = scores[:-1]
+        for start in range(0, len(scores), 2):
+            if cancel.is_set():
+                return
+            type(self).batches.append(start)
+            yield from scores[start : start + 2]
+
+
+class WordCounts(Backend):
+    """An embedding model: how often each of WORDS occurs (not normalised)."""
+
+    tasks = frozenset({Task.EMBEDDING})
+
+    def load(self) -> None:
+        pass
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        rows = [[text.lower().count(word) * 3.0 for word in WORDS] for text in texts]
+        return np.array(rows, dtype=np.float32) + 0.01
+
+
+@pytest.fixture
+def rerank_llm(tmp_path, model_file, echo_backend) -> Iterator[LLM]:
+    """An API with the echo chat model, ``bag`` (WordCounts, the embedding default) and the
+    registered rerank models ``scorer`` and ``short`` (OverlapScorer)."""
+    registry.add("overlap", OverlapScorer)
+    registry.add("counts", WordCounts)
+    OverlapScorer.batches = []
+    source = FileSource(str(model_file))
+    catalog = Catalog(
+        tmp_path / "models.json",
+        builtins=[
+            echo_spec("echo", model_file, builtin=True),
+            ModelSpec("bag", "counts", Task.EMBEDDING, source, builtin=True),
+        ],
+    )
+    catalog.register(ModelSpec("scorer", "overlap", Task.RERANK, source))
+    catalog.register(ModelSpec("short", "overlap", Task.RERANK, source, settings={"short": True}))
+    yield LLM(catalog)
+    registry.remove("overlap")
+    registry.remove("counts")

@@ -38,6 +38,9 @@ class Behaviour:
     usage: tuple[int, int] | None = (11, 5)
     hold_after: int | None = None
     error_after: int | None = None
+    rerank: bool = True  # serve /v1/rerank (scores: the share of the query's words in a document)
+    rerank_score_key: str = "relevance_score"
+    rerank_omit: int | None = None  # leave this document's result out of the answer
     requests: list[Request] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     hung_up: threading.Event = field(default_factory=threading.Event)
@@ -92,6 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"object": "list", "data": data})
         if self.path == "/v1/chat/completions":
             return self._chat(json.loads(body))
+        if self.path == "/v1/rerank" and b.rerank:
+            return self._json(200, self._rerank(json.loads(body)))
         if self.path == "/v1/audio/transcriptions":
             if b"verbose_json" in body:
                 segments = [
@@ -131,6 +136,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._event({"choices": [], "usage": {**usage, "total_tokens": prompt + completion}})
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
+
+    def _rerank(self, request: dict[str, Any]) -> dict[str, Any]:
+        b = self.behaviour
+        words = set(request["query"].lower().split())
+        results = [
+            {"index": i, b.rerank_score_key: len(words & set(d.lower().split())) / len(words)}
+            for i, d in enumerate(request["documents"])
+            if i != b.rerank_omit
+        ]
+        results.sort(key=lambda r: -r[b.rerank_score_key])
+        return {"id": "rerank-1", "model": request["model"], "results": results}
 
     def _hold(self) -> None:
         """Send nothing until released; notice if the client hangs up meanwhile."""

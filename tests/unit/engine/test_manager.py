@@ -10,7 +10,7 @@ from llmux_jupyter.errors import (
     ModelNotLoaded,
     UnknownModel,
 )
-from llmux_jupyter.models.spec import LoadOptions
+from llmux_jupyter.models.spec import Draft, DraftMethod, LoadOptions
 from llmux_jupyter.types.values import Task
 
 
@@ -44,11 +44,22 @@ def test_failed_reload_with_new_options_brings_the_old_load_back(manager, echo_b
     assert manager.loaded()[0].backend.loaded
 
 
-def test_a_draft_model_needs_a_backend_that_has_them(manager, catalog):
+def test_a_draft_needs_a_backend_that_takes_its_kind(manager, catalog):
     manager.load("echo")
-    with pytest.raises(InvalidParameter, match="echo backend has no draft models"):
-        manager.load("echo", LoadOptions(draft=catalog.get("flaky")))
+    with pytest.raises(InvalidParameter, match="echo backend cannot use a draft model"):
+        manager.load("echo", LoadOptions(draft=catalog.draft("flaky")))
+    with pytest.raises(InvalidParameter, match=r"draft method .* \(it takes: no drafts\)"):
+        manager.load("echo", LoadOptions(draft=catalog.draft("prompt-lookup")))
     assert [m.options for m in manager.loaded()] == [LoadOptions()]
+
+
+def test_draft_names_resolve_to_a_method_or_a_model(catalog):
+    assert catalog.draft("prompt-lookup") == Draft(method=DraftMethod.PROMPT_LOOKUP)
+    assert catalog.draft("prompt-lookup").kind == "prompt-lookup"
+    model = catalog.draft("flaky")
+    assert (model.kind, model.name, model.model) == ("model", "flaky", catalog.get("flaky"))
+    with pytest.raises(UnknownModel, match="No model named 'nope'"):
+        catalog.draft("nope")
 
 
 def test_failed_load_leaves_nothing_and_reports(manager):

@@ -283,6 +283,17 @@ def test_events_during_a_redraw_are_coalesced_and_never_wait(picker, fake_llm, m
     assert [a.tokens for a in shown[1:]] == [50]
 
 
+def test_text_plain_lists_the_states_and_the_widget_view_stays(picker, fake_llm):
+    fake_llm.load("echo", pin=True)
+    bundle = picker._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == picker.model_id
+    lines = bundle["text/plain"].splitlines()
+    assert lines[0].startswith("LLMux model picker") and lines[1].split()[0] == "model"
+    rows = {line.split()[0]: line for line in lines[3:]}
+    assert re.search(r"chat\s+echo\s+loaded on cpu · idle · pinned", rows["echo"])
+    assert "not loaded" in rows["flaky"]
+
+
 # -- entry points --------------------------------------------------------------
 def test_percent_llm_picker_displays_one(fake_llm, monkeypatch):
     shown = []

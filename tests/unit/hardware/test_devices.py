@@ -45,12 +45,13 @@ def test_imported_torch_is_asked_about_cuda_and_mps(monkeypatch):
             device_count=lambda: 1,
             mem_get_info=lambda index: (3 * GIB, 8 * GIB),
             get_device_name=lambda index: "Fake GPU",
+            get_device_capability=lambda index: (8, 6),
         ),
         backends=SimpleNamespace(mps=SimpleNamespace(is_available=lambda: True)),
     )
     monkeypatch.setattr(devices_module, "_nvml_devices", list)
     monkeypatch.setitem(sys.modules, "torch", fake_torch)
     assert detect_devices() == [
-        Device("cuda", 0, "Fake GPU", 8 * GIB, 3 * GIB),
+        Device("cuda", 0, "Fake GPU", 8 * GIB, 3 * GIB, (8, 6)),
         Device("mps", name="Apple GPU"),
     ]
