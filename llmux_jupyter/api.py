@@ -16,7 +16,7 @@ from .engine.speech import SpeechStream, TranscriptionStream
 from .errors import CacheError, InvalidParameter, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
-from .models.catalog import Catalog
+from .models.catalog import Catalog, check_name
 from .models.credentials import refuse_secrets
 from .models.disk import Clearing, DiskUsage, clear, disk_usage, plan_clearing
 from .models.sources import FileSource, HuggingFaceSource, RemoteSource, Source
@@ -328,11 +328,14 @@ class LLM:
         api_key_env: str | None = None,
         task: str | None = None,
         description: str = "",
+        force: bool = False,
         **settings: Any,
     ) -> ModelSpec:
         """Add a model from a local ``path``, a Hugging Face repo ``hf`` (``file`` inside it),
         or an OpenAI-compatible server ``base_url`` serving ``model`` (a chat model unless
-        ``task`` says otherwise; the key is read from the variable ``api_key_env``)."""
+        ``task`` says otherwise; the key is read from the variable ``api_key_env``). A name in
+        use is refused unless ``force``; a loaded model of that name is unloaded first."""
+        check_name(name)
         refuse_secrets(settings)
         source = _source(path, hf, file, revision, base_url, model, api_key_env)
         if task is None and isinstance(source, RemoteSource):
@@ -345,7 +348,9 @@ class LLM:
             settings=settings,
             description=description,
         )
-        self.manager.catalog.register(spec)
+        if force and self.manager.is_loaded(name):
+            self.manager.unload(name)  # ModelBusy while it generates: nothing changes
+        self.manager.catalog.register(spec, force=force)
         self.manager.events.emit("registered", name)
         return spec
 

@@ -1,4 +1,4 @@
-"""Byte sizes and durations as people write them: "12GiB", "500 MB", "5m", "-1", "90s"."""
+"""Sizes, durations and yes/no as people write them: "12GiB", "500 MB", "5m", "-1", "yes"."""
 
 from __future__ import annotations
 
@@ -81,3 +81,16 @@ def format_path(path: Path | str) -> str:
     """A path for messages: the home folder shown as ~ (no user name in saved notebooks)."""
     text, home = str(path), os.path.expanduser("~")
     return "~" + text[len(home) :] if home != "/" and text.startswith(home + os.sep) else text
+
+
+def parse_flag(name: str, value: object) -> bool:
+    """A yes/no setting: True/False, or the text true/false/yes/no/on/off/1/0 (--set passes
+    text when the value is not a Python literal)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off", ""):
+        return False
+    raise InvalidParameter(f"{name} must be true or false, not {value!r}.")

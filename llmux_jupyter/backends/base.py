@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UnsupportedTask
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
+from ..models.gguf_split import gguf_parts
 from ..models.spec import LoadOptions, ModelSpec
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
+from ..units import parse_flag
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,6 +42,10 @@ class Backend(ABC):
     # The kinds of ``LoadOptions.draft`` (speculative decoding) understood: ``Draft.kind``
     # values, i.e. "model" (a draft model of this backend) and DraftMethod names.
     draft_kinds: ClassVar[frozenset[str]] = frozenset()
+    # Whether chat messages go through a chat template (``models.chat_template``), and whether
+    # named chat formats (``chat_format=``) are understood too.
+    uses_chat_templates: ClassVar[bool] = False
+    named_chat_formats: ClassVar[bool] = False
     # What the load did that is worth telling the user (e.g. where a conversion was cached).
     load_note: str = ""
 
@@ -55,6 +61,11 @@ class Backend(ABC):
         (it may be imported: this runs when the user asks, never at ``%load_ext``). None: the
         backend does not say."""
         return None
+
+    @property
+    def verbose(self) -> bool:
+        """The ``verbose`` setting: show what the library itself prints (load notes, logs)."""
+        return parse_flag("verbose", self.settings.get("verbose", False))
 
     def required_memory(self) -> RequiredMemory:
         """Memory needed before loading; by default the size of the model's files."""
@@ -123,7 +134,7 @@ class Backend(ABC):
 
 
 def path_size(path: Path) -> int:
-    """Bytes of a file, or of all files under a directory."""
+    """Bytes of a file (of every part, for a split GGUF), or of all files under a directory."""
     if path.is_file():
-        return path.stat().st_size
+        return sum(part.stat().st_size for part in gguf_parts(path))
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

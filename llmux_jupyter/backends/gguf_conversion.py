@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import ModelLoadError
 from ..models.cache import cache_root
-from ..models.disk import FolderCache, local_path, register_cache
+from ..models.disk import FolderCache, register_cache
 from ..models.gguf_info import MAGIC, read_gguf_info
 from ..models.spec import ModelSpec
 from ..types.values import DTYPES
@@ -80,7 +80,7 @@ def conversion_owners(specs: Sequence[ModelSpec]) -> dict[Path, list[str]]:
     (at every dtype), and which models."""
     owners: dict[Path, list[str]] = {}
     for spec in specs:
-        path = local_path(spec) if spec.backend == "transformers" else None
+        path = spec.source.local_path() if spec.backend == "transformers" else None
         if path is None or not path.is_file():
             continue
         with path.open("rb") as handle:

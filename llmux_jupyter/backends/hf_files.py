@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import ModelLoadError
 from ..models.gguf_info import MAGIC, read_gguf_info
+from ..models.gguf_split import part_names
 from ..models.safetensors_info import tensor_elements, weight_bytes
 from .base import path_size
 
@@ -49,6 +50,12 @@ def locate(path: Path) -> ModelFiles:
         raise ModelLoadError(f"{path} has no config.json, so it is not a transformers model.{hint}")
     with path.open("rb") as handle:
         if handle.read(len(MAGIC)) == MAGIC:
+            if len(part_names(path.name)) > 1:
+                raise ModelLoadError(
+                    f"{path.name} is a split GGUF, and transformers reads GGUF files whole: "
+                    "merge the parts (llama.cpp's `llama-gguf-split --merge FIRST-PART OUT.gguf`)"
+                    ", or use the llamacpp backend."
+                )
             return ModelFiles(path, gguf=True)
     raise ModelLoadError(
         f"{path.name} is neither a transformers model folder (config.json + weights) nor a "

@@ -1,7 +1,10 @@
-"""llama.cpp through llama-cpp-python: GGUF chat models with their own chat template."""
+"""llama.cpp through llama-cpp-python: GGUF chat models (their own chat template, one given,
+a named chat format, or plain completion), one file or split in parts."""
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -10,9 +13,12 @@ from typing import Any
 from ..errors import InvalidParameter, ModelLoadError
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
-from ..models.gguf_info import GGUFInfo, read_gguf_info
+from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
+from ..models.gguf_info import GGUFInfo
+from ..models.gguf_split import read_model_info
 from ..models.spec import DRAFT_MODEL, DraftMethod
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
+from . import llamacpp_log
 from .base import Backend, TokenCounts
 from .llamacpp_draft import (
     AdaptiveDraft,
@@ -27,23 +33,28 @@ from .registry import register_backend
 DEFAULT_CONTEXT = 2048
 DEFAULT_BATCH = 512
 CPU_OVERHEAD = 8 * 2**20
-PASSED_THROUGH = ("n_threads", "n_threads_batch", "chat_format", "n_batch", "flash_attn")
+PASSED_THROUGH = ("n_threads", "n_threads_batch", "n_batch", "flash_attn")
 SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
 
 
 @register_backend("llamacpp")
 class LlamaCppBackend(Backend):
     """Settings: ``n_ctx`` (2048), ``n_gpu_layers`` (all on a GPU host, else 0), ``n_batch``,
-    ``n_threads``, ``n_threads_batch``, ``chat_format`` (default: the template inside the
-    GGUF), ``flash_attn``, ``draft_tokens`` (most tokens guessed per step with a draft, 10).
+    ``n_threads``, ``n_threads_batch``, ``flash_attn``, ``draft_tokens`` (most tokens guessed
+    per step with a draft, 10); how messages become the prompt (default: the template inside
+    the GGUF): ``chat_format`` (a llama-cpp-python format name: chatml, gemma, ...),
+    ``template`` (a .jinja file or the Jinja text) or ``completion`` (true: plain text
+    completion); ``verbose`` (true: llama.cpp's own log in the output).
     ``LoadOptions.draft``: prompt-lookup, or a llamacpp chat model with the same vocabulary."""
 
     tasks = frozenset({Task.CHAT})
     draft_kinds = frozenset({DRAFT_MODEL, DraftMethod.PROMPT_LOOKUP.value})
     requires = ("llama_cpp",)
     extra = "llamacpp"
+    uses_chat_templates = named_chat_formats = True
     _gguf_info: GGUFInfo | None = None
     _placement: tuple[str, int] | None = None
+    _chat: ChatSetup | None = None
     _draft: AdaptiveDraft | None = None
 
     @classmethod
@@ -66,10 +77,25 @@ class LlamaCppBackend(Backend):
         )
 
     def gguf_info(self) -> GGUFInfo:
-        """The model file's header, read once (it also proves the file is complete)."""
+        """The model's header (over all parts of a split model), read once; it also proves
+        the files are complete."""
         if self._gguf_info is None:
-            self._gguf_info = read_gguf_info(self.spec.source.resolve())
+            self._gguf_info = read_model_info(self.spec.source.resolve())
         return self._gguf_info
+
+    def chat_setup(self) -> ChatSetup:
+        """How messages become the prompt; a model without a template is refused here."""
+        if self._chat is None:
+            setup = chat_setup(
+                self.spec.name,
+                self.settings,
+                self.spec.source.resolve(),
+                named_formats=self.named_chat_formats,
+            )
+            if setup.chat_format is not None:
+                _check_chat_format(setup.chat_format)
+            self._chat = setup
+        return self._chat
 
     def placement(self) -> tuple[str, int]:
         """(device, n_gpu_layers): every layer on the chosen GPU if this build can offload."""
@@ -99,6 +125,7 @@ class LlamaCppBackend(Backend):
         few MiB); CUDA allocates all of it, up to one batch of logits.
         """
         info = self.gguf_info()
+        self.chat_setup()
         n_ctx = int(self.settings.get("n_ctx", DEFAULT_CONTEXT))
         weights_and_cache = info.tensor_bytes + info.kv_cache_bytes(n_ctx)
         device, _ = self.placement()
@@ -119,6 +146,7 @@ class LlamaCppBackend(Backend):
     def load(self) -> None:
         path = self.spec.source.resolve()
         self.gguf_info()
+        setup = self.chat_setup()
         device, gpu_layers = self.placement()
         import llama_cpp
 
@@ -126,21 +154,26 @@ class LlamaCppBackend(Backend):
             "model_path": str(path),
             "n_ctx": int(self.settings.get("n_ctx", DEFAULT_CONTEXT)),
             "n_gpu_layers": gpu_layers,
-            "verbose": bool(self.settings.get("verbose", False)),
+            "verbose": self.verbose,
+            "chat_format": setup.chat_format,  # None: the template in the GGUF
         }
         if device.startswith("cuda:"):
             keywords["main_gpu"] = int(device.partition(":")[2])
         keywords.update({k: self.settings[k] for k in PASSED_THROUGH if k in self.settings})
-        try:
-            if self.options.draft is not None:
-                keywords["draft_model"] = self._draft = self._open_draft(keywords)
-            self._llm = llama_cpp.Llama(**keywords)
-        except ValueError as error:
-            self.unload()
-            raise ModelLoadError(
-                f"llama.cpp could not load {path.name} or its draft ({error}): the file may be "
-                "damaged or made for a newer llama.cpp; check it or update llama-cpp-python."
-            ) from None
+        llamacpp_log.install()
+        with llamacpp_log.scope(self.verbose) as log:
+            try:
+                if self.options.draft is not None:
+                    keywords["draft_model"] = self._draft = self._open_draft(keywords)
+                self._llm = llama_cpp.Llama(**keywords)
+            except ValueError as error:
+                self.unload()
+                what = f"{path.name} or its draft" if self.options.draft else path.name
+                said = "; ".join(log.errors[-2:]) or str(error)
+                raise ModelLoadError(
+                    f"llama.cpp could not load {what} ({said}): the file may be damaged or "
+                    "made for a newer llama.cpp; check it or update llama-cpp-python."
+                ) from None
         if self._draft is not None:
             try:
                 check_vocabulary(self._llm, self._draft)
@@ -148,6 +181,8 @@ class LlamaCppBackend(Backend):
                 self.unload()
                 raise
             self.load_note = f"draft: {self._draft.name}, up to {self._draft.most} tokens a step"
+        if setup.source == "template":
+            self._llm.chat_handler = _template_handler(self._llm, setup.template)
 
     def _open_draft(self, keywords: dict[str, Any]) -> AdaptiveDraft:
         """The draft for ``LoadOptions.draft``. Checking a few drafted tokens is a decode-sized
@@ -175,33 +210,91 @@ class LlamaCppBackend(Backend):
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[str]:
-        keywords = {k: v for k, v in params.as_dict().items() if k in SAMPLING}
+        keywords: dict[str, Any] = {k: v for k, v in params.as_dict().items() if k in SAMPLING}
         if params.stop:
             keywords["stop"] = list(params.stop)
-        chunks = self._llm.create_chat_completion(
-            messages=[m.as_dict() for m in messages], stream=True, **keywords
-        )
-        completion_tokens = 0
-        if self._draft is not None:
-            self._draft.begin()
-        try:
-            for chunk in chunks:
-                text = chunk["choices"][0]["delta"].get("content")
-                if text:
-                    completion_tokens += 1
-                    yield text
-                if cancel.is_set():
-                    break
-        finally:
-            chunks.close()
-        counts: TokenCounts = {
+        completion_tokens, finish = 0, None
+        with llamacpp_log.scope(verbose=True) if self.verbose else contextlib.nullcontext():
+            chunks = self._start(messages, keywords)
+            if self._draft is not None:
+                self._draft.begin()
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    text = choice["text"] if "text" in choice else choice["delta"].get("content")
+                    if text:
+                        completion_tokens += 1
+                        yield text
+                    finish = choice.get("finish_reason") or finish
+                    if cancel.is_set():
+                        break
+            finally:
+                chunks.close()
+        summary: TokenCounts = {
             "prompt_tokens": max(0, self._llm.n_tokens - completion_tokens),
             "completion_tokens": completion_tokens,
         }
         if self._draft is not None:
-            counts["prompt_tokens"] = self._draft.prompt_tokens or counts["prompt_tokens"]
-            counts["draft"] = self._draft.finish()
-        return counts
+            summary["prompt_tokens"] = self._draft.prompt_tokens or summary["prompt_tokens"]
+            summary["draft"] = self._draft.finish()
+        summary["stop_reason"] = self._stop_reason(finish, cancel, params)
+        return summary
+
+    def _stop_reason(
+        self, finish: str | None, cancel: threading.Event, params: GenerationParams
+    ) -> str:
+        """Ours from llama-cpp-python's finish_reason: "length" is the context running full
+        (the last token is sampled, not yet evaluated) or else ``max_tokens``."""
+        if cancel.is_set():
+            return "interrupted"
+        if finish != "length":
+            return "stop"
+        full = params.max_tokens is None or self._llm.n_tokens >= self._llm.n_ctx() - 1
+        return "context_full" if full else "max_tokens"
+
+    def _start(self, messages: Sequence[Message], keywords: dict[str, Any]) -> Iterator[Any]:
+        """llama-cpp-python's stream of chunks: a chat completion, or a plain completion of
+        the messages' text (``max_tokens`` None: up to the context, as chat does)."""
+        if self.chat_setup().completion:
+            return self._llm.create_completion(
+                completion_prompt(messages), stream=True, **{"max_tokens": None, **keywords}
+            )
+        return self._llm.create_chat_completion(
+            messages=[m.as_dict() for m in messages], stream=True, **keywords
+        )
+
+
+def _check_chat_format(name: str) -> None:
+    from llama_cpp import llama_chat_format
+
+    registry = llama_chat_format.LlamaChatCompletionHandlerRegistry()
+    try:
+        registry.get_chat_completion_handler_by_name(name)
+    except llama_chat_format.LlamaChatCompletionHandlerNotFoundException:
+        known = sorted(getattr(registry, "_chat_handlers", {}))
+        close = difflib.get_close_matches(name, known, n=2)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise InvalidParameter(
+            f"chat_format={name!r} is not a llama.cpp chat format.{hint} Known formats: "
+            f"{', '.join(known)}."
+        ) from None
+
+
+def _template_handler(llm: Any, template: str | None) -> Any:
+    """A llama-cpp-python chat handler rendering ``template`` (as it does for a GGUF's own)."""
+    from llama_cpp import llama_chat_format
+
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return llama_chat_format.Jinja2ChatFormatter(
+        template=template or "",
+        eos_token=_token_text(llm, eos),
+        bos_token=_token_text(llm, bos),
+        stop_token_ids=[eos],
+    ).to_chat_handler()
+
+
+def _token_text(llm: Any, token: int) -> str:
+    return "" if token < 0 else llm.detokenize([token], special=True).decode("utf-8", "replace")
 
 
 def _system_info(info: str) -> dict[str, dict[str, str]]:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidParameter
-from ..models.gguf_info import GGUFInfo, read_gguf_info
+from ..models.gguf_info import GGUFInfo
+from ..models.gguf_split import read_model_info
 from ..models.spec import Draft, DraftMethod
 from ..types.values import DraftStats, RequiredMemory, Task
 
@@ -54,7 +55,7 @@ def draft_model_info(draft: Draft, backend: str) -> GGUFInfo | None:
             f"--draft {spec.name}: a draft model must be a {backend} chat model (a small GGUF "
             f"with the same vocabulary); {spec.name!r} is {spec.backend}, {spec.task.value}."
         )
-    return read_gguf_info(spec.source.resolve())
+    return read_model_info(spec.source.resolve())
 
 
 def draft_memory(

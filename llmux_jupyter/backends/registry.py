@@ -67,6 +67,11 @@ class BackendRegistry:
             )
         return cls
 
+    def class_of(self, name: str) -> type[Backend] | None:
+        """The backend class, whether or not its library is installed (None: no such backend)."""
+        self._discover()
+        return self._classes.get(name)
+
     def task_set(self, name: str) -> frozenset[Task]:
         """The tasks a backend does, even if its library is not installed."""
         self._discover()

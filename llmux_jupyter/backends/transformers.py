@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidParameter, ModelLoadError
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
+from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
 from ..models.spec import DRAFT_MODEL, LoadOptions
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, path_size
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
+from .hf_progress import progress_bars
 from .hf_rerank import check_cross_encoder, cross_encoder_scores
 from .registry import register_backend
 from .torch_devices import torch_support
@@ -74,8 +76,10 @@ class TransformersBackend(Backend):
     draft_kinds = frozenset({DRAFT_MODEL})
     requires = ("torch", "transformers")
     extra = "transformers"
+    uses_chat_templates = True
     _files: ModelFiles | None = None
     _placement: Placement | None = None
+    _chat: ChatSetup | None = None
     _draft: TransformersBackend | None = None
 
     @classmethod
@@ -88,8 +92,20 @@ class TransformersBackend(Backend):
             self._files = locate(self.spec.source.resolve())
         return self._files
 
+    def chat_setup(self) -> ChatSetup:
+        """How messages become the prompt, from the files and settings (no loading)."""
+        if self._chat is None:
+            self._chat = chat_setup(
+                self.spec.name,
+                self.settings,
+                self.files().path,
+                named_formats=self.named_chat_formats,
+            )
+        return self._chat
+
     def placement(self) -> Placement:
-        """Device and dtype; they and the other settings are checked before anything loads."""
+        """Device and dtype; they, the other settings and (for chat) the chat template are
+        checked before anything loads or converts."""
         if self._placement is None:
             import torch  # noqa: F401 - device detection asks torch when it is imported
 
@@ -140,10 +156,8 @@ class TransformersBackend(Backend):
             value = self.settings.get(key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise InvalidParameter(f"{key} must be a positive whole number, not {value!r}.")
-        _flag(self.settings.get("completion", False))
-        template = self.settings.get("template")
-        if template is not None:
-            _read_template(template)
+        if self.spec.task is Task.CHAT:
+            self.chat_setup()
 
     # -- loading -----------------------------------------------------------------
     def load(self) -> None:
@@ -155,10 +169,11 @@ class TransformersBackend(Backend):
 
         model_class = getattr(transformers, MODEL_CLASSES[self.spec.task])
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(directory)
-            model = model_class.from_pretrained(
-                directory, dtype=getattr(torch, placement.dtype), device_map=placement.device
-            )
+            with progress_bars(self.verbose):
+                self._tokenizer = AutoTokenizer.from_pretrained(directory)
+                model = model_class.from_pretrained(
+                    directory, dtype=getattr(torch, placement.dtype), device_map=placement.device
+                )
         except (OSError, ValueError) as error:
             raise ModelLoadError(
                 f"transformers could not load {directory} ({first_line(error)}): check that "
@@ -201,17 +216,9 @@ class TransformersBackend(Backend):
         return directory
 
     def _prepare_chat(self) -> None:
-        if _flag(self.settings.get("completion", False)):
-            return
-        template = self.settings.get("template")
+        template = self.chat_setup().template
         if template is not None:
-            self._tokenizer.chat_template = _read_template(template)
-        elif not self._tokenizer.chat_template:
-            raise ModelLoadError(
-                f"{self.spec.name!r} has no chat template. Give it one with "
-                "--set template=FILE.jinja (or the Jinja text), or use it for plain text "
-                "completion with --set completion=true."
-            )
+            self._tokenizer.chat_template = template
 
     def _load_draft(self) -> None:
         draft = self.draft_backend()
@@ -253,9 +260,8 @@ class TransformersBackend(Backend):
         return counts
 
     def _encode(self, messages: Sequence[Message]) -> dict[str, Any]:
-        if _flag(self.settings.get("completion", False)):
-            text = "\n\n".join(m.content for m in messages)
-            encoded = self._tokenizer(text, return_tensors="pt")
+        if self.chat_setup().completion:
+            encoded = self._tokenizer(completion_prompt(messages), return_tensors="pt")
         else:
             encoded = self._tokenizer.apply_chat_template(
                 [m.as_dict() for m in messages],
@@ -348,31 +354,6 @@ class TransformersBackend(Backend):
         if path.is_file():
             limit = min(limit, int(json.loads(path.read_text()).get("max_seq_length", limit)))
         return min(limit, int(self._tokenizer.model_max_length))
-
-
-def _flag(value: Any) -> bool:
-    """A boolean setting: True/False, or the text true/false/yes/no/1/0 (--set passes text)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off", ""):
-        return False
-    raise InvalidParameter(f"completion must be true or false, not {value!r}.")
-
-
-def _read_template(value: Any) -> str:
-    """A chat template given as a .jinja file or as Jinja text."""
-    text = str(value)
-    if "{%" in text or "{{" in text:
-        return text
-    path = Path(text).expanduser()
-    if path.is_file():
-        return path.read_text(encoding="utf-8")
-    raise InvalidParameter(
-        f"template={text!r} is neither a file nor Jinja text (which contains {{% or {{{{)."
-    )
 
 
 def _tensor_bytes(model: Any) -> int:

@@ -30,6 +30,8 @@ class ChatResponse:
     interrupted: bool = False
     created: float = field(default_factory=time.time)
     draft: DraftStats | None = None  # speculative decoding's counts, when the backend drafted
+    # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted.
+    stop_reason: str | None = None
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -120,8 +122,9 @@ class ChatStream(ModelJob[str]):
         usage.prompt_tokens = summary.get("prompt_tokens", 0)
         text = "".join(items)
         assert self._thread is not None  # set by _produce, which ran first
-        self._thread.record(Turn(self.prompt, text, self.model, interrupted), self.system)
-        self._threads.put(self._thread)
+        if text.strip() or interrupted:  # an empty answer would only mislead the next turn
+            self._thread.record(Turn(self.prompt, text, self.model, interrupted), self.system)
+            self._threads.put(self._thread)
         self.response = ChatResponse(
             text=text,
             model=self.model,
@@ -131,6 +134,7 @@ class ChatStream(ModelJob[str]):
             thread=self.thread_name,
             interrupted=interrupted,
             draft=summary.get("draft"),
+            stop_reason=summary.get("stop_reason"),
         )
         if self._on_response is not None:
             self._on_response(self.response)

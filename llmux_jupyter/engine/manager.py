@@ -31,6 +31,7 @@ from ..types.values import RequiredMemory, Task
 from ..units import format_bytes, format_duration, parse_duration
 from .budgets import DeviceBudget, charges, plan_budgets
 from .events import EventBus
+from .load_output import quiet_load
 from .timers import DeadlineTimer
 
 DEFAULT_KEEP_ALIVE = 300.0
@@ -221,6 +222,7 @@ class ModelManager:
                     f"decoding (it takes: {takes}). Drop --draft."
                 )
             backend = backend_class(spec, options)
+            backend.verbose  # noqa: B018 - a bad value is refused before anything loads
             return backend, backend.required_memory()
         except LLMuxError as error:  # refused before loading: nothing to give back
             self.events.emit("error", spec.name, message=str(error))
@@ -239,7 +241,8 @@ class ModelManager:
         ram_before = process_rss()
         started = time.perf_counter()
         try:
-            backend.load()
+            with quiet_load(spec.backend, backend.verbose):
+                backend.load()
         except BaseException as error:
             backend_class = type(backend)
             _release(backend)

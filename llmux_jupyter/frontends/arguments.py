@@ -1,5 +1,5 @@
 """Argument parsers of ``%%llm`` and the ``%llm`` commands (IPython's MagicArgumentParser:
-bad input raises UsageError, never exits)."""
+bad input raises UsageError, never exits; quoting as in ``quoting.split_arguments``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,19 @@ from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..config import FORMATS
 from ..types.values import DTYPES, Task
+from .quoting import split_arguments
 
 
-def cell_parser() -> MagicArgumentParser:
-    parser = MagicArgumentParser(prog="%%llm", description="Stream a chat model's answer.")
+class LineParser(MagicArgumentParser):
+    """A MagicArgumentParser whose lines split with our quoting rules (its sub-parsers too)."""
+
+    def parse_argstring(self, argstring: str, *, partial: bool = False) -> Any:
+        argv = split_arguments(argstring)
+        return self.parse_known_args(argv) if partial else self.parse_args(argv)
+
+
+def cell_parser() -> LineParser:
+    parser = LineParser(prog="%%llm", description="Stream a chat model's answer.")
     parser.add_argument("-m", "--model", help="model name (default: %%llm use, else smollm2)")
     parser.add_argument("--system", help="system prompt (kept by the thread)")
     parser.add_argument("--temperature", type=float, help="0-2; 0 is greedy")
@@ -32,15 +41,15 @@ def cell_parser() -> MagicArgumentParser:
     return parser
 
 
-def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser]]:
+def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     """The ``%llm`` parser and its sub-parsers by command name."""
-    parser = MagicArgumentParser(prog="%llm", description="Manage the kernel's models.")
+    parser = LineParser(prog="%llm", description="Manage the kernel's models.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    subparsers: dict[str, MagicArgumentParser] = {}
+    subparsers: dict[str, LineParser] = {}
 
-    def add(name: str, summary: str) -> MagicArgumentParser:
-        sub: MagicArgumentParser = commands.add_parser(name, help=summary, description=summary)
+    def add(name: str, summary: str) -> LineParser:
+        sub: LineParser = commands.add_parser(name, help=summary, description=summary)
         subparsers[name] = sub
         return sub
 
@@ -104,6 +113,9 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     _add_key_option(register)
     register.add_argument("--task", choices=[t.value for t in Task])
     register.add_argument("--description", default="")
+    register.add_argument(
+        "--force", action="store_true", help="replace a model of that name (built-in or yours)"
+    )
     _add_settings(register)
 
     unregister = add("unregister", "forget a registered model")
@@ -139,8 +151,8 @@ def command_parser() -> tuple[MagicArgumentParser, dict[str, MagicArgumentParser
     return parser, subparsers
 
 
-def say_cell_parser() -> MagicArgumentParser:
-    parser = MagicArgumentParser(prog="%%llm say", description="Speak the cell's text.")
+def say_cell_parser() -> LineParser:
+    parser = LineParser(prog="%%llm say", description="Speak the cell's text.")
     _add_say_options(parser)
     parser.add_argument("--raw", action="store_true", help="speak the cell as is: no {var}")
     return parser
@@ -153,13 +165,6 @@ def _add_say_options(parser: MagicArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="VAR", help="store (sample_rate, samples) in VAR")
     parser.add_argument("--save", metavar="FILE.wav", help="also write a WAV file")
     _add_settings(parser)
-
-
-def unquote(word: str) -> str:
-    """'"a b"' -> 'a b': IPython's splitting keeps the quotes of a quoted word."""
-    if len(word) >= 2 and word[0] == word[-1] and word[0] in "\"'":
-        return word[1:-1]
-    return word
 
 
 def _add_settings(parser: MagicArgumentParser) -> None:

@@ -19,12 +19,13 @@ from ..models.sources import RemoteSource, display_url
 from ..models.spec import ModelSpec
 from ..types.values import GenerationParams, Task
 from ..units import format_bytes, format_duration, format_path
-from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser, unquote
+from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser
+from .empty_answer import empty_answer_note
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
 from .player import live_player
 from .render import live_output
-from .status import model_statuses
+from .status import chat_layout, model_statuses
 from .tables import Table
 
 
@@ -106,7 +107,9 @@ class LLMuxMagics(Magics):
                 raise
         response = stream.response
         assert response is not None
-        output.finish(response.provenance(), response.interrupted)
+        empty = not response.text.strip() and not response.interrupted
+        note = empty_answer_note(response) if empty else ""
+        output.finish(response.provenance(), response.interrupted, note)
         if args.output:
             self.shell.user_ns[args.output] = response.text
         if response.interrupted:
@@ -116,7 +119,7 @@ class LLMuxMagics(Magics):
     # -- speech ----------------------------------------------------------------
     def _transcribe(self, args: Namespace) -> None:
         _check_variable(args.output)
-        audio = unquote(args.audio)
+        audio = args.audio
         if audio.isidentifier() and audio in self.shell.user_ns:
             audio = self.shell.user_ns[audio]
         elif audio.isidentifier() and not os.path.exists(audio):
@@ -140,7 +143,7 @@ class LLMuxMagics(Magics):
         self._store(args.output, transcript, transcript.interrupted)
 
     def _say_line(self, args: Namespace) -> None:
-        self._say(args, " ".join(unquote(word) for word in args.text))
+        self._say(args, " ".join(args.text))
 
     def _say(self, args: Namespace, text: str) -> None:
         _check_variable(args.output)
@@ -175,7 +178,7 @@ class LLMuxMagics(Magics):
                 f"No variable {args.documents!r}: give the name of a list of documents."
             )
         job = self.llm.rerank(
-            " ".join(unquote(word) for word in args.query),
+            " ".join(args.query),
             self.shell.user_ns[args.documents],
             model=args.model,
             top_n=args.top_n,
@@ -203,13 +206,18 @@ class LLMuxMagics(Magics):
         if args.remote is not None:
             self._list_remote(args)
             return
-        models = Table(["name", "backend", "task", "source", "size", "loaded"], title="Models")
+        models = Table(
+            ["name", "backend", "task", "source", "size", "chat template", "loaded"],
+            title="Models",
+        )
         for model in model_statuses(self.llm):
             if args.task and model.task != args.task:
                 continue
             size = "remote" if model.remote else format_bytes(model.size)
             size = "not available" if model.size is None and not model.remote else size
-            models.rows.append([model.name, model.backend, model.task, model.source, size,
+            spec = self.llm.manager.catalog.get(model.name)
+            chat = chat_layout(spec, self.llm.backend_registry.class_of(spec.backend))
+            models.rows.append([model.name, model.backend, model.task, model.source, size, chat,
                                 "yes" if model.loaded else "no"])  # fmt: skip
         backends = Table(["backend", "tasks", "status"], title="Backends")
         for status in self.llm.backends():
@@ -363,6 +371,7 @@ class LLMuxMagics(Magics):
         display(self.llm.picker())
 
     def _register(self, args: Namespace) -> None:
+        replaced = args.name in self.llm.manager.catalog.names()
         spec = self.llm.register(
             args.name,
             backend=args.backend,
@@ -375,11 +384,13 @@ class LLMuxMagics(Magics):
             api_key_env=args.api_key_env,
             task=args.task,
             description=args.description,
+            force=args.force,
             **parse_settings(args.settings),
         )
         print(
             f"Registered {spec.name} ({spec.backend}, {spec.task.value}, "
-            f"{spec.source.describe()}) in {format_path(self.llm.manager.catalog.store_path)}."
+            f"{spec.source.describe()}) in {format_path(self.llm.manager.catalog.store_path)}"
+            + (", replacing the model of that name." if replaced else ".")
         )
 
     def _unregister(self, args: Namespace) -> None:

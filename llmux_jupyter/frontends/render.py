@@ -41,8 +41,8 @@ class LiveOutput(ABC):
         """Add a piece of the answer."""
 
     @abstractmethod
-    def finish(self, metadata: dict[str, Any], interrupted: bool = False) -> None:
-        """Show the whole answer one last time, with its provenance."""
+    def finish(self, metadata: dict[str, Any], interrupted: bool = False, note: str = "") -> None:
+        """Show the whole answer one last time, with its provenance (and a ``note`` under it)."""
 
 
 class JupyterLiveOutput(LiveOutput):
@@ -81,13 +81,17 @@ class JupyterLiveOutput(LiveOutput):
             )
             self._thread.start()
 
-    def finish(self, metadata: dict[str, Any], interrupted: bool = False) -> None:
+    def finish(self, metadata: dict[str, Any], interrupted: bool = False, note: str = "") -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         bundle = mime_bundle(self.text, self.fmt, final=not interrupted)
         if interrupted and "text/markdown" in bundle:
             bundle["text/markdown"] += f"\n\n*⏹ {INTERRUPTED_NOTE}*"
+        if note:
+            for mime, line in (("text/markdown", f"*{note}*"), ("text/plain", note)):
+                if mime in bundle:
+                    bundle[mime] = f"{bundle[mime]}\n\n{line}".lstrip("\n")
         self._show(bundle, {"llmux": metadata})
 
     def _publish_periodically(self) -> None:
@@ -130,8 +134,10 @@ class TerminalLiveOutput(LiveOutput):
         self.stream.write(delta)
         self.stream.flush()
 
-    def finish(self, metadata: dict[str, Any], interrupted: bool = False) -> None:
+    def finish(self, metadata: dict[str, Any], interrupted: bool = False, note: str = "") -> None:
         self.stream.write(f"\n[{INTERRUPTED_NOTE}]\n" if interrupted else "\n")
+        if note:
+            self.stream.write(f"({note})\n")
         self.stream.flush()
 
 

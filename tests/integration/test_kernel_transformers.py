@@ -67,6 +67,14 @@ def test_interrupt_stops_generation_keeps_partial_model_and_no_thread(hf_kernel)
     assert hf_kernel.value("llm.manager.get_loaded('smollm2-hf').busy") == 0
 
 
+def test_a_load_from_the_cached_conversion_shows_one_line(hf_kernel):
+    run = hf_kernel.run("%llm load smollm2-hf --set verbose=false")  # other options: a reload
+    assert run.status == "ok", run.error
+    assert run.displays == []  # no progress bar widget per file
+    assert run.stdout.startswith("smollm2-hf loaded on cpu") and run.stdout.count("\n") == 1
+    assert run.stderr == ""
+
+
 CASES = [
     ("%llm load smollm2-hf --device cuda", "InvalidParameter", "no CUDA GPU"),
     ("%llm load smollm2-hf --dtype float64", "UsageError", "invalid choice: 'float64'"),

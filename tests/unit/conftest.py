@@ -20,7 +20,8 @@ from llmux_jupyter.types.values import GenerationParams, Message, RequiredMemory
 
 
 class EchoBackend(Backend):
-    """Answers with the words of the last user message; settings steer failures and pauses."""
+    """Answers with the words of the last user message; settings steer failures, pauses and
+    silence (``silent``: no text at all)."""
 
     tasks = frozenset({Task.CHAT})
     loads = 0
@@ -40,9 +41,9 @@ class EchoBackend(Backend):
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[str]:
-        words = messages[-1].content.split()
-        if params.max_tokens is not None:
-            words = words[: params.max_tokens]
+        words = [] if self.settings.get("silent") else messages[-1].content.split()
+        limited = params.max_tokens is not None and len(words) > params.max_tokens
+        words = words[: params.max_tokens] if limited else words
         gate: threading.Event | None = self.settings.get("gate")
         for index, word in enumerate(words):
             if cancel.is_set():
@@ -55,6 +56,7 @@ class EchoBackend(Backend):
         return {
             "prompt_tokens": sum(len(m.content.split()) for m in messages),
             "completion_tokens": len(words),
+            "stop_reason": "max_tokens" if limited else "stop",
         }
 
 

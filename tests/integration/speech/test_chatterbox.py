@@ -22,6 +22,11 @@ def local(chatterbox_kernel, chatterbox_weights):
         timeout=600,
     )
     assert run.status == "ok", run.error
+    # What the libraries print while loading ("loaded PerthNet (Implicit) at step ...") is
+    # logged, not shown: the cell says what we said.
+    registered, loaded = run.stdout.splitlines()
+    assert registered.startswith("Registered cbx") and loaded.startswith("cbx loaded on cpu")
+    assert "PerthNet" not in run.shown_text
     return chatterbox_kernel
 
 

@@ -73,6 +73,20 @@ def test_transcript_streams_segment_by_segment(speech_kernel):
     assert run.displays[-1]["content"]["metadata"]["llmux"]["segments"] == len(segments)
 
 
+def test_quoted_paths_with_spaces_and_apostrophes_in_the_text(speech_kernel, tmp_path):
+    folder = tmp_path / "My Drive" / "Bob's clips"
+    folder.mkdir(parents=True)
+    said = speech_kernel.run(
+        f"%llm say Don't worry, it's fine. --save '{folder}/my answer.wav' -o spoken"
+    )
+    assert said.status == "ok", said.error
+    assert (folder / "my answer.wav").stat().st_size > 10_000
+    heard = speech_kernel.run(f'%llm transcribe "{folder}/my answer.wav" --language en -o heard')
+    assert heard.status == "ok", heard.error
+    text = speech_kernel.value("heard.text")
+    assert word_error_rate("Don't worry, it's fine.", text) <= 0.25, text
+
+
 def test_voice_round_trip_in_one_cell(speech_kernel):
     run = speech_kernel.run(
         "%llm say What is the capital of France? -o question\n"

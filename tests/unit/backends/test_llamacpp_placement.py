@@ -8,6 +8,7 @@ import pytest
 from llmux_jupyter.backends import llamacpp
 from llmux_jupyter.errors import InvalidParameter
 from llmux_jupyter.hardware.devices import Device
+from llmux_jupyter.models.chat_template import ChatSetup
 from llmux_jupyter.models.sources import FileSource
 from llmux_jupyter.models.spec import LoadOptions, ModelSpec
 from llmux_jupyter.types.values import Task
@@ -46,7 +47,7 @@ def test_gpu_estimate_goes_to_vram(monkeypatch):
     chosen = backend(gpus=GPUS, monkeypatch=monkeypatch, n_ctx=100)
     info = types.SimpleNamespace(tensor_bytes=1000, vocabulary_size=10,
                                  kv_cache_bytes=lambda n_ctx: n_ctx * 2)  # fmt: skip
-    chosen._gguf_info = info
+    chosen._gguf_info, chosen._chat = info, ChatSetup("completion")
     memory = chosen.required_memory()
     assert memory.vram == 1000 + 200 + 512 * 10 * 4
     assert memory.ram == llamacpp.CPU_OVERHEAD

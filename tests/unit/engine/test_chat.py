@@ -81,3 +81,12 @@ def test_provenance_names_model_params_and_usage(fake_llm):
     assert meta["params"] == {"max_tokens": 1, "seed": 3}
     assert meta["usage"]["completion_tokens"] == 1
     assert str(response) == "x"
+
+
+def test_stop_reason_is_kept_and_an_empty_answer_is_not_recorded(fake_llm, model_file):
+    assert fake_llm.chat("a b c", max_tokens=2).stop_reason == "max_tokens"
+    assert fake_llm.chat("a b c").stop_reason == "stop"
+    fake_llm.register("quiet", backend="echo", path=str(model_file), silent=True)
+    empty = fake_llm.chat("say nothing", model="quiet", thread="q")
+    assert (empty.text, empty.stop_reason, empty.interrupted) == ("", "stop", False)
+    assert fake_llm.threads.get("q").turns == []

@@ -205,6 +205,21 @@ def test_say_line_joins_words_and_stores_the_audio(shell, llm, capsys):
     assert llm.manager.get_loaded("mouth").backend.calls[-1].extra == {"speed": 2}
 
 
+def test_say_keeps_apostrophes_and_saves_to_a_path_with_spaces(shell, tmp_path):
+    folder = tmp_path / "My Drive"
+    folder.mkdir()
+    shell.run_line_magic(
+        "llm", f"say Don't panic, it's fine. -o spoken --save \"{folder}/my answer.wav\""
+    )
+    assert len(shell.user_ns["spoken"].samples) == 400  # four words, one chunk each
+    assert (folder / "my answer.wav").stat().st_size == 44 + 400 * 2
+
+
+def test_transcribe_takes_a_quoted_path(shell):
+    with pytest.raises(InvalidAudio, match=r"No audio file at /no such/clip\.wav"):
+        shell.run_line_magic("llm", "transcribe '/no such/clip.wav'")
+
+
 def test_say_cell_speaks_the_interpolated_cell(shell):
     shell.user_ns["who"] = "you all"
     shell.run_cell_magic("llm", "say -o spoken", "Hello {who}.\n")

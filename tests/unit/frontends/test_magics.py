@@ -2,18 +2,8 @@
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
-from llmux_jupyter.errors import ModelNotLoaded, UnknownModel
-from llmux_jupyter.frontends.magics import LLMuxMagics
-
-
-@pytest.fixture
-def shell(fake_llm):
-    shell = InteractiveShell.instance()
-    shell.register_magics(LLMuxMagics(shell, fake_llm))
-    yield shell
-    shell.user_ns.pop("answer", None)
+from llmux_jupyter.errors import ModelNotLoaded, RegistrationError, UnknownModel
 
 
 def cell(shell, line, body):
@@ -125,3 +115,28 @@ def test_threads_listing(shell, capsys):
     assert "side" in capsys.readouterr().out
     shell.run_line_magic("llm", "threads side")
     assert "hello there" in capsys.readouterr().out
+
+
+def test_register_refuses_a_name_in_use_unless_forced(shell, fake_llm, model_file, capsys):
+    shell.run_line_magic("llm", "load echo")
+    with pytest.raises(
+        RegistrationError, match=r"'echo' is a built-in model \(echo, chat, .*--force"
+    ):
+        shell.run_line_magic("llm", f"register echo --backend echo --path {model_file}")
+    assert [m.name for m in fake_llm.ps()] == ["echo"]
+    capsys.readouterr()
+    shell.run_line_magic(
+        "llm", f"register echo --backend echo --path {model_file} --force --set n=8"
+    )
+    assert capsys.readouterr().out.endswith(", replacing the model of that name.\n")
+    assert fake_llm.ps() == []  # the model it replaced was unloaded
+    assert fake_llm.manager.catalog.get("echo").settings == {"n": 8}
+
+
+def test_an_empty_answer_is_a_note_not_a_blank(shell, fake_llm, model_file, capsys):
+    fake_llm.register("quiet", backend="echo", path=str(model_file), silent=True)
+    cell(shell, "-m quiet --stop end -o answer --thread q", "say nothing")
+    out = capsys.readouterr().out
+    assert out.startswith("\n(The model produced no text (stop reason: stop; 0 tokens after a 2")
+    assert "a --stop string matched at once; or the model ended at once" in out
+    assert shell.user_ns["answer"] == "" and fake_llm.threads.get("q").turns == []

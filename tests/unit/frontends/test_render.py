@@ -62,3 +62,16 @@ def test_terminal_output_prints_as_it_streams():
     output.append(" world")
     output.finish({}, interrupted=True)
     assert stream.getvalue() == "Hello world\n[interrupted]\n"
+
+
+def test_a_note_goes_under_the_answer_in_every_format():
+    calls, publish = recorder()
+    JupyterLiveOutput("markdown", 15, publish).finish({}, note="Nothing came.")
+    assert calls[-1][0] == {"text/markdown": "*Nothing came.*", "text/plain": "Nothing came."}
+    output = JupyterLiveOutput("text", 15, publish)
+    output.append("x")
+    output.finish({}, note="A note.")
+    assert calls[-1][0] == {"text/plain": "x\n\nA note."}
+    stream = io.StringIO()
+    TerminalLiveOutput(stream).finish({}, note="Nothing came.")
+    assert stream.getvalue() == "\n(Nothing came.)\n"

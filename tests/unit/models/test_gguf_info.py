@@ -6,6 +6,8 @@ import pytest
 from llmux_jupyter.errors import ModelLoadError
 from llmux_jupyter.models.gguf_info import read_gguf_info
 
+from ...gguf_files import save
+
 
 @pytest.fixture
 def tiny_gguf(tmp_path):
@@ -20,10 +22,7 @@ def tiny_gguf(tmp_path):
     writer.add_token_list(["<s>", "a", "b", "hello"])
     writer.add_tensor("w0", np.ones((4, 8), dtype=np.float32))
     writer.add_tensor("w1", np.ones((8,), dtype=np.float16))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    save(writer)
     return path
 
 
