@@ -42,6 +42,10 @@ class LlamaCppBackend(Backend):
     draft_kinds = frozenset({DRAFT_MODEL, DraftMethod.PROMPT_LOOKUP.value})
     requires = ("llama_cpp",)
     extra = "llamacpp"
+    one_at_a_time = (
+        "llama-cpp-python runs one generation at a time per model; to measure concurrency, "
+        "serve the GGUF (llama-server --parallel N) and register it with --backend openai"
+    )
     _gguf_info: GGUFInfo | None = None
     _placement: tuple[str, int] | None = None
     _draft: AdaptiveDraft | None = None

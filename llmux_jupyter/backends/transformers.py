@@ -74,6 +74,7 @@ class TransformersBackend(Backend):
     draft_kinds = frozenset({DRAFT_MODEL})
     requires = ("torch", "transformers")
     extra = "transformers"
+    one_at_a_time = "concurrency > 1 needs batched generation (coming with llm.map)"
     _files: ModelFiles | None = None
     _placement: Placement | None = None
     _draft: TransformersBackend | None = None
