@@ -141,6 +141,7 @@ class Bench:
         return self._run()
 
     def _run(self) -> Iterator[RequestRecord]:
+        crashed = False
         try:
             for plan in self._plans:
                 if self.cancel_event.is_set():
@@ -151,8 +152,12 @@ class Bench:
                 except LLMuxError as error:
                     self.report.notes.append(f"{plan.model}: stopped: {error}")
                     self._failure = self._failure or error
+        except Exception:  # not ours: no interrupt to report, the error says what happened
+            crashed = True
+            raise
         finally:
-            self.report.interrupted = self.cancel_event.is_set() and self._failure is None
+            stopped = self.cancel_event.is_set() and not crashed
+            self.report.interrupted = stopped and self._failure is None
         if self._failure is not None:
             raise self._failure
 

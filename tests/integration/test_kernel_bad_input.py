@@ -60,6 +60,16 @@ CASES = [
     ("%llm lod smollm2", "UsageError", "invalid choice: 'lod'"),
     ("%llm rerank planets nowhere", "UsageError", "No variable 'nowhere'"),
     ("%llm rerank planets keep", "InvalidParameter", "must be a list of strings, not a str"),
+    ("%llm bench smollm2 --concurrency 0", "UsageError", "whole numbers of at least 1"),
+    ("%llm bench smollm2 --prompts-from nowhere", "UsageError", "no such notebook variable"),
+    ("%llm bench smollm2 -o 1x", "UsageError", "give a Python variable name"),
+    ("%llm bench smollm2 nope", "UnknownModel", "No model named 'nope'"),
+    ("%llm bench whisper-tiny.en", "UnsupportedTask", "not a chat model"),
+    ("%llm bench smollm2 --prompts-from keep", "InvalidParameter", "a list of prompts"),
+    ("%%llm --compare smollm2,nope\nhi", "UnknownModel", "No model named 'nope'"),
+    ("%%llm --compare smollm2\nhi", "InvalidParameter", "at least two models"),
+    ("%%llm --compare smollm2,,x\nhi", "UsageError", "separated by commas"),
+    ("%%llm --compare smollm2,smollm2-hf --new\nhi", "UsageError", "fresh threads"),
 ]
 
 
