@@ -15,7 +15,7 @@ from .bench_metrics import LevelSummary, RequestRecord, Status, summarize
 from .bench_prompts import BUILTIN_PROMPTS
 from .chat import ChatStream
 from .conversation import Threads
-from .fanin import Emit, fan_in
+from .fanin import emitting, fan_in
 from .jobs import task_model
 from .manager import ModelManager
 
@@ -190,20 +190,25 @@ class Bench:
                     raise self._request_failure
 
     def _run_level(self, model: str, backend: str, concurrency: int) -> Iterator[RequestRecord]:
-        """The level's requests from ``concurrency`` threads, each taking the next prompt."""
+        """The level's requests from ``concurrency`` threads, each taking the next prompt; at
+        concurrency 1 in the caller's thread, where ``%%llm`` computes its answers."""
         numbers = iter(range(self.requests_per_level))
         lock = threading.Lock()
         started = time.perf_counter()
 
-        def worker(emit: Emit[RequestRecord]) -> None:
+        def requests() -> Iterator[RequestRecord]:
             while not (self.cancel_event.is_set() or self._request_failure is not None):
                 with lock:
                     number = next(numbers, None)
                 if number is None:
                     return
-                emit(self._request(model, backend, concurrency, number, started))
+                yield self._request(model, backend, concurrency, number, started)
 
-        yield from fan_in([worker] * concurrency, self.cancel_event)
+        if concurrency == 1:
+            yield from fan_in([], self.cancel_event, inline=requests())
+        else:
+            workers = [emitting(requests()) for _ in range(concurrency)]
+            yield from fan_in(workers, self.cancel_event)
 
     def _request(
         self, model: str, backend: str, concurrency: int, number: int, level_start: float

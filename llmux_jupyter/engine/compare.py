@@ -12,7 +12,7 @@ from ..models.sources import RemoteSource
 from ..types.values import GenerationParams
 from .chat import ChatResponse, ChatStream
 from .conversation import Threads
-from .fanin import Emit, Task, fan_in
+from .fanin import emitting, fan_in
 from .manager import ModelManager
 
 EventKind = Literal["started", "delta", "done", "failed", "skipped"]
@@ -88,37 +88,33 @@ class Comparison:
         return self._run()
 
     def _run(self) -> Iterator[CompareEvent]:
-        local = [name for name in self.models if name not in self.remote]
-        tasks = [self._answer_task(name) for name in self.remote]
-        if local:
-            tasks.append(self._in_turn_task(local))
-        for event in fan_in(tasks, self.cancel_event):
+        in_turn = self._in_turn([name for name in self.models if name not in self.remote])
+        tasks = [emitting(self._answer(name)) for name in self.remote]
+        if tasks:  # the local ones in a thread too: served columns stream while they load
+            tasks.append(emitting(in_turn))
+            in_turn = iter(())
+        # else the local answers are computed in the caller's thread, as %%llm computes them
+        for event in fan_in(tasks, self.cancel_event, inline=in_turn):
             if event.response is not None:
                 self.responses[event.model] = event.response
             if event.error is not None:
                 self.errors[event.model] = event.error
             yield event
 
-    def _answer_task(self, name: str) -> Task[CompareEvent]:
-        return lambda emit: self._answer(name, emit)
+    def _in_turn(self, names: list[str]) -> Iterator[CompareEvent]:
+        for name in names:
+            if self.cancel_event.is_set():
+                yield CompareEvent(name, "skipped")
+            else:
+                yield from self._answer(name)
 
-    def _in_turn_task(self, names: list[str]) -> Task[CompareEvent]:
-        def in_turn(emit: Emit[CompareEvent]) -> None:
-            for name in names:
-                if self.cancel_event.is_set():
-                    emit(CompareEvent(name, "skipped"))
-                else:
-                    self._answer(name, emit)
-
-        return in_turn
-
-    def _answer(self, name: str, emit: Emit[CompareEvent]) -> None:
+    def _answer(self, name: str) -> Iterator[CompareEvent]:
         stream = self._streams[name]
-        emit(CompareEvent(name, "started"))
+        yield CompareEvent(name, "started")
         try:
             for delta in stream:
-                emit(CompareEvent(name, "delta", text=delta))
+                yield CompareEvent(name, "delta", text=delta)
         except LLMuxError as error:
-            emit(CompareEvent(name, "failed", error=error))
+            yield CompareEvent(name, "failed", error=error)
             return
-        emit(CompareEvent(name, "done", response=stream.response))
+        yield CompareEvent(name, "done", response=stream.response)

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from llmux_jupyter.engine.fanin import THREAD_NAME, fan_in
+from llmux_jupyter.engine.fanin import THREAD_NAME, emitting, fan_in
 
 
 def running_tasks() -> list[str]:
@@ -45,3 +45,17 @@ def test_a_task_error_cancels_the_others_and_is_raised_once_all_are_done():
     with pytest.raises(RuntimeError, match="task broke"):
         list(fan_in([fails, until_cancelled], cancel))
     assert stopped == [True] and running_tasks() == []
+
+
+def test_inline_items_are_made_in_the_consumers_thread_between_the_tasks_items():
+    cancel = threading.Event()
+    made_in = []
+
+    def here():
+        for n in range(3):
+            made_in.append(threading.current_thread() is threading.main_thread())
+            yield f"here {n}"
+
+    items = list(fan_in([emitting(["there"])], cancel, inline=here()))
+    assert sorted(items) == ["here 0", "here 1", "here 2", "there"]
+    assert made_in == [True, True, True] and running_tasks() == []
