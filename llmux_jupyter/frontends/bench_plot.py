@@ -56,18 +56,21 @@ def bench_plot(report: BenchReport) -> BenchPlot | None:
         return None
     models = list(dict.fromkeys(level.model for level in report.levels))
     levels = sorted({level.concurrency for level in report.levels})
-    found = {(level.model, level.concurrency): level for level in report.levels}
     width = 0.8 / len(levels)
+    # Each model's bars side by side, centred on its tick (a skipped level leaves no gap).
+    groups = {m: [level for level in report.levels if level.model == m] for m in models}
+    place = {
+        (level.model, level.concurrency): models.index(m) + (k - (len(group) - 1) / 2) * width
+        for m, group in groups.items()
+        for k, level in enumerate(group)
+    }
     figure = Figure(figsize=(4 + 1.2 * len(models) * len(levels), 3.2), layout="constrained")
     for axes, (title, value, label) in zip(figure.subplots(1, 2), PANELS, strict=True):
         for index, concurrency in enumerate(levels):
-            heights = [
-                value(found[m, concurrency]) if (m, concurrency) in found else math.nan
-                for m in models
-            ]
-            positions = [m + (index - (len(levels) - 1) / 2) * width for m in range(len(models))]
+            shown = [level for level in report.levels if level.concurrency == concurrency]
+            heights = [value(level) for level in shown]
             bars = axes.bar(
-                positions,
+                [place[level.model, concurrency] for level in shown],
                 heights,
                 width * 0.92,
                 color=COLOURS[index % len(COLOURS)],

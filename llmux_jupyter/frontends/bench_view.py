@@ -121,8 +121,8 @@ def _milliseconds(value: float) -> str:
 
 def _notes(report: BenchReport, no_plot: bool = False) -> dict[str, str]:
     lines = [
-        f"{load.model} loaded on {load.device} in {load.load_seconds:.2f} s"
-        + (" (by the bench, before its requests)" if load.loaded_by_bench else " (before)")
+        f"{load.model} on {load.device}: loaded in {load.load_seconds:.2f} s"
+        + (" by the bench, before its requests" if load.loaded_by_bench else ", before the bench")
         for load in report.loads
     ]
     lines += report.notes

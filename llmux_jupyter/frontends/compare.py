@@ -93,7 +93,8 @@ def stats(response: ChatResponse) -> str:
         parts.append(f"TTFT {usage.time_to_first_token_s:.2f} s")
     if usage.tokens_per_second is not None:
         parts.append(f"{usage.tokens_per_second:.1f} tokens/s")
-    parts.append(f"{usage.prompt_tokens} prompt + {usage.completion_tokens} output tokens")
+    prompt = f"{usage.prompt_tokens} prompt + " if usage.prompt_tokens else ""  # 0: not told
+    parts.append(f"{prompt}{usage.completion_tokens} output tokens")
     if response.interrupted:
         parts.append(f"⏹ {INTERRUPTED_NOTE}")
     return " · ".join(parts)
