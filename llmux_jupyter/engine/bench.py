@@ -16,7 +16,7 @@ from .bench_prompts import BUILTIN_PROMPTS
 from .chat import ChatStream
 from .conversation import Threads
 from .fanin import emitting, fan_in
-from .jobs import task_model
+from .jobs import Job, task_model
 from .manager import ModelManager
 
 DEFAULT_PROMPTS = 8
@@ -79,15 +79,15 @@ class _Plan:
     levels: tuple[int, ...]
 
 
-class Bench:
+class Bench(Job[RequestRecord]):
     """Iterate (once) for each request's record as it finishes; afterwards ``report`` holds
     everything, also after an interrupt or a failure.
 
     Models run one after another. Each is loaded first (timed apart), held busy for its whole
     run (never evicted under it) and warmed up with one short request; then each concurrency
     level sends the prompts (greedy, fresh threads that are not kept) from that many threads
-    at once. Concurrency above 1 runs only where the backend serves requests concurrently,
-    otherwise a note says why. ``cancel()`` (the kernel's interrupt) stops every request
+    at once (level 1 from the caller's thread, as ``%%llm``). Concurrency above 1 runs only
+    where the backend serves requests concurrently, otherwise a note says why. ``cancel()`` (the kernel's interrupt) stops every request
     between two tokens. A model that fails (it cannot load, a request fails) ends its run;
     the others still run, and the first failure is raised at the end.
     """
@@ -101,6 +101,7 @@ class Bench:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         concurrency: Sequence[int] = (1,),
     ) -> None:
+        super().__init__()
         self._manager = manager
         self.prompts, self.requests_per_level = _prompt_set(prompts)
         self.params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
@@ -112,10 +113,8 @@ class Bench:
         self.report = BenchReport(self.requests_per_level, max_tokens, levels)
         self._plans = [self._plan(name, levels) for name in models]
         self.planned = sum(len(p.levels) for p in self._plans) * self.requests_per_level
-        self.cancel_event = threading.Event()
         self._failure: LLMuxError | None = None  # the first model's failure, raised at the end
         self._request_failure: LLMuxError | None = None  # a failed request of the running model
-        self._started = False
 
     def _plan(self, name: str, levels: tuple[int, ...]) -> _Plan:
         """Checks the model (known, chat, backend installed) before anything runs."""
@@ -130,15 +129,6 @@ class Bench:
                 f"{model}: concurrency {shown} skipped: {backend.one_at_a_time}."
             )
         return _Plan(model, tuple(c for c in levels if c == 1))
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def __iter__(self) -> Iterator[RequestRecord]:
-        if self._started:
-            raise RuntimeError("A Bench can be iterated only once.")
-        self._started = True
-        return self._run()
 
     def _run(self) -> Iterator[RequestRecord]:
         crashed = False

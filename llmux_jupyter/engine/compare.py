@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -13,6 +12,7 @@ from ..types.values import GenerationParams
 from .chat import ChatResponse, ChatStream
 from .conversation import Threads
 from .fanin import emitting, fan_in
+from .jobs import Job
 from .manager import ModelManager
 
 EventKind = Literal["started", "delta", "done", "failed", "skipped"]
@@ -31,7 +31,7 @@ class CompareEvent:
     error: LLMuxError | None = None
 
 
-class Comparison:
+class Comparison(Job[CompareEvent]):
     """Iterate (once) for the events of every answer as they happen; afterwards ``responses``
     and ``errors`` hold each model's outcome.
 
@@ -55,7 +55,7 @@ class Comparison:
             raise InvalidParameter("Compare at least two models, e.g. --compare smollm2,other.")
         if len(set(models)) != len(models):
             raise InvalidParameter("Name each model to compare once.")
-        self.cancel_event = threading.Event()
+        super().__init__()
         # Every model is checked (known, chat) here, before anything runs.
         self._streams = {
             name: ChatStream(
@@ -76,16 +76,6 @@ class Comparison:
         self.remote = [n for n in models if isinstance(manager.catalog.get(n).source, RemoteSource)]
         self.responses: dict[str, ChatResponse] = {}
         self.errors: dict[str, LLMuxError] = {}
-        self._started = False
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def __iter__(self) -> Iterator[CompareEvent]:
-        if self._started:
-            raise RuntimeError("A Comparison can be iterated only once.")
-        self._started = True
-        return self._run()
 
     def _run(self) -> Iterator[CompareEvent]:
         in_turn = self._in_turn([name for name in self.models if name not in self.remote])

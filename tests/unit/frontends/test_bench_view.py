@@ -3,21 +3,10 @@
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 from llmux_jupyter.errors import InvalidParameter, UnknownModel
 from llmux_jupyter.frontends.bench_plot import bench_plot
 from llmux_jupyter.frontends.bench_view import bench_table
-from llmux_jupyter.frontends.magics import LLMuxMagics
-
-
-@pytest.fixture
-def shell(fake_llm):
-    shell = InteractiveShell.instance()
-    shell.register_magics(LLMuxMagics(shell, fake_llm))
-    yield shell
-    for name in ("result", "mine"):
-        shell.user_ns.pop(name, None)
 
 
 def test_bench_prints_the_table_and_notes_and_stores_the_report(shell, capsys):

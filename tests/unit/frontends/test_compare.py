@@ -4,12 +4,10 @@ import io
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 from llmux_jupyter.engine.compare import CompareEvent
 from llmux_jupyter.errors import ModelLoadError, UnknownModel
 from llmux_jupyter.frontends.compare import JupyterCompareOutput, TerminalCompareOutput
-from llmux_jupyter.frontends.magics import LLMuxMagics
 
 
 def recorder():
@@ -50,14 +48,6 @@ def test_terminal_prints_each_answer_when_it_is_over():
     assert stream.getvalue() == ""
     output.apply(CompareEvent("b", "failed", error=ModelLoadError("no room")))
     assert stream.getvalue() == "── b · failed ──\nlate\n[error: no room]\n\n"
-
-
-@pytest.fixture
-def shell(fake_llm):
-    shell = InteractiveShell.instance()
-    shell.register_magics(LLMuxMagics(shell, fake_llm))
-    yield shell
-    shell.user_ns.pop("answers", None)
 
 
 def test_compare_cell_stores_each_answer_and_keeps_no_thread(shell, fake_llm, capsys):

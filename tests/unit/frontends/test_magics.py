@@ -2,18 +2,8 @@
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 from llmux_jupyter.errors import ModelNotLoaded, UnknownModel
-from llmux_jupyter.frontends.magics import LLMuxMagics
-
-
-@pytest.fixture
-def shell(fake_llm):
-    shell = InteractiveShell.instance()
-    shell.register_magics(LLMuxMagics(shell, fake_llm))
-    yield shell
-    shell.user_ns.pop("answer", None)
 
 
 def cell(shell, line, body):
