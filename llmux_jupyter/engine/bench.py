@@ -87,9 +87,10 @@ class Bench(Job[RequestRecord]):
     run (never evicted under it) and warmed up with one short request; then each concurrency
     level sends the prompts (greedy, fresh threads that are not kept) from that many threads
     at once (level 1 from the caller's thread, as ``%%llm``). Concurrency above 1 runs only
-    where the backend serves requests concurrently, otherwise a note says why. ``cancel()`` (the kernel's interrupt) stops every request
-    between two tokens. A model that fails (it cannot load, a request fails) ends its run;
-    the others still run, and the first failure is raised at the end.
+    where the backend serves requests concurrently, otherwise a note says why. ``cancel()``
+    (the kernel's interrupt) stops every request between two tokens. A model that fails (it
+    cannot load, a request fails) ends its run; the others still run, and the first failure
+    is raised at the end.
     """
 
     def __init__(

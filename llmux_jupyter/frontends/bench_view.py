@@ -64,7 +64,7 @@ def _prompts(args: Namespace, user_ns: dict[str, Any]) -> int | list[str]:
     if args.prompts_from is None:
         return DEFAULT_PROMPTS if args.prompts is None else args.prompts
     if args.prompts_from not in user_ns:
-        raise UsageError(f"--prompts-from {args.prompts_from}: no such notebook variable.")
+        raise UsageError(f"No variable {args.prompts_from!r}: give the name of a list of prompts.")
     given = user_ns[args.prompts_from]
     if isinstance(given, str) or args.prompts is None:
         return given  # the engine refuses a bare string, and checks the list

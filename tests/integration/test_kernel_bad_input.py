@@ -61,7 +61,7 @@ CASES = [
     ("%llm rerank planets nowhere", "UsageError", "No variable 'nowhere'"),
     ("%llm rerank planets keep", "InvalidParameter", "must be a list of strings, not a str"),
     ("%llm bench smollm2 --concurrency 0", "UsageError", "whole numbers of at least 1"),
-    ("%llm bench smollm2 --prompts-from nowhere", "UsageError", "no such notebook variable"),
+    ("%llm bench smollm2 --prompts-from nowhere", "UsageError", "No variable 'nowhere'"),
     ("%llm bench smollm2 -o 1x", "UsageError", "give a Python variable name"),
     ("%llm bench smollm2 nope", "UnknownModel", "No model named 'nope'"),
     ("%llm bench whisper-tiny.en", "UnsupportedTask", "not a chat model"),

@@ -40,7 +40,7 @@ def test_prompts_from_a_variable_cycled_to_the_count(shell, fake_llm):
     [
         ("bench", UsageError, "required: MODEL"),
         ("bench echo --concurrency 1,x", UsageError, "whole numbers of at least 1"),
-        ("bench echo --prompts-from missing", UsageError, "no such notebook variable"),
+        ("bench echo --prompts-from missing", UsageError, "No variable 'missing'"),
         ("bench echo --prompts 0", InvalidParameter, "prompts must be between"),
         ("bench echo nope", UnknownModel, "No model named 'nope'"),
         ("bench echo -o 2x", UsageError, "give a Python variable name"),
