@@ -33,11 +33,13 @@ COLUMN = re.compile(r"── (\S+) · [^\n]*──(?:\n(?!\n── )(.*?))?(?=\n
 
 
 @pytest.fixture(scope="module")
-def bench_kernel(kernel: Kernel) -> Kernel:
-    """The session kernel with SmolLM2 on llama.cpp and on transformers loaded."""
+def bench_kernel(kernel: Kernel) -> Iterator[Kernel]:
+    """The session kernel with SmolLM2 on llama.cpp and on transformers loaded (and nothing
+    loaded afterwards, for the next module)."""
     run = kernel.run("%llm load smollm2\n%llm load smollm2-hf")
     assert run.status == "ok", run.error
-    return kernel
+    yield kernel
+    assert kernel.run("%llm unload --all").status == "ok"
 
 
 def column_texts(display: Message) -> dict[str, str]:
