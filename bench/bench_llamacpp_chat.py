@@ -27,10 +27,10 @@ from chat_timing import PROMPT, SMOLLM2_GGUF, Run, compare, median
 from tests.integration.kernel import Kernel
 
 
-def raw_llamacpp(llm, max_tokens: int, seed: int) -> Run:
+def raw_llamacpp(llm, max_tokens: int, seed: int, prompt: str = PROMPT) -> Run:
     started = time.perf_counter()
     stream = llm.create_chat_completion(
-        messages=[{"role": "user", "content": PROMPT}],
+        messages=[{"role": "user", "content": prompt}],
         stream=True,
         temperature=0.0,
         seed=seed,

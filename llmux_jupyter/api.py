@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.registry import BackendRegistry, BackendStatus, registry
 from .config import LLMux
+from .engine.bench import DEFAULT_MAX_TOKENS, DEFAULT_PROMPTS, Bench, BenchReport
 from .engine.budgets import BudgetUse, DeviceBudget, plan_budgets
 from .engine.chat import ChatResponse, ChatStream
+from .engine.compare import Comparison
 from .engine.conversation import DEFAULT_THREAD, Threads
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.rerank import RerankJob
@@ -117,6 +119,57 @@ class LLM:
 
     def _remember(self, response: ChatResponse) -> None:
         self.last = response
+
+    # -- measuring and comparing -----------------------------------------------
+    def compare(
+        self,
+        prompt: str,
+        models: Sequence[str],
+        *,
+        system: str | None = None,
+        stream: bool = False,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        stop: tuple[str, ...] | list[str] = (),
+    ) -> dict[str, ChatResponse] | Comparison:
+        """The same prompt to several chat models, each in a fresh thread (not kept): a dict
+        model -> response, or with ``stream`` a Comparison of events as they happen. Remote
+        models answer at once, local ones in turn; the first failure is raised at the end."""
+        params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
+        comparison = Comparison(self.manager, prompt, list(models), system=system, params=params)
+        if stream:
+            return comparison
+        for _ in comparison:
+            pass
+        if comparison.errors:
+            raise next(iter(comparison.errors.values()))
+        return comparison.responses
+
+    def bench(
+        self,
+        models: str | Sequence[str],
+        *,
+        prompts: int | Sequence[str] = DEFAULT_PROMPTS,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        concurrency: int | Sequence[int] = 1,
+        stream: bool = False,
+    ) -> BenchReport | Bench:
+        """Benchmark chat models (guidellm's metrics: TTFT, ITL, TPOT, latency, throughput):
+        ``prompts`` built-in prompts (or your list) per concurrency level, greedy, at most
+        ``max_tokens`` each. Returns the BenchReport, or with ``stream`` the Bench, whose
+        iteration yields each request's record as it finishes."""
+        names = [models] if isinstance(models, str) else list(models)
+        levels = [concurrency] if isinstance(concurrency, int) else list(concurrency)
+        bench = Bench(
+            self.manager, names, prompts=prompts, max_tokens=max_tokens, concurrency=levels
+        )
+        if stream:
+            return bench
+        for _ in bench:
+            pass
+        return bench.report
 
     # -- speech ----------------------------------------------------------------
     def transcribe(

@@ -48,6 +48,11 @@ class Backend(ABC):
     named_chat_formats: ClassVar[bool] = False
     # What the load did that is worth telling the user (e.g. where a conversion was cached).
     load_note: str = ""
+    # How one loaded model serves several chat requests at once: "threads" when ``generate``
+    # may run in several threads side by side (each call one request, e.g. on a server), None
+    # when it serves one at a time; ``one_at_a_time`` then says why (benchmarks show it).
+    concurrent_requests: ClassVar[str | None] = None
+    one_at_a_time: ClassVar[str] = "this backend serves one request at a time"
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
         self.spec = spec

@@ -52,6 +52,10 @@ class LlamaCppBackend(Backend):
     requires = ("llama_cpp",)
     extra = "llamacpp"
     uses_chat_templates = named_chat_formats = True
+    one_at_a_time = (
+        "llama-cpp-python runs one generation at a time per model; to measure concurrency, "
+        "serve the GGUF (llama-server --parallel N) and register it with --backend openai"
+    )
     _gguf_info: GGUFInfo | None = None
     _placement: tuple[str, int] | None = None
     _chat: ChatSetup | None = None

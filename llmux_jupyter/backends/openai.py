@@ -149,6 +149,7 @@ class OpenAIBackend(Backend):
     tasks = frozenset({Task.CHAT, Task.TRANSCRIPTION, Task.SPEECH, Task.RERANK})
     requires = ("openai",)
     extra = "remote"
+    concurrent_requests = "threads"  # the client is thread-safe; the server schedules
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
         super().__init__(spec, options)

@@ -77,6 +77,7 @@ class TransformersBackend(Backend):
     requires = ("torch", "transformers")
     extra = "transformers"
     uses_chat_templates = True
+    one_at_a_time = "concurrency > 1 needs batched generation (coming with llm.map)"
     _files: ModelFiles | None = None
     _placement: Placement | None = None
     _chat: ChatSetup | None = None

@@ -33,21 +33,13 @@ def task_model(manager: ModelManager, name: str | None, task: Task) -> str:
     return model
 
 
-class ModelJob(ABC, Generic[Item]):
-    """Iterate (once) for the pieces; subclasses say what to run, watch and keep."""
+class Job(ABC, Generic[Item]):
+    """Work whose results are iterated once, as they come; ``cancel()`` stops it and keeps
+    what was made."""
 
-    task: Task
-
-    def __init__(self, manager: ModelManager, model: str | None) -> None:
-        self.model = self.choose_model(manager, model)
-        self._manager = manager
+    def __init__(self) -> None:
         self.cancel_event = threading.Event()
-        self.provenance: dict[str, Any] = {}
         self._started = False
-
-    def choose_model(self, manager: ModelManager, name: str | None) -> str:
-        """The model to run: ``name`` (or the task's default), checked to do the job's task."""
-        return task_model(manager, name, self.task)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -57,6 +49,26 @@ class ModelJob(ABC, Generic[Item]):
             raise RuntimeError(f"A {type(self).__name__} can be iterated only once.")
         self._started = True
         return self._run()
+
+    @abstractmethod
+    def _run(self) -> Iterator[Item]:
+        """The work, yielding its results."""
+
+
+class ModelJob(Job[Item]):
+    """Iterate (once) for the pieces; subclasses say what to run, watch and keep."""
+
+    task: Task
+
+    def __init__(self, manager: ModelManager, model: str | None) -> None:
+        super().__init__()
+        self.model = self.choose_model(manager, model)
+        self._manager = manager
+        self.provenance: dict[str, Any] = {}
+
+    def choose_model(self, manager: ModelManager, name: str | None) -> str:
+        """The model to run: ``name`` (or the task's default), checked to do the job's task."""
+        return task_model(manager, name, self.task)
 
     def _run(self) -> Iterator[Item]:
         with self._manager.using(self.model) as loaded:

@@ -4,12 +4,14 @@ bad input raises UsageError, never exits; quoting as in ``quoting.split_argument
 from __future__ import annotations
 
 import ast
+from argparse import ArgumentTypeError
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..config import FORMATS
+from ..engine.bench import DEFAULT_MAX_TOKENS, DEFAULT_PROMPTS
 from ..types.values import DTYPES, Task
 from .quoting import split_arguments
 
@@ -38,6 +40,12 @@ def cell_parser() -> LineParser:
     parser.add_argument("--new", action="store_true", help="start the thread afresh")
     parser.add_argument("-f", "--format", choices=FORMATS, help="how to render the answer")
     parser.add_argument("--raw", action="store_true", help="send the cell as is: no {var}")
+    parser.add_argument(
+        "--compare",
+        type=model_names,
+        metavar="A,B[,C]",
+        help="the same prompt to each model (fresh threads), answers side by side",
+    )
     return parser
 
 
@@ -146,6 +154,28 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     rerank.add_argument("--top-n", type=int, metavar="N", help="keep only the N best")
     rerank.add_argument("-o", "--output", metavar="VAR", help="store the Reranking in VAR")
 
+    bench = add("bench", "measure chat models: TTFT, ITL, TPOT, latency, tokens/s (as guidellm)")
+    bench.add_argument("models", nargs="+", metavar="MODEL")
+    bench.add_argument(
+        "--prompts", type=int, metavar="N", help=f"requests per level ({DEFAULT_PROMPTS})"
+    )
+    bench.add_argument(
+        "--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="cap on each answer's tokens"
+    )
+    bench.add_argument(
+        "--concurrency",
+        type=concurrency_levels,
+        default=[1],
+        metavar="1,4,8",
+        help="requests at once, per level (only where the backend serves them concurrently)",
+    )
+    bench.add_argument(
+        "--prompts-from", metavar="VAR", help="a notebook variable holding a list of prompts"
+    )
+    bench.add_argument(
+        "-o", "--output", metavar="VAR", help="store the report (.records, .summary) in VAR"
+    )
+
     helper = add("help", "this help, or one command's options")
     helper.add_argument("topic", nargs="?")
     return parser, subparsers
@@ -165,6 +195,25 @@ def _add_say_options(parser: MagicArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="VAR", help="store (sample_rate, samples) in VAR")
     parser.add_argument("--save", metavar="FILE.wav", help="also write a WAV file")
     _add_settings(parser)
+
+
+def model_names(text: str) -> list[str]:
+    """'a,b' -> ['a', 'b'] (an argparse type: a bad value is a UsageError)."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ArgumentTypeError(f"{text!r}: name the models separated by commas, e.g. a,b")
+    return names
+
+
+def concurrency_levels(text: str) -> list[int]:
+    """'1,4,8' -> [1, 4, 8] (an argparse type: a bad value is a UsageError)."""
+    try:
+        levels = [int(part) for part in text.split(",")]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) < 1:
+        raise ArgumentTypeError(f"{text!r}: give whole numbers of at least 1, e.g. 1,4,8")
+    return levels
 
 
 def _add_settings(parser: MagicArgumentParser) -> None:

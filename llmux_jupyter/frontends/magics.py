@@ -20,6 +20,8 @@ from ..models.spec import ModelSpec
 from ..types.values import GenerationParams, Task
 from ..units import format_bytes, format_duration, format_path
 from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser
+from .bench_view import bench_command
+from .compare import compare_cell
 from .empty_answer import empty_answer_note
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
@@ -58,6 +60,7 @@ class LLMuxMagics(Magics):
             "transcribe": self._transcribe,
             "say": self._say_line,
             "rerank": self._rerank,
+            "bench": self._bench,
         }
         self._say_cell_parser = say_cell_parser()
 
@@ -85,6 +88,9 @@ class LLMuxMagics(Magics):
         params = GenerationParams(
             args.temperature, args.top_p, args.max_tokens, args.seed, tuple(args.stop)
         )
+        if args.compare is not None:
+            compare_cell(self.llm, args, prompt, params, self.shell.user_ns)
+            return
         stream = self.llm.chat(
             prompt,
             model=args.model,
@@ -115,6 +121,10 @@ class LLMuxMagics(Magics):
         if response.interrupted:
             # The user pressed interrupt: stop the queued cells, as Jupyter does.
             raise KeyboardInterrupt
+
+    def _bench(self, args: Namespace) -> None:
+        _check_variable(args.output)
+        bench_command(self.llm, args, self.shell.user_ns)
 
     # -- speech ----------------------------------------------------------------
     def _transcribe(self, args: Namespace) -> None:

@@ -7,7 +7,8 @@ import json
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 INTERRUPTED_NOTE = "interrupted"
@@ -45,23 +46,24 @@ class LiveOutput(ABC):
         """Show the whole answer one last time, with its provenance (and a ``note`` under it)."""
 
 
-class JupyterLiveOutput(LiveOutput):
+class CoalescedDisplay:
     """One display updated in place, at most ``max_updates_per_second`` times a second.
 
-    The first piece is shown at once; later updates are published by a background thread,
-    so the token loop never waits on the frontend (a display costs ~2 ms in ipykernel).
+    Make each change inside ``with display.change():`` (from one thread); ``render`` is then
+    called under the same lock for the bundle to show. The first change is shown at once;
+    later updates are published by a background thread, so the caller's loop never waits on
+    the front end (a display costs ~2 ms in ipykernel).
     """
 
     def __init__(
         self,
-        fmt: str = "markdown",
+        render: Callable[[], Bundle],
         max_updates_per_second: float = 15.0,
         publish: Publisher | None = None,
     ) -> None:
-        self.fmt = fmt
         self.interval = 1.0 / max_updates_per_second
-        self.text = ""
         self.updates = 0
+        self._render = render
         self._publish = publish or _ipython_publisher()
         self._lock = threading.Lock()
         self._dirty = False
@@ -69,9 +71,10 @@ class JupyterLiveOutput(LiveOutput):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def append(self, delta: str) -> None:
+    @contextmanager
+    def change(self) -> Iterator[None]:
         with self._lock:
-            self.text += delta
+            yield
             self._dirty = True
         if self._thread is None:
             self._flush()
@@ -81,18 +84,12 @@ class JupyterLiveOutput(LiveOutput):
             )
             self._thread.start()
 
-    def finish(self, metadata: dict[str, Any], interrupted: bool = False, note: str = "") -> None:
+    def final(self, bundle: Bundle, metadata: dict[str, Any]) -> None:
+        """Stop the live updates and show ``bundle`` one last time."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        bundle = mime_bundle(self.text, self.fmt, final=not interrupted)
-        if interrupted and "text/markdown" in bundle:
-            bundle["text/markdown"] += f"\n\n*⏹ {INTERRUPTED_NOTE}*"
-        if note:
-            for mime, line in (("text/markdown", f"*{note}*"), ("text/plain", note)):
-                if mime in bundle:
-                    bundle[mime] = f"{bundle[mime]}\n\n{line}".lstrip("\n")
-        self._show(bundle, {"llmux": metadata})
+        self._show(bundle, metadata)
 
     def _publish_periodically(self) -> None:
         while not self._stop.wait(self.interval):
@@ -102,13 +99,44 @@ class JupyterLiveOutput(LiveOutput):
         with self._lock:
             if not self._dirty:
                 return
-            text, self._dirty = self.text, False
-        self._show(mime_bundle(text, self.fmt), {})
+            bundle, self._dirty = self._render(), False
+        self._show(bundle, {})
 
     def _show(self, bundle: Bundle, metadata: dict[str, Any]) -> None:
         self._publish(bundle, metadata, self._shown)
         self._shown = True
         self.updates += 1
+
+
+class JupyterLiveOutput(LiveOutput):
+    """The answer as one display updated in place (see CoalescedDisplay)."""
+
+    def __init__(
+        self,
+        fmt: str = "markdown",
+        max_updates_per_second: float = 15.0,
+        publish: Publisher | None = None,
+    ) -> None:
+        self.fmt = fmt
+        self.text = ""
+        self._display = CoalescedDisplay(self._live_bundle, max_updates_per_second, publish)
+
+    def append(self, delta: str) -> None:
+        with self._display.change():
+            self.text += delta
+
+    def finish(self, metadata: dict[str, Any], interrupted: bool = False, note: str = "") -> None:
+        bundle = mime_bundle(self.text, self.fmt, final=not interrupted)
+        if interrupted and "text/markdown" in bundle:
+            bundle["text/markdown"] += f"\n\n*⏹ {INTERRUPTED_NOTE}*"
+        if note:
+            for mime, line in (("text/markdown", f"*{note}*"), ("text/plain", note)):
+                if mime in bundle:
+                    bundle[mime] = f"{bundle[mime]}\n\n{line}".lstrip("\n")
+        self._display.final(bundle, {"llmux": metadata})
+
+    def _live_bundle(self) -> Bundle:
+        return mime_bundle(self.text, self.fmt)
 
 
 def _ipython_publisher() -> Publisher:

@@ -28,7 +28,7 @@ from .jupyter import (
 )
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-NOTEBOOKS = ("llmux.ipynb", "other.ipynb", "picker.ipynb", "plain.ipynb")
+NOTEBOOKS = ("llmux.ipynb", "other.ipynb", "picker.ipynb", "plain.ipynb", "compare.ipynb")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -21,9 +21,15 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    """``python -m llama_cpp.server`` serving one GGUF as ``smollm2`` on 127.0.0.1."""
+    """``python -m llama_cpp.server`` serving one GGUF as ``smollm2`` on 127.0.0.1.
 
-    def __init__(self, model: Path, log: Path, api_key: str | None = None) -> None:
+    By default the server ends a streaming answer when another request arrives;
+    ``interrupt_requests=False`` makes concurrent requests wait their turn instead.
+    """
+
+    def __init__(
+        self, model: Path, log: Path, api_key: str | None = None, interrupt_requests: bool = True
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = log
@@ -31,6 +37,8 @@ class LlamaServer:
         command += ["--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(self.port)]
         if api_key is not None:
             command += ["--api_key", api_key]
+        if not interrupt_requests:
+            command += ["--interrupt_requests", "False"]
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 command,

@@ -73,6 +73,16 @@ CASES = [
     ('%%llm --system "unclosed\nhi', "UsageError", "A quote is not closed"),
     ("%llm load smollm2 --set verbose=loud", "InvalidParameter", "verbose must be true or false"),
     ("%llm load smollm2 --set chat_format=chatlm", "InvalidParameter", "Did you mean"),
+    ("%llm bench smollm2 --concurrency 0", "UsageError", "whole numbers of at least 1"),
+    ("%llm bench smollm2 --prompts-from nowhere", "UsageError", "No variable 'nowhere'"),
+    ("%llm bench smollm2 -o 1x", "UsageError", "give a Python variable name"),
+    ("%llm bench smollm2 nope", "UnknownModel", "No model named 'nope'"),
+    ("%llm bench whisper-tiny.en", "UnsupportedTask", "not a chat model"),
+    ("%llm bench smollm2 --prompts-from keep", "InvalidParameter", "a list of prompts"),
+    ("%%llm --compare smollm2,nope\nhi", "UnknownModel", "No model named 'nope'"),
+    ("%%llm --compare smollm2\nhi", "InvalidParameter", "at least two models"),
+    ("%%llm --compare smollm2,,x\nhi", "UsageError", "separated by commas"),
+    ("%%llm --compare smollm2,smollm2-hf --new\nhi", "UsageError", "fresh threads"),
 ]
 
 

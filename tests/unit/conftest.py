@@ -4,6 +4,7 @@ model that count words, registered for one test."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
@@ -14,7 +15,7 @@ from llmux_jupyter.api import LLM
 from llmux_jupyter.backends.base import Backend
 from llmux_jupyter.backends.registry import registry
 from llmux_jupyter.models.catalog import Catalog
-from llmux_jupyter.models.sources import FileSource
+from llmux_jupyter.models.sources import FileSource, RemoteSource
 from llmux_jupyter.models.spec import ModelSpec
 from llmux_jupyter.types.values import GenerationParams, Message, RequiredMemory, Task
 
@@ -58,6 +59,50 @@ class EchoBackend(Backend):
             "completion_tokens": len(words),
             "stop_reason": "max_tokens" if limited else "stop",
         }
+
+
+class ServedEchoBackend(EchoBackend):
+    """The echo backend as a server serves it: several requests at once (a pause after each
+    word lets them overlap); ``most`` is how many ran at the same time."""
+
+    concurrent_requests = "threads"
+    running = most = 0
+    lock = threading.Lock()
+
+    def required_memory(self) -> RequiredMemory:
+        return RequiredMemory()
+
+    def generate(
+        self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[str]:
+        cls = type(self)
+        with cls.lock:
+            cls.running += 1
+            cls.most = max(cls.most, cls.running)
+        words = super().generate(messages, params, cancel)
+        try:
+            while True:
+                try:
+                    word = next(words)
+                except StopIteration as stop:
+                    return stop.value
+                time.sleep(0.02)
+                yield word
+        finally:
+            with cls.lock:
+                cls.running -= 1
+
+
+def served_spec(name: str) -> ModelSpec:
+    return ModelSpec(name, "served-echo", Task.CHAT, RemoteSource("http://127.0.0.1:9/v1", name))
+
+
+@pytest.fixture
+def served_backend() -> Iterator[type[ServedEchoBackend]]:
+    registry.add("served-echo", ServedEchoBackend)
+    ServedEchoBackend.running = ServedEchoBackend.most = 0
+    yield ServedEchoBackend
+    registry.remove("served-echo")
 
 
 @pytest.fixture
