@@ -61,8 +61,10 @@ def test_picker_renders_and_a_comm_click_loads_the_model(kernel):
     assert WIDGET_MIME in display["content"]["data"]
     assert kernel.value("len(llm.manager.events)") == listeners + 2
     close = "picker.close()\nfrom llmux_jupyter.frontends.picker import ModelPicker\n" + (
-        "import gc\n[w.close() for w in gc.get_objects() if isinstance(w, ModelPicker)]"
+        # type(), not isinstance(): a dead weakref.proxy among gc's objects raises on isinstance
+        "import gc\n[w.close() for w in gc.get_objects() if type(w) is ModelPicker]"
     )
-    assert kernel.run(close).status == "ok"
+    closed = kernel.run(close)
+    assert closed.status == "ok", closed.error
     assert kernel.value("len(llm.manager.events)") == listeners
     assert kernel.run("%llm unload --all").status == "ok"
