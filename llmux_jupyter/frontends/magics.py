@@ -427,9 +427,11 @@ class LLMuxMagics(Magics):
         for number, turn in enumerate(thread.turns, 1):
             note = " [interrupted]" if turn.interrupted else ""
             tokens = turn.tokens.get(thread.turns[-1].model)
-            row = [str(number), turn.model, "" if tokens is None else f"{tokens:,}"]
-            table.rows.append([*row, _use_in_last(thread, number - 1), turn.user,
-                               turn.assistant + note])  # fmt: skip
+            counted = "" if tokens is None else f"{tokens:,}"
+            used = _use_in_last(thread, number - 1)
+            table.rows.append(
+                [str(number), turn.model, counted, used, turn.user, turn.assistant + note]
+            )
         display(table)
 
     def _help(self, args: Namespace) -> None:

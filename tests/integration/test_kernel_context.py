@@ -12,7 +12,10 @@ import pytest
 from .kernel import Kernel, llmux_kernel
 
 TOPICS = ["lighthouses", "volcanoes", "trains", "bees", "glaciers", "castles", "comets"]
-CELL = "%%llm --max-tokens 200 --temperature 0.7 --seed {seed} {options}\nA story about {topic}."
+CELL = (
+    "%%llm --max-tokens 200 --temperature 0.7 --seed {seed} {options}\n"
+    "Write a very long story about {topic}, in many chapters."
+)
 STATE = "(sorted((m.name, m.loaded_at) for m in llm.ps()), keep)"
 DOCUMENT = " ".join(["word"] * 5000)
 
@@ -49,16 +52,17 @@ def test_every_cell_answers_and_late_ones_note_the_turns_left_out(session, long_
     assert all(final["data"]["text/plain"].strip() for final in long_thread)
     assert all(c["window"] == 2048 for c in contexts)
     left_out = [c["turns_left_out"] for c in contexts]
-    assert left_out[0] == 0 and left_out[-1] > 0, left_out
+    usage = [final["metadata"]["llmux"]["usage"] for final in long_thread]
+    assert left_out[0] == 0 and left_out[-1] > 0, (contexts, usage)
     for final, context in zip(long_thread, contexts, strict=True):
         noted = "left out to fit the 2,048-token context" in final["data"]["text/plain"]
         assert noted == (context["turns_left_out"] > 0)
         assert context["prompt_tokens"] + 200 <= 2048  # room for the answer
-        # our count of the prompt is llama.cpp's own
-        assert (
-            abs(final["metadata"]["llmux"]["usage"]["prompt_tokens"] - context["prompt_tokens"])
-            <= 1
-        )
+        # our count of the prompt is llama.cpp's own, within a few tokens (a turn is counted
+        # on its own, so a merge across its edge can differ; llama.cpp's n_tokens lacks the
+        # last sampled token)
+        counted = final["metadata"]["llmux"]["usage"]["prompt_tokens"]
+        assert abs(counted - context["prompt_tokens"]) <= max(3, 0.01 * counted)
     last = long_thread[-1]["data"]["text/plain"]
     turns = contexts[-1]["turns_left_out"]
     assert f"{turns} earlier turns of thread 'default' left out" in last
