@@ -49,7 +49,7 @@ class ChatResponse:
         }
         if self.draft is not None:
             found["draft"] = self.draft.as_dict()
-        if self.context is not None:
+        if self.context is not None and self.context.window is not None:
             found["context"] = self.context.as_dict()
         return found
 

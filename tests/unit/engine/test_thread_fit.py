@@ -57,4 +57,5 @@ def test_a_backend_without_a_window_gets_the_whole_thread(fake_llm, echo_backend
         response = fake_llm.chat(TEN_WORDS)
     assert (response.context.used, response.context.window) == (2, None)
     assert response.context_note == ""
+    assert "context" not in response.provenance()  # nothing was counted
     assert echo_backend.counted == 0
