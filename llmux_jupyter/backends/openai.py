@@ -257,6 +257,12 @@ class OpenAIBackend(Backend):
         except openai.APIError as error:
             if not cancel.is_set():  # after a cancel, the hang-up is ours
                 raise self.server.explain(error, action, midway=pieces > 0) from None
+        if finish is None and not pieces and not cancel.is_set():
+            raise RemoteServerError(
+                f"{self.server.where} ended the answer without a word or a reason: see its log. "
+                "llama-cpp-python's server does this when the prompt is longer than its window: "
+                "tell llmux the window with --set context_window=TOKENS to fit the thread."
+            )
         counts = counts or {"completion_tokens": pieces}
         return {**counts, "stop_reason": _stop_reason(finish, cancel, params)}
 

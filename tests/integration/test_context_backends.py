@@ -1,6 +1,7 @@
 """Threads that outgrow the window on the other chat backends, through the Python API: the real
 SmolLM2 on transformers (a small n_ctx) and on llama-cpp-python's own server on loopback
-(the remote backend estimates its counts)."""
+(the remote backend estimates its counts; a context_window setting of 512, below the
+server's 2048, keeps the scenario short)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from llmux_jupyter.api import LLM
-from llmux_jupyter.errors import ContextOverflow
+from llmux_jupyter.errors import ContextOverflow, RemoteServerError
 from llmux_jupyter.models.catalog import Catalog
 
 from .llama_server import LlamaServer
@@ -63,8 +64,10 @@ def test_transformers_thread_fits_a_small_window(hf):
     assert answers[0].context.left_out == 0 and answers[-1].context.left_out > 0
     for answer in answers:
         assert answer.context.window == 512
-        # our count is the model's, within a token or two (turns are counted one by one)
-        assert abs(answer.usage.prompt_tokens - answer.context.tokens) <= 3
+        # our count is the model's or a little more (turns are counted one by one, and their
+        # markup rounded up): never too few
+        over = answer.context.tokens - answer.usage.prompt_tokens
+        assert 0 <= over <= answer.context.used + 2
         assert answer.context.tokens + 60 <= 512
     assert "left out to fit the 512-token context" in answers[-1].context_note
     check_refusals(hf, "smollm2-hf", 60)
@@ -85,7 +88,7 @@ def remote(tmp_path_factory, smollm2_path) -> Iterator[LLM]:
     server = LlamaServer(smollm2_path, folder / "server.log", interrupt_requests=False)
     api = LLM(Catalog(folder / "models.json"))
     api.register(
-        "remote", backend="openai", base_url=server.url, model="smollm2", context_window=2048
+        "remote", backend="openai", base_url=server.url, model="smollm2", context_window=512
     )
     api.register("remote-unsized", backend="openai", base_url=server.url, model="smollm2")
     yield api
@@ -94,17 +97,19 @@ def remote(tmp_path_factory, smollm2_path) -> Iterator[LLM]:
 
 
 def test_remote_thread_fits_with_estimated_counts(remote):
-    answers = long_thread(remote, "remote", cells=14, max_tokens=200)
+    answers = long_thread(remote, "remote", cells=6, max_tokens=60)
     assert all(a.text.strip() for a in answers)
     assert answers[0].context.left_out == 0 and answers[-1].context.left_out > 0
     for answer in answers:  # the estimate errs on the safe side of the server's own count
         assert answer.usage.prompt_tokens <= answer.context.tokens
-        assert answer.context.tokens + 200 <= 2048
-    check_refusals(remote, "remote", 200)
+        assert answer.context.tokens + 60 <= 512
+    check_refusals(remote, "remote", 60)
 
 
-def test_the_servers_own_refusal_is_context_overflow(remote):
-    with pytest.raises(ContextOverflow, match="maximum context length is 2048"):
+def test_a_server_that_drops_an_overlong_prompt_is_a_typed_error(remote):
+    # llama-cpp-python's server answers 200 and then ends the stream at once when the prompt
+    # exceeds its window (the HTTP 400 of vLLM and others is ContextOverflow, see unit tests)
+    with pytest.raises(RemoteServerError, match=r"without a word or a reason.*context_window="):
         remote.chat(DOCUMENT, model="remote-unsized", thread="unsized")
     assert remote.threads.get("unsized").turns == []
     assert remote.chat("Say hello.", model="remote-unsized", max_tokens=10).text.strip()
