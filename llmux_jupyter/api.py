@@ -96,8 +96,11 @@ class LLM:
         max_tokens: int | None = None,
         seed: int | None = None,
         stop: tuple[str, ...] | list[str] = (),
+        context: str | None = None,
     ) -> ChatResponse | ChatStream:
-        """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``."""
+        """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``.
+        ``context``: "truncate" or "error" when the thread outgrows the model's window
+        (default ``LLMux.context_policy``)."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
         chat_stream = ChatStream(
             self.manager,
@@ -109,6 +112,7 @@ class LLM:
             new=new,
             params=params,
             on_response=self._remember,
+            context=context or self.config.context_policy,
         )
         if stream:
             return chat_stream
@@ -393,12 +397,15 @@ class LLM:
         source = _source(path, hf, file, revision, base_url, model, api_key_env)
         if task is None and isinstance(source, RemoteSource):
             task = Task.CHAT.value
+        chosen_task = self._task_for(backend, task)
+        backend_class = self.backend_registry.class_of(backend)
+        assert backend_class is not None  # _task_for refused an unknown backend
         spec = ModelSpec(
             name=name,
             backend=backend,
-            task=self._task_for(backend, task),
+            task=chosen_task,
             source=source,
-            settings=settings,
+            settings=backend_class.checked_settings(settings),
             description=description,
         )
         if force and self.manager.is_loaded(name):

@@ -8,6 +8,7 @@ from traitlets import CaselessStrEnum, Float, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .engine.budgets import DEFAULT_FRACTION, plan_budgets
+from .engine.context import POLICIES
 from .errors import InvalidParameter
 from .hardware.memory import DeviceMemory
 from .units import parse_duration
@@ -37,6 +38,13 @@ class LLMux(Configurable):
         "5m",
         help="How long an idle model stays loaded: '30s', '5m', '1h'; '0' unloads right after "
         "each use; '-1' keeps models until unloaded.",
+    ).tag(config=True)
+
+    context_policy = CaselessStrEnum(
+        list(POLICIES),
+        default_value="truncate",
+        help="A thread longer than the model's context window: 'truncate' leaves the oldest "
+        "turns out of the prompt (and says so), 'error' refuses with ContextOverflow.",
     ).tag(config=True)
 
     @validate("memory_budget")

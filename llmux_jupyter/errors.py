@@ -72,3 +72,8 @@ class InvalidAudio(LLMuxError):
 
 class CacheError(LLMuxError):
     """A cache entry that cannot be cleared now: a loaded model uses it, or the disk refused."""
+
+
+class ContextOverflow(LLMuxError):
+    """A prompt that does not fit the model's context window (or, with ``--context error``,
+    a thread that would need turns left out)."""

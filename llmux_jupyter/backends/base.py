@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,6 +15,7 @@ from ..models.gguf_split import gguf_parts
 from ..models.spec import LoadOptions, ModelSpec
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 from ..units import parse_flag
+from .settings import VERBOSE, Setting, check_settings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
 # What ``generate`` may return when exhausted: token counts it knows better than we do
 # (and the DraftStats of speculative decoding under "draft").
 TokenCounts = dict[str, Any]
+# Estimates without a tokenizer: characters a token (English averages about four; three
+# errs on the safe side) and tokens of chat markup around each message.
+CHARS_PER_TOKEN = 3
+MESSAGE_MARKUP = 5
 
 
 class Backend(ABC):
@@ -53,12 +59,23 @@ class Backend(ABC):
     # when it serves one at a time; ``one_at_a_time`` then says why (benchmarks show it).
     concurrent_requests: ClassVar[str | None] = None
     one_at_a_time: ClassVar[str] = "this backend serves one request at a time"
+    # The ``--set`` settings understood (``verbose`` besides); None: the backend does not
+    # declare them (a plugin), and any key passes unchecked.
+    accepted_settings: ClassVar[tuple[Setting, ...] | None] = None
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
         self.spec = spec
         self.options = options
-        self.settings: dict[str, Any] = {**spec.settings, **options.settings}
+        self.settings: dict[str, Any] = self.checked_settings({**spec.settings, **options.settings})
         self.device = "cpu"
+
+    @classmethod
+    def checked_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """``settings`` converted to their declared types (InvalidParameter for an unknown key,
+        a wrong type or a value out of range); undeclared backends take them as they are."""
+        if cls.accepted_settings is None:
+            return settings
+        return check_settings((VERBOSE, *cls.accepted_settings), settings, cls.name)
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport | None:
@@ -101,6 +118,28 @@ class Backend(ABC):
         ``draft`` (a DraftStats) when speculative decoding counted its tokens.
         """
         raise self.unsupported(Task.CHAT)
+
+    def context_window(self) -> int | None:
+        """Tokens the loaded model can attend to (prompt and answer together); None: unknown."""
+        return None
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens of ``messages`` as the model's prompt (its chat template applied); by default
+        an estimate."""
+        return sum(self.count_text(m.content) + MESSAGE_MARKUP for m in messages)
+
+    def count_text(self, text: str) -> int:
+        """Tokens of ``text`` alone; by default an estimate that rather counts too many."""
+        return len(text) // CHARS_PER_TOKEN + 1
+
+    @cached_property
+    def message_markup(self) -> int:
+        """Tokens the chat template adds around one message, measured once: what two more
+        messages add to a prompt, less their text."""
+        one = [Message("user", "a")]
+        three = [*one, Message("assistant", "a"), *one]
+        added = self.count_tokens(three) - self.count_tokens(one)
+        return max(0, -(-added // 2) - self.count_text("a"))
 
     def transcribe(
         self, audio: Path | bytes | SpeechAudio, options: TranscribeOptions, cancel: threading.Event

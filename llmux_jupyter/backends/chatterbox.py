@@ -20,6 +20,7 @@ from ..types.audio import SpeechAudio, SpeechOptions, call_keywords
 from ..types.values import RequiredMemory, Task
 from .base import Backend, path_size
 from .registry import register_backend
+from .settings import Setting
 from .torch_devices import torch_support
 
 HUB_REPO = "ResembleAI/chatterbox"
@@ -44,6 +45,15 @@ class ChatterboxBackend(Backend):
     tasks = frozenset({Task.SPEECH})
     requires = ("chatterbox", "torchaudio")
     extra = "chatterbox"
+    accepted_settings = (
+        Setting("exaggeration", float, "emotional intensity (0.5)", minimum=0),
+        Setting("cfg_weight", float, "classifier-free guidance, pace (0.5)", minimum=0),
+        Setting("temperature", float, "sampling temperature (0.8)", minimum=0),
+        Setting("repetition_penalty", float, "penalty on repeated speech tokens", minimum=0),
+        Setting("min_p", float, "min-p sampling", minimum=0, maximum=1),
+        Setting("top_p", float, "nucleus sampling", minimum=0, maximum=1),
+        Setting("max_new_tokens", int, "speech tokens per sentence (1000)", minimum=1),
+    )
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:

@@ -10,7 +10,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..errors import InvalidParameter, ModelLoadError
+from ..errors import (
+    ContextOverflow,
+    GenerationError,
+    InvalidParameter,
+    LLMuxError,
+    ModelLoadError,
+)
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
@@ -21,6 +27,7 @@ from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory
 from . import llamacpp_log
 from .base import Backend, TokenCounts
 from .llamacpp_draft import (
+    MAX_DRAFT_TOKENS,
     AdaptiveDraft,
     check_vocabulary,
     draft_memory,
@@ -29,6 +36,7 @@ from .llamacpp_draft import (
     open_draft,
 )
 from .registry import register_backend
+from .settings import COMPLETION, TEMPLATE, Setting
 
 DEFAULT_CONTEXT = 2048
 DEFAULT_BATCH = 512
@@ -60,6 +68,25 @@ class LlamaCppBackend(Backend):
     _placement: tuple[str, int] | None = None
     _chat: ChatSetup | None = None
     _draft: AdaptiveDraft | None = None
+    _formatter: Any = None  # renders messages as the prompt text, when a template does
+    accepted_settings = (
+        Setting("n_ctx", int, "context window in tokens (2048)", minimum=256),
+        Setting("n_gpu_layers", int, "layers offloaded to the GPU (-1: all)", minimum=-1),
+        Setting("n_batch", int, "prompt tokens evaluated per batch (512)", minimum=1),
+        Setting("n_threads", int, "decoding threads", minimum=1),
+        Setting("n_threads_batch", int, "prompt-evaluation threads", minimum=1),
+        Setting("flash_attn", bool, "use flash attention"),
+        Setting(
+            "draft_tokens",
+            int,
+            "most tokens a draft guesses per step (10)",
+            minimum=1,
+            maximum=MAX_DRAFT_TOKENS,
+        ),
+        Setting("chat_format", str, "a llama-cpp-python chat format name (chatml, gemma...)"),
+        TEMPLATE,
+        COMPLETION,
+    )
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
@@ -186,7 +213,28 @@ class LlamaCppBackend(Backend):
                 raise
             self.load_note = f"draft: {self._draft.name}, up to {self._draft.most} tokens a step"
         if setup.source == "template":
-            self._llm.chat_handler = _template_handler(self._llm, setup.template)
+            self._formatter = _template_formatter(self._llm, setup.template)
+            self._llm.chat_handler = self._formatter.to_chat_handler()
+        elif setup.source == "model":
+            template = self._llm.metadata.get("tokenizer.chat_template")
+            self._formatter = _template_formatter(self._llm, template) if template else None
+
+    def context_window(self) -> int:
+        return int(self._llm.n_ctx())
+
+    def count_text(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """The prompt's tokens as llama-cpp-python makes it: the chat template rendered and
+        tokenized (a named chat format: the texts and an estimate of their markup)."""
+        if self.chat_setup().completion:
+            return self.count_text(completion_prompt(messages)) + 1
+        if self._formatter is None:
+            return super().count_tokens(messages)
+        rendered = self._formatter(messages=[m.as_dict() for m in messages])
+        prompt = rendered.prompt.encode("utf-8")
+        return len(self._llm.tokenize(prompt, add_bos=not rendered.added_special, special=True))
 
     def _open_draft(self, keywords: dict[str, Any]) -> AdaptiveDraft:
         """The draft for ``LoadOptions.draft``. Checking a few drafted tokens is a decode-sized
@@ -232,6 +280,8 @@ class LlamaCppBackend(Backend):
                     finish = choice.get("finish_reason") or finish
                     if cancel.is_set():
                         break
+            except ValueError as error:  # "Requested tokens (N) exceed context window of M"
+                raise _generation_error(error) from None
             finally:
                 chunks.close()
         summary: TokenCounts = {
@@ -284,8 +334,8 @@ def _check_chat_format(name: str) -> None:
         ) from None
 
 
-def _template_handler(llm: Any, template: str | None) -> Any:
-    """A llama-cpp-python chat handler rendering ``template`` (as it does for a GGUF's own)."""
+def _template_formatter(llm: Any, template: str | None) -> Any:
+    """llama-cpp-python's formatter of ``template`` (as it makes one for a GGUF's own)."""
     from llama_cpp import llama_chat_format
 
     eos, bos = llm.token_eos(), llm.token_bos()
@@ -294,7 +344,17 @@ def _template_handler(llm: Any, template: str | None) -> Any:
         eos_token=_token_text(llm, eos),
         bos_token=_token_text(llm, bos),
         stop_token_ids=[eos],
-    ).to_chat_handler()
+    )
+
+
+def _generation_error(error: ValueError) -> LLMuxError:
+    """llama-cpp-python's ValueError as ours: mostly a prompt longer than the window."""
+    if "context window" in str(error):
+        return ContextOverflow(
+            f"llama.cpp: {error}. Load the model with a larger window (--set n_ctx=8192), "
+            "start afresh with --new, or shorten the input."
+        )
+    return GenerationError(f"llama.cpp failed while answering ({error}); try again.")
 
 
 def _token_text(llm: Any, token: int) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidParameter, RemoteServerError
+from ..errors import ContextOverflow, InvalidParameter, RemoteServerError
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.credentials import api_key, refuse_secrets
 from ..models.sources import RemoteSource, check_base_url, display_url
@@ -28,6 +28,7 @@ from ..types.audio import (
 from ..types.values import GenerationParams, Message, RequiredMemory, Task
 from .base import Backend, TokenCounts
 from .registry import register_backend
+from .settings import CONTEXT_WINDOW, Setting
 
 if TYPE_CHECKING:
     import openai
@@ -45,6 +46,7 @@ class ServedModel:
 
     id: str
     owned_by: str = ""
+    context_window: int | None = None  # when the server says (vLLM, llama.cpp's llama-server)
 
 
 class Server:
@@ -84,7 +86,10 @@ class Server:
         import openai
 
         try:
-            return [ServedModel(m.id, m.owned_by or "") for m in client.models.list()]
+            return [
+                ServedModel(m.id, m.owned_by or "", _served_window(m.model_extra or {}))
+                for m in client.models.list()
+            ]
         except openai.NotFoundError:
             return None
         except openai.APIError as error:
@@ -150,6 +155,20 @@ class OpenAIBackend(Backend):
     requires = ("openai",)
     extra = "remote"
     concurrent_requests = "threads"  # the client is thread-safe; the server schedules
+    accepted_settings = (
+        Setting("timeout", float, "seconds to connect and between two pieces (60)", minimum=0.001),
+        Setting("max_retries", int, "retries of a failed request (2)", minimum=0),
+        Setting("check_model", bool, "loading checks that /v1/models lists the model (true)"),
+        Setting("stream_usage", bool, "ask the server for token counts (true)"),
+        Setting("extra_body", dict, "server-specific request fields"),
+        CONTEXT_WINDOW,
+        Setting("voice", str, "the server's voice for speech (alloy)"),
+        Setting("speed", float, "speech speed", minimum=0),
+        Setting("prompt", str, "transcription: text to steer the transcript"),
+        Setting("temperature", float, "transcription: sampling temperature", minimum=0),
+        Setting("response_format", str, "transcription: the server's answer format"),
+    )
+    _window: int | None = None
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
         super().__init__(spec, options)
@@ -177,6 +196,7 @@ class OpenAIBackend(Backend):
         served = self.server.models(self._client)
         names = {m.id for m in served or ()}
         model = self.source.model
+        self._window = next((m.context_window for m in served or () if m.id == model), None)
         if served is not None and model not in names and f"{model}:latest" not in names:
             raise RemoteServerError(
                 f"{self.server.where} does not serve {model!r}; it serves "
@@ -188,6 +208,11 @@ class OpenAIBackend(Backend):
         client = self.__dict__.pop("_client", None)
         if client is not None:
             client.close()
+
+    def context_window(self) -> int | None:
+        """The ``context_window`` setting, else what ``/v1/models`` said; None: unknown (the
+        whole thread is sent, and the server's refusal is ContextOverflow)."""
+        return self.settings.get("context_window", self._window)
 
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
@@ -207,9 +232,11 @@ class OpenAIBackend(Backend):
         action = f"answering with {self.source.model!r}"
         try:
             stream = self._client.chat.completions.create(**request)
+        except openai.BadRequestError as error:
+            raise _context_error(error) or self.server.explain(error, action) from None
         except openai.APIError as error:
             raise self.server.explain(error, action) from None
-        pieces = 0
+        pieces, finish = 0, None
         counts: TokenCounts = {}
         try:
             with stream, hang_up_on(cancel, stream.response):
@@ -220,6 +247,7 @@ class OpenAIBackend(Backend):
                             "completion_tokens": chunk.usage.completion_tokens,
                         }
                     delta = chunk.choices[0].delta if chunk.choices else None
+                    finish = (chunk.choices[0].finish_reason if chunk.choices else None) or finish
                     text = delta.content if delta is not None else None
                     if text:
                         pieces += 1
@@ -229,7 +257,14 @@ class OpenAIBackend(Backend):
         except openai.APIError as error:
             if not cancel.is_set():  # after a cancel, the hang-up is ours
                 raise self.server.explain(error, action, midway=pieces > 0) from None
-        return counts or {"completion_tokens": pieces}
+        if finish is None and not pieces and not cancel.is_set():
+            raise RemoteServerError(
+                f"{self.server.where} ended the answer without a word or a reason: see its log. "
+                "llama-cpp-python's server does this when the prompt is longer than its window: "
+                "tell llmux the window with --set context_window=TOKENS to fit the thread."
+            )
+        counts = counts or {"completion_tokens": pieces}
+        return {**counts, "stop_reason": _stop_reason(finish, cancel, params)}
 
     def transcribe(
         self, audio: Path | bytes | SpeechAudio, options: TranscribeOptions, cancel: threading.Event
@@ -309,6 +344,37 @@ class OpenAIBackend(Backend):
             raise self.server.explain(error, "reranking") from None
         yield from _scores_in_order(answer, len(documents), self.server.where)
         return {"method": "the server's /v1/rerank"}
+
+
+def _served_window(fields: Mapping[str, Any]) -> int | None:
+    """A model's context window from the extra fields of its ``/v1/models`` entry."""
+    meta = fields.get("meta") if isinstance(fields.get("meta"), dict) else {}
+    for value in (fields.get("max_model_len"), fields.get("context_length"), meta.get("n_ctx")):
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _context_error(error: Exception) -> ContextOverflow | None:
+    """The server refusing a prompt longer than its model's window, as ContextOverflow."""
+    if getattr(error, "code", None) != "context_length_exceeded" and "context length" not in (
+        str(error).lower()
+    ):
+        return None
+    return ContextOverflow(
+        f"The server says the prompt does not fit: {_detail(error)}. Start afresh with --new, "
+        "shorten the input, or tell llmux the model's window (--set context_window=TOKENS) so "
+        "it leaves old turns out."
+    )
+
+
+def _stop_reason(finish: str | None, cancel: threading.Event, params: GenerationParams) -> str:
+    """Ours from the server's finish_reason: "length" without max_tokens is the window full."""
+    if cancel.is_set():
+        return "interrupted"
+    if finish != "length":
+        return "stop"
+    return "max_tokens" if params.max_tokens is not None else "context_full"
 
 
 def _scores_in_order(answer: Any, count: int, where: str) -> list[float]:

@@ -13,6 +13,7 @@ from ..types.audio import SpeechAudio, SpeechOptions, call_keywords
 from ..types.values import RequiredMemory, Task
 from .base import Backend, path_size
 from .registry import register_backend
+from .settings import Setting
 
 SYNTHESIS_KEYWORDS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume")
 
@@ -40,6 +41,13 @@ class PiperBackend(Backend):
     tasks = frozenset({Task.SPEECH})
     requires = ("piper",)
     extra = "tts"
+    accepted_settings = (
+        Setting("speaker_id", int, "the speaker of a multi-speaker voice", minimum=0),
+        Setting("length_scale", float, "speed: above 1 is slower", minimum=0.01),
+        Setting("noise_scale", float, "voice variation", minimum=0),
+        Setting("noise_w_scale", float, "rhythm variation", minimum=0),
+        Setting("volume", float, "loudness (1)", minimum=0),
+    )
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:

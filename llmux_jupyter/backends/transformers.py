@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidParameter, ModelLoadError
+from ..errors import ContextOverflow, InvalidParameter, ModelLoadError
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
@@ -25,12 +25,14 @@ from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_progress import progress_bars
 from .hf_rerank import check_cross_encoder, cross_encoder_scores
 from .registry import register_backend
+from .settings import COMPLETION, TEMPLATE, Setting
 from .torch_devices import torch_support
 
 if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_BATCH_SIZE = 32
+DEFAULT_CONTEXT = 2048
 # The transformers class that loads a model of each task.
 MODEL_CLASSES = {
     Task.CHAT: "AutoModelForCausalLM",
@@ -82,6 +84,13 @@ class TransformersBackend(Backend):
     _placement: Placement | None = None
     _chat: ChatSetup | None = None
     _draft: TransformersBackend | None = None
+    accepted_settings = (
+        Setting("dtype", str, "weight precision (auto: float32 on the CPU)", choices=DTYPES),
+        TEMPLATE,
+        COMPLETION,
+        Setting("n_ctx", int, "context cap in tokens (default: the model's)", minimum=1),
+        Setting("batch_size", int, "texts per embedding or reranking batch (32)", minimum=1),
+    )
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
@@ -153,10 +162,6 @@ class TransformersBackend(Backend):
         return self._draft
 
     def _check_settings(self) -> None:
-        for key in ("n_ctx", "batch_size"):
-            value = self.settings.get(key)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InvalidParameter(f"{key} must be a positive whole number, not {value!r}.")
         if self.spec.task is Task.CHAT:
             self.chat_setup()
 
@@ -258,7 +263,29 @@ class TransformersBackend(Backend):
             self._model, self._tokenizer, keywords, cancel, params.stop, params.seed
         )
         counts: TokenCounts = {"prompt_tokens": prompt_tokens, "completion_tokens": new_tokens}
+        if prompt_tokens + new_tokens >= self.context_window() and not cancel.is_set():
+            counts["stop_reason"] = "context_full"
         return counts
+
+    def context_window(self) -> int:
+        """``n_ctx``, else the model's ``max_position_embeddings``, else the tokenizer's limit."""
+        limit = getattr(self._tokenizer, "model_max_length", 0)
+        known = getattr(self._model.config, "max_position_embeddings", 0) or (
+            limit if 0 < limit < 10**7 else DEFAULT_CONTEXT
+        )
+        return int(self.settings.get("n_ctx") or known)
+
+    def count_text(self, text: str) -> int:
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """The prompt's tokens: the chat template applied and tokenized, as ``generate`` does."""
+        if self.chat_setup().completion:
+            return len(self._tokenizer(completion_prompt(messages))["input_ids"])
+        ids = self._tokenizer.apply_chat_template(
+            [m.as_dict() for m in messages], add_generation_prompt=True, tokenize=True
+        )
+        return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
     def _encode(self, messages: Sequence[Message]) -> dict[str, Any]:
         if self.chat_setup().completion:
@@ -273,14 +300,12 @@ class TransformersBackend(Backend):
         return {key: value.to(self._model.device) for key, value in encoded.items()}
 
     def _generation_keywords(self, params: GenerationParams, prompt_tokens: int) -> dict[str, Any]:
-        config = self._model.config
-        context = int(
-            self.settings.get("n_ctx") or getattr(config, "max_position_embeddings", 0) or 2048
-        )
+        context = self.context_window()
         if prompt_tokens >= context:
-            raise InvalidParameter(
-                f"The conversation is {prompt_tokens} tokens, the model's context is {context}: "
-                "start a new thread (--new), or raise n_ctx if the model allows it."
+            raise ContextOverflow(
+                f"The prompt is {prompt_tokens:,} tokens and the model's context window is "
+                f"{context:,}: start afresh with --new, shorten the input, or raise n_ctx if "
+                "the model allows it."
             )
         keywords: dict[str, Any] = {
             "max_new_tokens": min(params.max_tokens or context, context - prompt_tokens),

@@ -15,6 +15,7 @@ from ..types.audio import Segment, SpeechAudio, TranscribeOptions, call_keywords
 from ..types.values import Task
 from .base import Backend
 from .registry import register_backend
+from .settings import Setting
 
 SAMPLE_RATE = 16000
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "int8_bfloat16")
@@ -57,6 +58,26 @@ class WhisperBackend(Backend):
     tasks = frozenset({Task.TRANSCRIPTION})
     requires = ("faster_whisper",)
     extra = "whisper"
+    accepted_settings = (
+        Setting("compute_type", str, "CTranslate2 precision (auto)", choices=COMPUTE_TYPES),
+        Setting("cpu_threads", int, "CPU threads (0: CTranslate2's choice)", minimum=0),
+        Setting("num_workers", int, "transcriptions at once (1)", minimum=1),
+        Setting("beam_size", int, "beam search width (5)", minimum=1),
+        Setting("best_of", int, "candidates when sampling (5)", minimum=1),
+        Setting("temperature", float, "sampling temperature (0: greedy)", minimum=0),
+        Setting("initial_prompt", str, "text to steer the transcript (names, spelling)"),
+        Setting("vad_filter", bool, "skip silence with voice activity detection"),
+        Setting("word_timestamps", bool, "time each word"),
+        Setting("condition_on_previous_text", bool, "feed each window the text before it"),
+        Setting(
+            "no_speech_threshold",
+            float,
+            "silence probability to skip a window",
+            minimum=0,
+            maximum=1,
+        ),
+        Setting("hotwords", str, "words to favour"),
+    )
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:

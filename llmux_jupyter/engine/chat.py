@@ -10,9 +10,11 @@ from typing import Any
 from ..backends.base import Backend
 from ..errors import InvalidParameter
 from ..types.values import DraftStats, GenerationParams, Task, Usage
+from .context import Fit, check_policy
 from .conversation import Thread, Threads, Turn
 from .jobs import ModelJob
 from .manager import ModelManager
+from .thread_fit import fit_thread, turn_tokens
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -32,6 +34,7 @@ class ChatResponse:
     draft: DraftStats | None = None  # speculative decoding's counts, when the backend drafted
     # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted.
     stop_reason: str | None = None
+    context: Fit | None = None  # how the thread was fitted to the model's context window
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -46,7 +49,22 @@ class ChatResponse:
         }
         if self.draft is not None:
             found["draft"] = self.draft.as_dict()
+        if self.context is not None and self.context.window is not None:
+            found["context"] = self.context.as_dict()
         return found
+
+    @property
+    def context_note(self) -> str:
+        """A quiet line when turns were left out or the window filled up, else ''."""
+        notes = [self.context.note(self.thread) if self.context is not None else ""]
+        if self.stop_reason == "context_full" and self.text.strip():
+            window = self.context.window if self.context is not None else None
+            size = f" ({window:,} tokens)" if window else ""
+            notes.append(
+                f"⏹ context full: the answer stopped at the end of the context window{size}; "
+                "continue with --new or load with a larger --set n_ctx"
+            )
+        return ". ".join(filter(None, notes))
 
     def __str__(self) -> str:
         return self.text
@@ -73,6 +91,7 @@ class ChatStream(ModelJob[str]):
         new: bool = False,
         params: GenerationParams | None = None,
         on_response: Callable[[ChatResponse], None] | None = None,
+        context: str = "truncate",
     ) -> None:
         if not prompt.strip():
             raise InvalidParameter("The prompt is empty: write something for the model to answer.")
@@ -86,12 +105,23 @@ class ChatStream(ModelJob[str]):
         self.response: ChatResponse | None = None
         self._on_response = on_response
         self._thread: Thread | None = None
+        self.context_policy = check_policy(context)
+        self._fit: Fit | None = None
         self._usage = Usage()
         self._reported = 0.0
 
     def _produce(self, backend: Backend) -> Iterator[str]:
         self._thread = Thread(self.thread_name) if self.new else self._threads.get(self.thread_name)
-        messages = self._thread.messages_for(self.prompt, self.system)
+        self._backend = backend
+        self._fit, messages = fit_thread(
+            backend,
+            self.model,
+            self._thread,
+            self.prompt,
+            self.system,
+            self.params.max_tokens,
+            self.context_policy,
+        )
         return backend.generate(messages, self.params, self.cancel_event)
 
     def _on_item(self, count: int, elapsed: float) -> None:
@@ -123,7 +153,12 @@ class ChatStream(ModelJob[str]):
         text = "".join(items)
         assert self._thread is not None  # set by _produce, which ran first
         if text.strip() or interrupted:  # an empty answer would only mislead the next turn
-            self._thread.record(Turn(self.prompt, text, self.model, interrupted), self.system)
+            turn = Turn(self.prompt, text, self.model, interrupted)
+            if self._fit is not None and self._fit.window is not None:
+                before = len(self._thread.turns)
+                self._thread.last_prompt = range(before - self._fit.used, before)
+                turn_tokens(self._backend, self.model, turn)  # counted while the model is here
+            self._thread.record(turn, self.system)
             self._threads.put(self._thread)
         self.response = ChatResponse(
             text=text,
@@ -135,6 +170,7 @@ class ChatStream(ModelJob[str]):
             interrupted=interrupted,
             draft=summary.get("draft"),
             stop_reason=summary.get("stop_reason"),
+            context=self._fit,
         )
         if self._on_response is not None:
             self._on_response(self.response)

@@ -11,12 +11,14 @@ DEFAULT_THREAD = "default"
 
 @dataclass
 class Turn:
-    """One exchange; ``interrupted`` marks a reply cut short by the user."""
+    """One exchange; ``interrupted`` marks a reply cut short by the user. ``tokens``: its
+    token count by model name, counted once (a long thread is not re-tokenized every cell)."""
 
     user: str
     assistant: str
     model: str
     interrupted: bool = False
+    tokens: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -26,14 +28,24 @@ class Thread:
     name: str
     system: str | None = None
     turns: list[Turn] = field(default_factory=list)
+    # The turns (by index) the prompt of the last answer held; that answer is the last turn.
+    last_prompt: range = range(0)
 
-    def messages_for(self, user_text: str, system: str | None = None) -> list[Message]:
-        """The messages to send for a new user turn (a given system prompt wins)."""
+    def system_prompt(self, system: str | None = None) -> str | None:
+        """The system prompt a new turn goes with (a given one wins)."""
+        return system if system is not None else self.system
+
+    def messages_for(
+        self, user_text: str, system: str | None = None, newest: int | None = None
+    ) -> list[Message]:
+        """The messages to send for a new user turn: the system prompt, the ``newest`` turns
+        (default all) and ``user_text``."""
         messages: list[Message] = []
-        system_prompt = system if system is not None else self.system
+        system_prompt = self.system_prompt(system)
         if system_prompt:
             messages.append(Message("system", system_prompt))
-        for turn in self.turns:
+        newest = len(self.turns) if newest is None else newest
+        for turn in self.turns[len(self.turns) - newest :]:
             messages.append(Message("user", turn.user))
             messages.append(Message("assistant", turn.assistant))
         messages.append(Message("user", user_text))

@@ -12,6 +12,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..config import FORMATS
 from ..engine.bench import DEFAULT_MAX_TOKENS, DEFAULT_PROMPTS
+from ..engine.context import POLICIES
 from ..types.values import DTYPES, Task
 from .quoting import split_arguments
 
@@ -40,6 +41,12 @@ def cell_parser() -> LineParser:
     parser.add_argument("--new", action="store_true", help="start the thread afresh")
     parser.add_argument("-f", "--format", choices=FORMATS, help="how to render the answer")
     parser.add_argument("--raw", action="store_true", help="send the cell as is: no {var}")
+    parser.add_argument(
+        "--context",
+        choices=POLICIES,
+        help="a thread longer than the context window: leave old turns out (truncate), or "
+        "refuse (error); default %%config LLMux.context_policy",
+    )
     parser.add_argument(
         "--compare",
         type=model_names,

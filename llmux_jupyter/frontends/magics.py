@@ -12,6 +12,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from ..api import LLM
+from ..engine.conversation import Thread
 from ..engine.manager import DEFAULT, LoadedModel
 from ..errors import InvalidAudio, LLMuxError
 from ..hardware.memory import process_rss
@@ -98,6 +99,7 @@ class LLMuxMagics(Magics):
             thread=args.thread,
             new=args.new,
             stream=True,
+            context=args.context,
             **params.as_dict(),
         )
         output = live_output(
@@ -114,7 +116,9 @@ class LLMuxMagics(Magics):
         response = stream.response
         assert response is not None
         empty = not response.text.strip() and not response.interrupted
-        note = empty_answer_note(response) if empty else ""
+        note = ". ".join(
+            filter(None, [response.context_note, empty_answer_note(response) if empty else ""])
+        )
         output.finish(response.provenance(), response.interrupted, note)
         if args.output:
             self.shell.user_ns[args.output] = response.text
@@ -417,10 +421,17 @@ class LLMuxMagics(Magics):
             return
         if args.name not in self.llm.threads:
             raise UsageError(f"No thread named {args.name!r} (see %llm threads).")
-        table = Table(["#", "model", "user", "assistant"], title=f"Thread {args.name}")
-        for number, turn in enumerate(self.llm.threads.get(args.name).turns, 1):
+        thread = self.llm.threads.get(args.name)
+        columns = ["#", "model", "tokens", "last answer", "user", "assistant"]
+        table = Table(columns, title=f"Thread {args.name}")
+        for number, turn in enumerate(thread.turns, 1):
             note = " [interrupted]" if turn.interrupted else ""
-            table.rows.append([str(number), turn.model, turn.user, turn.assistant + note])
+            tokens = turn.tokens.get(thread.turns[-1].model)
+            counted = "" if tokens is None else f"{tokens:,}"
+            used = _use_in_last(thread, number - 1)
+            table.rows.append(
+                [str(number), turn.model, counted, used, turn.user, turn.assistant + note]
+            )
         display(table)
 
     def _help(self, args: Namespace) -> None:
@@ -471,3 +482,10 @@ def _clock(timestamp: float) -> str:
 def _ago(timestamp: float) -> str:
     seconds = max(0, int(time.time() - timestamp))
     return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def _use_in_last(thread: Thread, index: int) -> str:
+    """What turn ``index`` was to the thread's last answer: the answer, in its prompt, or not."""
+    if index == len(thread.turns) - 1:
+        return "answer"
+    return "in prompt" if index in thread.last_prompt else "left out"

@@ -77,7 +77,7 @@ def test_a_gguf_draft_model_with_the_same_vocabulary(api, plain):
     [
         ("whisper-tiny.en", {}, "a draft model must be a llamacpp chat model"),
         ("all-minilm", {}, "all-minilm' is transformers, embedding"),
-        ("prompt-lookup", {"draft_tokens": 0}, "draft_tokens must be between 1 and 64"),
+        ("prompt-lookup", {"draft_tokens": 0}, "draft_tokens=0: give at least 1"),
     ],
 )
 def test_bad_drafts_are_refused_and_the_loaded_model_stays(api, draft, settings, message):

@@ -26,9 +26,17 @@ class EchoBackend(Backend):
 
     tasks = frozenset({Task.CHAT})
     loads = 0
+    counted = 0  # texts tokenized
 
     def required_memory(self) -> RequiredMemory:
         return RequiredMemory(ram=self.settings.get("ram", 1000))
+
+    def context_window(self) -> int | None:
+        return self.settings.get("window")
+
+    def count_text(self, text: str) -> int:
+        type(self).counted += 1
+        return len(text.split())
 
     def load(self) -> None:
         if self.settings.get("fail_load"):
@@ -108,7 +116,7 @@ def served_backend() -> Iterator[type[ServedEchoBackend]]:
 @pytest.fixture
 def echo_backend() -> Iterator[type[EchoBackend]]:
     registry.add("echo", EchoBackend)
-    EchoBackend.loads = 0
+    EchoBackend.loads = EchoBackend.counted = 0
     yield EchoBackend
     registry.remove("echo")
 
@@ -134,6 +142,7 @@ def catalog(tmp_path, model_file, echo_backend) -> Catalog:
             echo_spec("echo", model_file, builtin=True),
             echo_spec("broken", model_file, fail_load=True),
             echo_spec("flaky", model_file, fail_after=2),
+            echo_spec("small", model_file, window=60),
         ],
     )
 

@@ -44,10 +44,10 @@ def test_cpu_only_wheel_falls_back_or_refuses(monkeypatch):
 
 
 def test_gpu_estimate_goes_to_vram(monkeypatch):
-    chosen = backend(gpus=GPUS, monkeypatch=monkeypatch, n_ctx=100)
+    chosen = backend(gpus=GPUS, monkeypatch=monkeypatch, n_ctx=300)
     info = types.SimpleNamespace(tensor_bytes=1000, vocabulary_size=10,
                                  kv_cache_bytes=lambda n_ctx: n_ctx * 2)  # fmt: skip
     chosen._gguf_info, chosen._chat = info, ChatSetup("completion")
     memory = chosen.required_memory()
-    assert memory.vram == 1000 + 200 + 512 * 10 * 4
+    assert memory.vram == 1000 + 600 + 512 * 10 * 4
     assert memory.ram == llamacpp.CPU_OVERHEAD

@@ -5,17 +5,24 @@ from __future__ import annotations
 import socket
 import threading
 
+import httpx
 import numpy
+import openai
 import pytest
 
 from llmux_jupyter.api import LLM
-from llmux_jupyter.backends.openai import OpenAIBackend
-from llmux_jupyter.errors import InvalidParameter, RemoteServerError, UnknownModel
+from llmux_jupyter.backends.openai import (
+    OpenAIBackend,
+    _context_error,
+    _served_window,
+    _stop_reason,
+)
+from llmux_jupyter.errors import ContextOverflow, InvalidParameter, RemoteServerError, UnknownModel
 from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.models.sources import RemoteSource
 from llmux_jupyter.models.spec import LoadOptions, ModelSpec
 from llmux_jupyter.types.audio import Segment, SpeechAudio, SpeechOptions, TranscribeOptions
-from llmux_jupyter.types.values import Task
+from llmux_jupyter.types.values import GenerationParams, Task
 
 from ..fake_openai import WAV_BYTES, FakeOpenAIServer
 
@@ -211,3 +218,43 @@ def test_transcribe_and_synthesize(server, tmp_path):
     cancelled.set()
     assert list(remote.synthesize("x", SpeechOptions(), cancelled)) == []
     remote.unload()
+
+
+def test_the_window_comes_from_a_setting_or_the_model_list():
+    assert backend("http://127.0.0.1:9/v1", context_window="4096").context_window() == 4096
+    assert backend("http://127.0.0.1:9/v1").context_window() is None
+    assert _served_window({"max_model_len": 8192}) == 8192  # vLLM
+    assert _served_window({"meta": {"n_ctx": 2048, "n_ctx_train": 8192}}) == 2048
+    assert _served_window({"owned_by": "me"}) is None
+
+
+def test_the_servers_context_length_refusal_is_context_overflow():
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    body = {"message": "This model's maximum context length is 2048 tokens. However, you "
+            "requested 2300 tokens", "code": "context_length_exceeded"}  # fmt: skip
+    refusal = openai.BadRequestError(
+        "400", response=httpx.Response(400, request=request), body=body
+    )
+    error = _context_error(refusal)
+    assert isinstance(error, ContextOverflow)
+    assert "maximum context length is 2048" in str(error) and "context_window=" in str(error)
+    other = openai.BadRequestError(
+        "400", response=httpx.Response(400, request=request), body={"message": "bad top_p"}
+    )
+    assert _context_error(other) is None
+
+
+@pytest.mark.parametrize(
+    ("finish", "max_tokens", "cancelled", "reason"),
+    [
+        ("stop", None, False, "stop"),
+        ("length", 10, False, "max_tokens"),
+        ("length", None, False, "context_full"),
+        ("length", None, True, "interrupted"),
+    ],
+)
+def test_stop_reasons_from_the_finish_reason(finish, max_tokens, cancelled, reason):
+    cancel = threading.Event()
+    if cancelled:
+        cancel.set()
+    assert _stop_reason(finish, cancel, GenerationParams(max_tokens=max_tokens)) == reason

@@ -13,7 +13,7 @@ from llmux_jupyter.api import LLM
 from llmux_jupyter.backends import transformers as backend_module
 from llmux_jupyter.backends.hf_streaming import THREAD_NAME
 from llmux_jupyter.backends.transformers import Placement, TransformersBackend, choose_dtype
-from llmux_jupyter.errors import InvalidParameter, ModelLoadError, UnknownModel
+from llmux_jupyter.errors import ContextOverflow, InvalidParameter, ModelLoadError, UnknownModel
 from llmux_jupyter.hardware.devices import Device
 from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.models.sources import FileSource
@@ -145,7 +145,7 @@ def test_generation_keywords(api, params, expected):
 
 
 def test_a_prompt_longer_than_the_context_is_refused(api):
-    with pytest.raises(InvalidParameter, match="the model's context is 512"):
+    with pytest.raises(ContextOverflow, match="context window is 512"):
         chat(api, prompt="Hello world " * 400)
 
 
@@ -200,10 +200,10 @@ def test_unload_drops_the_model(api):
     [
         ({"device": "cuda"}, InvalidParameter, "no CUDA GPU"),
         ({"device": "cuda:3"}, InvalidParameter, "no CUDA device 3"),
-        ({"dtype": "float64"}, InvalidParameter, "Unknown dtype 'float64'"),
+        ({"dtype": "float64"}, InvalidParameter, "dtype='float64': give one of auto"),
         ({"completion": "maybe"}, InvalidParameter, "completion must be true or false"),
         ({"template": "chatml"}, InvalidParameter, "neither a file nor Jinja text"),
-        ({"n_ctx": -4}, InvalidParameter, "n_ctx must be a positive whole number"),
+        ({"n_ctx": -4}, InvalidParameter, "n_ctx=-4: give at least 1"),
         ({"draft": "nope"}, UnknownModel, "No model named 'nope'"),
         ({"draft": "other"}, InvalidParameter, "its tokenizer differs"),
     ],

@@ -3,7 +3,13 @@
 import pytest
 from IPython.core.error import UsageError
 
-from llmux_jupyter.errors import ModelNotLoaded, RegistrationError, UnknownModel
+from llmux_jupyter.errors import (
+    ContextOverflow,
+    InvalidParameter,
+    ModelNotLoaded,
+    RegistrationError,
+    UnknownModel,
+)
 
 
 def cell(shell, line, body):
@@ -140,3 +146,40 @@ def test_an_empty_answer_is_a_note_not_a_blank(shell, fake_llm, model_file, caps
     assert out.startswith("\n(The model produced no text (stop reason: stop; 0 tokens after a 2")
     assert "a --stop string matched at once; or the model ended at once" in out
     assert shell.user_ns["answer"] == "" and fake_llm.threads.get("q").turns == []
+
+
+TEN_WORDS = "one two three four five six seven eight nine ten"
+
+
+def test_turns_left_out_are_one_quiet_line_and_threads_shows_them(shell, fake_llm, capsys):
+    for _ in range(3):  # the "small" echo model's window is 60: one earlier turn fits
+        cell(shell, "-m small --max-tokens 10", TEN_WORDS)
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"{TEN_WORDS}\n(1 earlier turn of thread 'default' left out to fit the 60-token context)\n"
+    )
+    shell.run_line_magic("llm", "threads default")
+    table = capsys.readouterr().out
+    assert [word in table for word in ("tokens", "left out", "in prompt", "answer", "30")] == [
+        True
+    ] * 5
+
+
+def test_context_error_refuses_and_changes_nothing(shell, fake_llm):
+    for _ in range(2):
+        cell(shell, "-m small --max-tokens 10", TEN_WORDS)
+    with pytest.raises(ContextOverflow, match="--context error forbids"):
+        cell(shell, "-m small --max-tokens 10 --context error", TEN_WORDS)
+    assert len(fake_llm.threads.get().turns) == 2
+    with pytest.raises(UsageError, match="invalid choice: 'drop'"):
+        cell(shell, "--context drop", "hi")
+
+
+def test_settings_are_checked_before_loading(shell, fake_llm, model_file):
+    with pytest.raises(InvalidParameter, match="n_ctx='abc': give a whole number"):
+        shell.run_line_magic("llm", f"register big --backend llamacpp --path {model_file} "
+                             "--set n_ctx=abc")  # fmt: skip
+    with pytest.raises(InvalidParameter, match="Did you mean n_ctx"):
+        fake_llm.register("big", backend="llamacpp", path=str(model_file), n_cxt=4096)
+    spec = fake_llm.register("big", backend="llamacpp", path=str(model_file), n_ctx="4096")
+    assert spec.settings == {"n_ctx": 4096}

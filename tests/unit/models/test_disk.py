@@ -49,7 +49,7 @@ def setup(fake_llm, tmp_path, monkeypatch):
 
     blob = _hub_repo(tmp_path / "hub", "org/weights", "w.gguf", 900)
     fake_llm.register("hub-a", backend="llamacpp", hf="org/weights", file="w.gguf")
-    fake_llm.register("hub-b", backend="llamacpp", hf="org/weights", file="w.gguf", n_ctx=64)
+    fake_llm.register("hub-b", backend="llamacpp", hf="org/weights", file="w.gguf", n_ctx=512)
     return {"cache": cache, "current": current, "stale": stale, "mine": mine, "blob": blob}
 
 
