@@ -14,6 +14,7 @@ from .engine.compare import Comparison
 from .engine.conversation import DEFAULT_THREAD, Threads
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.rerank import RerankJob
+from .engine.schemas import Schema
 from .engine.speech import SpeechStream, TranscriptionStream
 from .errors import CacheError, InvalidParameter, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
@@ -96,8 +97,13 @@ class LLM:
         max_tokens: int | None = None,
         seed: int | None = None,
         stop: tuple[str, ...] | list[str] = (),
+        schema: Any = None,
     ) -> ChatResponse | ChatStream:
-        """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``."""
+        """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``.
+
+        ``schema`` (a pydantic model, dataclass, TypedDict or JSON-schema dict): the answer is
+        decoded under its JSON schema and ``response.value`` is the validated instance
+        (SchemaError, with the text on ``.raw``, if it still does not fit)."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
         chat_stream = ChatStream(
             self.manager,
@@ -109,6 +115,7 @@ class LLM:
             new=new,
             params=params,
             on_response=self._remember,
+            schema=None if schema is None else Schema.of(schema),
         )
         if stream:
             return chat_stream

@@ -51,6 +51,8 @@ class Backend(ABC):
     # How one loaded model serves several chat requests at once: "threads" when ``generate``
     # may run in several threads side by side (each call one request, e.g. on a server), None
     # when it serves one at a time; ``one_at_a_time`` then says why (benchmarks show it).
+    # Whether ``generate`` honours ``GenerationParams.json_schema`` (constrained decoding).
+    json_schemas: ClassVar[bool] = False
     concurrent_requests: ClassVar[str | None] = None
     one_at_a_time: ClassVar[str] = "this backend serves one request at a time"
 

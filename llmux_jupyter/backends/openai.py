@@ -143,13 +143,15 @@ class OpenAIBackend(Backend):
     """A model on an OpenAI-compatible server. Settings: ``timeout`` (60 s to connect and
     between two pieces of an answer), ``max_retries`` (2), ``check_model`` (True: loading
     checks that ``/v1/models`` lists the model), ``stream_usage`` (True: ask the server for
-    token counts), ``extra_body`` (a dict of server-specific request fields), ``voice``.
+    token counts), ``extra_body`` (a dict of server-specific request fields), ``voice``,
+    ``schema_format`` (json_schema; json_object for llama-cpp-python's server).
     Reranking goes to the server's ``/v1/rerank`` (vLLM, llama.cpp's server)."""
 
     tasks = frozenset({Task.CHAT, Task.TRANSCRIPTION, Task.SPEECH, Task.RERANK})
     requires = ("openai",)
     extra = "remote"
     concurrent_requests = "threads"  # the client is thread-safe; the server schedules
+    json_schemas = True
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
         super().__init__(spec, options)
@@ -204,6 +206,10 @@ class OpenAIBackend(Backend):
             request["stream_options"] = {"include_usage": True}
         if "extra_body" in self.settings:
             request["extra_body"] = dict(self.settings["extra_body"])
+        if params.json_schema is not None:
+            request["response_format"] = response_format(
+                params.json_schema, self.settings.get("schema_format", "json_schema")
+            )
         action = f"answering with {self.source.model!r}"
         try:
             stream = self._client.chat.completions.create(**request)
@@ -309,6 +315,24 @@ class OpenAIBackend(Backend):
             raise self.server.explain(error, "reranking") from None
         yield from _scores_in_order(answer, len(documents), self.server.where)
         return {"method": "the server's /v1/rerank"}
+
+
+def response_format(schema: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The request's ``response_format`` for a JSON schema: OpenAI's ``json_schema`` (vLLM,
+    Ollama, llama.cpp's llama-server), or ``json_object`` with the schema alongside
+    (llama-cpp-python's server)."""
+    if kind == "json_object":
+        return {"type": "json_object", "schema": schema}
+    if kind != "json_schema":
+        raise InvalidParameter(
+            f"--set schema_format={kind!r}: use json_schema (OpenAI, vLLM, Ollama) or "
+            "json_object (llama-cpp-python's server)."
+        )
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(schema.get("title", "")))
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name or "answer", "schema": schema, "strict": True},
+    }
 
 
 def _scores_in_order(answer: Any, count: int, where: str) -> list[float]:

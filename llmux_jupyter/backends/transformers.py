@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidParameter, ModelLoadError
+from ..errors import InvalidParameter, ModelLoadError, UnsupportedTask
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
@@ -20,6 +20,7 @@ from ..models.spec import DRAFT_MODEL, LoadOptions
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, path_size
+from .constrained import TransformersJSON, hf_tokenizer, json_grammar
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_progress import progress_bars
@@ -77,11 +78,13 @@ class TransformersBackend(Backend):
     requires = ("torch", "transformers")
     extra = "transformers"
     uses_chat_templates = True
+    json_schemas = True
     one_at_a_time = "concurrency > 1 needs batched generation (coming with llm.map)"
     _files: ModelFiles | None = None
     _placement: Placement | None = None
     _chat: ChatSetup | None = None
     _draft: TransformersBackend | None = None
+    _lltokenizer: Any = None  # llguidance's view of the vocabulary, made on the first schema
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
@@ -240,8 +243,8 @@ class TransformersBackend(Backend):
         draft = self.__dict__.pop("_draft", None)
         if draft is not None:
             draft.unload()
-        self.__dict__.pop("_model", None)
-        self.__dict__.pop("_tokenizer", None)
+        for attribute in ("_model", "_tokenizer", "_lltokenizer"):
+            self.__dict__.pop(attribute, None)
         gc.collect()
         _empty_accelerator_cache(self.device)
 
@@ -296,7 +299,24 @@ class TransformersBackend(Backend):
                 keywords["top_p"] = params.top_p
         if self._draft is not None:
             keywords["assistant_model"] = self._draft._model
+        if params.json_schema is not None:
+            keywords["logits_processor"] = self.json_processors(params.json_schema, rows=1)
         return keywords
+
+    def json_processors(self, schema: dict[str, Any], rows: int) -> Any:
+        """Decoding a batch of ``rows`` under ``schema``: llguidance's mask per row."""
+        from transformers import LogitsProcessorList
+
+        if self._draft is not None:
+            raise UnsupportedTask(
+                f"{self.spec.name!r} drafts with {self._draft.spec.name}: a schema needs a "
+                "model loaded without --draft (speculative decoding checks several tokens at "
+                "once, the schema's mask one)."
+            )
+        if self._lltokenizer is None:
+            self._lltokenizer = hf_tokenizer(self._tokenizer, self._model.config.vocab_size)
+        grammar = json_grammar(schema, self._lltokenizer)
+        return LogitsProcessorList([TransformersJSON(self._lltokenizer, grammar, rows)])
 
     def _pad_token_id(self) -> int | None:
         """Set explicitly so generate does not warn about it on every call."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..backends.base import Backend
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, UnsupportedTask
 from ..types.values import DraftStats, GenerationParams, Task, Usage
 from .conversation import Thread, Threads, Turn
 from .jobs import ModelJob
 from .manager import ModelManager
+from .schemas import Schema
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -32,6 +33,9 @@ class ChatResponse:
     draft: DraftStats | None = None  # speculative decoding's counts, when the backend drafted
     # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted.
     stop_reason: str | None = None
+    # The validated instance of the schema asked for (``llm.chat(..., schema=X)``).
+    value: Any = None
+    schema: str | None = None  # the schema's name
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -46,6 +50,8 @@ class ChatResponse:
         }
         if self.draft is not None:
             found["draft"] = self.draft.as_dict()
+        if self.schema is not None:
+            found["schema"] = self.schema
         return found
 
     def __str__(self) -> str:
@@ -73,6 +79,7 @@ class ChatStream(ModelJob[str]):
         new: bool = False,
         params: GenerationParams | None = None,
         on_response: Callable[[ChatResponse], None] | None = None,
+        schema: Schema | None = None,
     ) -> None:
         if not prompt.strip():
             raise InvalidParameter("The prompt is empty: write something for the model to answer.")
@@ -83,6 +90,9 @@ class ChatStream(ModelJob[str]):
         self.system = system
         self.new = new
         self.params = params or GenerationParams()
+        self.schema = schema
+        if schema is not None:
+            self.params = replace(self.params, json_schema=schema.json_schema)
         self.response: ChatResponse | None = None
         self._on_response = on_response
         self._thread: Thread | None = None
@@ -90,6 +100,11 @@ class ChatStream(ModelJob[str]):
         self._reported = 0.0
 
     def _produce(self, backend: Backend) -> Iterator[str]:
+        if self.schema is not None and not backend.json_schemas:
+            raise UnsupportedTask(
+                f"{self.model!r} ({backend.name} backend) cannot decode under a schema: use a "
+                "llamacpp, transformers or openai model."
+            )
         self._thread = Thread(self.thread_name) if self.new else self._threads.get(self.thread_name)
         messages = self._thread.messages_for(self.prompt, self.system)
         return backend.generate(messages, self.params, self.cancel_event)
@@ -138,3 +153,7 @@ class ChatStream(ModelJob[str]):
         )
         if self._on_response is not None:
             self._on_response(self.response)
+        if self.schema is not None and not interrupted:
+            self.response.schema = self.schema.name
+            cut = self.response.stop_reason in ("max_tokens", "context_full")
+            self.response.value = self.schema.parse(text, cut)

@@ -35,7 +35,14 @@ def cell_parser() -> LineParser:
     parser.add_argument(
         "--stop", action="append", default=[], metavar="TEXT", help="stop string (repeatable)"
     )
-    parser.add_argument("-o", "--output", metavar="VAR", help="store the answer text in VAR")
+    parser.add_argument(
+        "-o", "--output", metavar="VAR", help="store the answer text (with --schema: the value)"
+    )
+    parser.add_argument(
+        "--schema",
+        metavar="TYPE",
+        help="answer as JSON of this pydantic model, dataclass, TypedDict or JSON-schema dict",
+    )
     parser.add_argument("--thread", default="default", help="conversation thread name")
     parser.add_argument("--new", action="store_true", help="start the thread afresh")
     parser.add_argument("-f", "--format", choices=FORMATS, help="how to render the answer")

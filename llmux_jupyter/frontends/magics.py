@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from argparse import Namespace
@@ -91,6 +92,7 @@ class LLMuxMagics(Magics):
         if args.compare is not None:
             compare_cell(self.llm, args, prompt, params, self.shell.user_ns)
             return
+        schema = None if args.schema is None else self._variable("--schema", args.schema)
         stream = self.llm.chat(
             prompt,
             model=args.model,
@@ -98,11 +100,11 @@ class LLMuxMagics(Magics):
             thread=args.thread,
             new=args.new,
             stream=True,
+            schema=schema,
             **params.as_dict(),
         )
-        output = live_output(
-            args.format or self.llm.config.default_format, self.llm.config.max_updates_per_second
-        )
+        fmt = "json" if schema is not None else args.format or self.llm.config.default_format
+        output = live_output(fmt, self.llm.config.max_updates_per_second)
         with sigint_cancels(stream.cancel_event):
             try:
                 for delta in stream:
@@ -115,12 +117,21 @@ class LLMuxMagics(Magics):
         assert response is not None
         empty = not response.text.strip() and not response.interrupted
         note = empty_answer_note(response) if empty else ""
+        if response.schema is not None:
+            output.text = json.dumps(json.loads(response.text), indent=2, ensure_ascii=False)
         output.finish(response.provenance(), response.interrupted, note)
         if args.output:
-            self.shell.user_ns[args.output] = response.text
+            value = response.text if response.schema is None else response.value
+            self.shell.user_ns[args.output] = value
         if response.interrupted:
             # The user pressed interrupt: stop the queued cells, as Jupyter does.
             raise KeyboardInterrupt
+
+    def _variable(self, option: str, name: str) -> object:
+        """The notebook variable an option names (UsageError if there is none)."""
+        if not name.isidentifier() or name not in self.shell.user_ns:
+            raise UsageError(f"{option} {name}: no notebook variable of that name.")
+        return self.shell.user_ns[name]
 
     def _bench(self, args: Namespace) -> None:
         _check_variable(args.output)
