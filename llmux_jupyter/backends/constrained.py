@@ -122,7 +122,9 @@ class TransformersJSON:
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self._rows is None:
-            self._rows = RowMatchers(self._tokenizer, self._grammar, self._count, input_ids.shape[1])
+            self._rows = RowMatchers(
+                self._tokenizer, self._grammar, self._count, input_ids.shape[1]
+            )
         self._rows.consume(input_ids.tolist())
         self._rows.fill(self._bitmask, self._torch.fill_next_token_bitmask)
         return masked(scores, self._bitmask.to(scores.device))

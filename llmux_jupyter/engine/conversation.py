@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
+from ..types.tools import ToolCall
 from ..types.values import Message
 
 DEFAULT_THREAD = "default"
@@ -17,6 +19,7 @@ class Turn:
     assistant: str
     model: str
     interrupted: bool = False
+    tool_calls: list[ToolCall] = field(default_factory=list)  # made before the answer
 
 
 @dataclass
@@ -35,6 +38,8 @@ class Thread:
             messages.append(Message("system", system_prompt))
         for turn in self.turns:
             messages.append(Message("user", turn.user))
+            for call in turn.tool_calls:
+                messages.extend(call_messages(call))
             messages.append(Message("assistant", turn.assistant))
         messages.append(Message("user", user_text))
         return messages
@@ -43,6 +48,25 @@ class Thread:
         if system is not None:
             self.system = system
         self.turns.append(turn)
+
+
+def call_messages(call: ToolCall) -> list[Message]:
+    """A tool call as plain messages any chat template takes: the model's call as JSON, and
+    its result as the user's reply."""
+    asked = json.dumps({"tool": call.name, "arguments": call.arguments}, default=repr)
+    return [
+        Message("assistant", asked),
+        Message("user", f"{call.signature()} {RESULT_WORDS[call.status]} {call.result}"),
+    ]
+
+
+# How a result reads to the model, by the call's status.
+RESULT_WORDS = {
+    "ok": "returned",
+    "error": "failed:",
+    "declined": "was not run:",
+    "interrupted": "was interrupted:",
+}
 
 
 class Threads:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, is_typeddict
+from typing import Any
 
 from ..errors import BackendNotInstalled, InvalidParameter, SchemaError
 
@@ -38,9 +38,10 @@ class Schema:
                 f"{_shown(target)} is not a schema: give a pydantic model, a dataclass, a "
                 "TypedDict or a JSON-schema dict."
             )
-        adapter = _adapter(target)
         try:
-            schema = adapter.json_schema()
+            schema = _adapter(target).json_schema()
+        except BackendNotInstalled:
+            raise
         except Exception as error:  # pydantic's errors name the field it cannot describe
             raise InvalidParameter(
                 f"{target.__name__} cannot be described as a JSON schema ({_first_line(error)}): "
@@ -68,8 +69,14 @@ class Schema:
 
 def _is_type(target: Any) -> bool:
     return isinstance(target, type) and (
-        dataclasses.is_dataclass(target) or is_typeddict(target) or _is_pydantic_model(target)
+        dataclasses.is_dataclass(target) or _is_typeddict(target) or _is_pydantic_model(target)
     )
+
+
+def _is_typeddict(target: type) -> bool:
+    """typing's or typing_extensions' TypedDict (``typing.is_typeddict`` knows only its own
+    before Python 3.12)."""
+    return issubclass(target, dict) and hasattr(target, "__required_keys__")
 
 
 def _is_pydantic_model(target: type) -> bool:
@@ -129,7 +136,10 @@ def _dict_problem(schema: dict[str, Any], text: str) -> Any:
     except ValueError as error:
         return _Problem(f"not JSON ({error})")
     problem = next(iter(_validator_class(schema)(schema).iter_errors(value)), None)
-    return value if problem is None else _Problem(problem.message)
+    if problem is None:
+        return value
+    where = ".".join(str(part) for part in problem.absolute_path)
+    return _Problem(f"{where + ': ' if where else ''}{problem.message}")
 
 
 def _shown(target: Any) -> str:

@@ -18,6 +18,7 @@ from ..errors import InvalidAudio, LLMuxError
 from ..hardware.memory import process_rss
 from ..models.sources import RemoteSource, display_url
 from ..models.spec import ModelSpec
+from ..types.tools import ToolCall
 from ..types.values import GenerationParams, Task
 from ..units import format_bytes, format_duration, format_path
 from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser
@@ -30,6 +31,7 @@ from .player import live_player
 from .render import live_output
 from .status import chat_layout, model_statuses
 from .tables import Table
+from .tool_calls import show_call, tool_options
 
 
 @magics_class
@@ -101,14 +103,18 @@ class LLMuxMagics(Magics):
             new=args.new,
             stream=True,
             schema=schema,
+            **tool_options(args, self.shell.user_ns),
             **params.as_dict(),
         )
         fmt = "json" if schema is not None else args.format or self.llm.config.default_format
         output = live_output(fmt, self.llm.config.max_updates_per_second)
         with sigint_cancels(stream.cancel_event):
             try:
-                for delta in stream:
-                    output.append(delta)
+                for item in stream:
+                    if isinstance(item, ToolCall):
+                        show_call(item)
+                    else:
+                        output.append(item)
             except LLMuxError as error:  # keep what had come, say why it stopped
                 if output.text:
                     output.finish({"model": stream.model, "error": str(error)})
@@ -117,6 +123,8 @@ class LLMuxMagics(Magics):
         assert response is not None
         empty = not response.text.strip() and not response.interrupted
         note = empty_answer_note(response) if empty else ""
+        if response.tool_limit_reached:
+            note = f"(answered without tools after {args.max_tool_calls} calls: --max-tool-calls)"
         if response.schema is not None:
             output.text = json.dumps(json.loads(response.text), indent=2, ensure_ascii=False)
         output.finish(response.provenance(), response.interrupted, note)

@@ -245,5 +245,7 @@ def scripted_llm(tmp_path, model_file, echo_backend) -> Iterator[LLM]:
     catalog = Catalog(
         tmp_path / "scripted.json", builtins=[spec, echo_spec("echo", model_file, builtin=True)]
     )
-    yield LLM(catalog)
+    api = LLM(catalog)
+    api.use("scripted")
+    yield api
     registry.remove("scripted")
