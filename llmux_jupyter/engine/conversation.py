@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from ..types.tools import ToolCall
@@ -37,9 +36,7 @@ class Thread:
         if system_prompt:
             messages.append(Message("system", system_prompt))
         for turn in self.turns:
-            messages.append(Message("user", turn.user))
-            for call in turn.tool_calls:
-                messages.extend(call_messages(call))
+            messages.append(Message("user", with_results(turn.user, turn.tool_calls)))
             messages.append(Message("assistant", turn.assistant))
         messages.append(Message("user", user_text))
         return messages
@@ -50,14 +47,13 @@ class Thread:
         self.turns.append(turn)
 
 
-def call_messages(call: ToolCall) -> list[Message]:
-    """A tool call as plain messages any chat template takes: the model's call as JSON, and
-    its result as the user's reply."""
-    asked = json.dumps({"tool": call.name, "arguments": call.arguments}, default=repr)
-    return [
-        Message("assistant", asked),
-        Message("user", f"{call.signature()} {RESULT_WORDS[call.status]} {call.result}"),
-    ]
+def with_results(user_text: str, calls: list[ToolCall]) -> str:
+    """The user's message with the results of the calls made for it, as plain text any chat
+    template takes (the model reads them as part of the question)."""
+    if not calls:
+        return user_text
+    lines = [f"- {call.signature()} {RESULT_WORDS[call.status]} {call.result}" for call in calls]
+    return "\n".join([user_text, "", "Results of the tools called for this:", *lines])
 
 
 # How a result reads to the model, by the call's status.

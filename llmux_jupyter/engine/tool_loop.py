@@ -20,7 +20,7 @@ from ..errors import InvalidParameter, UnsupportedTask
 from ..types.tools import ToolCall, shortened
 from ..types.values import Message
 from .chat import ChatResponse, ChatStream
-from .conversation import Turn, call_messages
+from .conversation import Turn, with_results
 from .tools import Tool
 
 CHOICES = ("auto", "required", "none")
@@ -108,14 +108,19 @@ class ToolChatStream(ChatStream):
             arguments = self._generate(backend, messages, tool.parameters, ARGUMENT_TOKENS, counts)
             if self.cancel_event.is_set():
                 break
+            if self._repeated(name, _loads(arguments)):
+                break  # its result is already in the conversation: answer with it
             call = self._call(tool, _loads(arguments))
             yield call
-            messages.extend(call_messages(call))
+            messages[-1] = Message("user", with_results(self.prompt, self.calls))
             forced = None
         if self.cancel_event.is_set():
             return counts
         answer = yield from backend.generate(messages, self.params, self.cancel_event)
         return _added(counts, answer or {})
+
+    def _repeated(self, name: str, arguments: dict[str, Any]) -> bool:
+        return any(c.name == name and c.arguments == arguments for c in self.calls)
 
     def _decide(
         self, backend: Backend, messages: list[Message], may_answer: bool, counts: dict

@@ -117,7 +117,8 @@ def _arguments_model(function: Callable[..., Any], documented: list[Any]) -> Any
         field = pydantic.Field(default, description=descriptions.get(parameter.name))
         fields[parameter.name] = (hints[parameter.name], field)
     try:
-        model = pydantic.create_model(name, **fields)
+        config = pydantic.ConfigDict(extra="forbid")  # no arguments the function lacks
+        model = pydantic.create_model(name, __config__=config, **fields)
         model.model_json_schema()
     except Exception as error:  # a hint pydantic cannot describe as JSON
         raise ToolDefinitionError(

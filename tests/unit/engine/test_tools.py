@@ -102,7 +102,10 @@ def test_a_forced_tool_is_called_and_its_result_goes_back_to_the_model(scripted_
     assert schemas[2] is None  # the answer is free text
     final_messages = ScriptedBackend.calls[2][1]
     assert "multiply" in final_messages[0].content  # the tools, described to the model
-    assert final_messages[-1].content == "multiply(a=17, b=23) returned 391"
+    assert final_messages[-1].content == (
+        "What is 17 times 23?\n\nResults of the tools called for this:\n"
+        "- multiply(a=17, b=23) returned 391"
+    )
     response = stream.response
     assert response.provenance()["tool_calls"][0]["result"] == "391"
 
@@ -113,11 +116,12 @@ def test_the_thread_keeps_the_calls_for_the_next_turn(scripted_llm):
     turn = scripted_llm.threads.get("t").turns[-1]
     assert [c.signature() for c in turn.tool_calls] == ["multiply(a=2, b=3)"]
     roles = [(m.role, m.content) for m in scripted_llm.threads.get("t").messages_for("And?")]
-    assert roles[1:4] == [
-        ("assistant", '{"tool": "multiply", "arguments": {"a": 2, "b": 3}}'),
-        ("user", "multiply(a=2, b=3) returned 6"),
+    assert roles == [
+        ("user", "2 times 3?\n\nResults of the tools called for this:\n"
+                 "- multiply(a=2, b=3) returned 6"),
         ("assistant", "Six."),
-    ]
+        ("user", "And?"),
+    ]  # fmt: skip
 
 
 def test_a_raising_tool_is_reported_to_the_model_and_the_answer_follows(scripted_llm):
@@ -153,6 +157,24 @@ def test_the_limit_stops_the_calls_and_the_model_answers(scripted_llm):
     assert response.tool_limit_reached and response.text == "Done."
 
 
+def test_a_repeated_call_is_not_run_again_and_the_model_answers(scripted_llm):
+    ScriptedBackend.replies = [
+        decision("multiply"),
+        '{"a": 2, "b": 3}',
+        decision("multiply"),
+        '{"a": 2, "b": 3}',
+        "6",
+    ]
+    response = scripted_llm.chat("?", tools=[multiply])
+    assert len(response.tool_calls) == 1 and response.text == "6"
+
+
+def test_arguments_the_function_lacks_are_refused_by_its_schema():
+    assert Tool.of(multiply).parameters["additionalProperties"] is False
+    with pytest.raises(InvalidParameter, match="c: Extra inputs are not permitted"):
+        Tool.of(multiply).validate({"a": 1, "b": 2, "c": 3})
+
+
 def test_required_may_not_answer_before_the_first_call(scripted_llm):
     ScriptedBackend.replies = [decision("multiply"), '{"a": 1, "b": 1}', decision("answer"), "1"]
     scripted_llm.chat("?", tools=[multiply], tool_choice="required")
@@ -180,7 +202,9 @@ def test_a_declined_call_is_reported_and_the_function_never_runs(scripted_llm):
     )
     assert ran == [] and asked[0].signature() == "record(a=5)"
     assert response.tool_calls[0].status == "declined"
-    assert ScriptedBackend.calls[-1][1][-1].content.startswith("record(a=5) was not run")
+    assert ScriptedBackend.calls[-1][1][-1].content.endswith(
+        "- record(a=5) was not run: the user declined this call"
+    )
 
 
 def test_an_interrupt_inside_a_tool_stops_everything_and_keeps_the_call(scripted_llm):
