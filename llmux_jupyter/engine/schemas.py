@@ -47,7 +47,7 @@ class Schema:
                 f"{target.__name__} cannot be described as a JSON schema ({_first_line(error)}): "
                 "use JSON-friendly field types (str, int, float, bool, lists, nested models)."
             ) from None
-        return cls(target, schema, target.__name__)
+        return cls(target, closed(schema), target.__name__)
 
     def parse(self, text: str, cut: bool = False) -> Any:
         """The validated value of an answer: an instance of the type, or the dict for a
@@ -65,6 +65,19 @@ class Schema:
                 text,
             )
         return why
+
+
+def closed(schema: Any) -> Any:
+    """A type's schema with every object closed (``additionalProperties: false`` where it
+    says nothing): the answer holds the type's fields only, as OpenAI's strict mode wants."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    found = {key: closed(value) for key, value in schema.items()}
+    if found.get("type") == "object" and "properties" in found:
+        found.setdefault("additionalProperties", False)
+    return found
 
 
 def _is_type(target: Any) -> bool:

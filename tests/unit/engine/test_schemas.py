@@ -59,6 +59,17 @@ def test_each_kind_of_schema_parses_into_its_value(target, text, expected):
     assert value == expected and type(value) is type(expected)
 
 
+def test_a_types_objects_are_closed_and_a_dicts_left_as_written():
+    class Team(pydantic.BaseModel):
+        lead: Person
+        size: int
+
+    schema = Schema.of(Team).json_schema
+    assert schema["additionalProperties"] is False
+    assert schema["$defs"]["Person"]["additionalProperties"] is False
+    assert "additionalProperties" not in Schema.of(PERSON_DICT).json_schema
+
+
 @pytest.mark.parametrize(
     ("target", "text", "where"),
     [
@@ -108,7 +119,10 @@ def test_chat_with_a_schema_decodes_under_it_and_returns_the_value(scripted_llm)
     ScriptedBackend.replies = ['{"name": "Ada", "age": 36}']
     response = scripted_llm.chat("Who?", schema=Person)
     assert response.value == Person(name="Ada", age=36)
-    assert ScriptedBackend.calls[0][0] == Person.model_json_schema()
+    assert ScriptedBackend.calls[0][0] == {
+        **Person.model_json_schema(),
+        "additionalProperties": False,
+    }
     assert response.provenance()["schema"] == "Person"
     assert "json_schema" not in response.params
 
