@@ -171,5 +171,13 @@ class ChatStream(ModelJob[Any]):
             self._on_response(self.response)
         if self.schema is not None and not interrupted:
             self.response.schema = self.schema.name
-            cut = self.response.stop_reason in ("max_tokens", "context_full")
+            cut = _was_cut(self.response, self.params.max_tokens)
             self.response.value = self.schema.parse(text, cut)
+
+
+def _was_cut(response: ChatResponse, max_tokens: int | None) -> bool:
+    """Whether the token cap (or the context) ended the answer; counted when the backend
+    gives no stop reason."""
+    if response.stop_reason is not None:
+        return response.stop_reason in ("max_tokens", "context_full")
+    return max_tokens is not None and response.usage.completion_tokens >= max_tokens
