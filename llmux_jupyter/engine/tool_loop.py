@@ -173,7 +173,7 @@ class ToolChatStream(ChatStream):
             _added(counts, summary)
             if not requested or choice == "none" or self.cancel_event.is_set():
                 return counts
-            wire.append({"role": "assistant", "content": summary.get("text") or None,
+            wire.append({"role": "assistant", "content": summary.get("text", ""),
                          "tool_calls": [_wire_call(r) for r in requested]})  # fmt: skip
             for request in requested:
                 call = self._requested(request)

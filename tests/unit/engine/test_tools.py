@@ -5,9 +5,11 @@ interrupts, threads and provenance."""
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 
+from llmux_jupyter.backends.registry import registry
 from llmux_jupyter.engine.tools import Tool, tools_of
 from llmux_jupyter.errors import InvalidParameter, ToolDefinitionError, UnsupportedTask
 from llmux_jupyter.types.tools import ToolCall
@@ -223,3 +225,44 @@ def test_unknown_choices_and_backends_without_tools_are_refused(scripted_llm):
         scripted_llm.chat("?", tools=[multiply], tool_choice="unknown")
     with pytest.raises(UnsupportedTask, match="cannot call tools"):
         scripted_llm.chat("?", model="echo", tools=[multiply])
+
+
+class NativeBackend(ScriptedBackend):
+    """A server's native tools: each round asks for ``rounds``' next calls, then answers."""
+
+    native_tools = True
+    rounds: ClassVar[list[list[dict]]] = []
+    requests: ClassVar[list[tuple[list[dict], object]]] = []
+
+    def generate_with_tools(self, messages, tools, tool_choice, params, cancel):
+        type(self).requests.append(([dict(m) for m in messages], tool_choice))
+        calls = type(self).rounds.pop(0) if type(self).rounds else []
+        if not calls:
+            yield "Done."
+        return {"text": "" if calls else "Done.", "tool_calls": calls}
+
+
+def test_native_tools_run_the_servers_calls_and_send_the_results_back(scripted_llm):
+    registry.add("native", NativeBackend)
+    try:
+        scripted_llm.register("server", backend="native", path=__file__)
+        NativeBackend.requests = []
+        NativeBackend.rounds = [
+            [{"id": "c1", "name": "multiply", "arguments": '{"a": 17, "b": 23}'},
+             {"id": "c2", "name": "shell", "arguments": '{"cmd": "rm"}'}],
+        ]  # fmt: skip
+        response = scripted_llm.chat(
+            "17*23?", model="server", tools=[multiply], tool_choice="multiply"
+        )
+    finally:
+        registry.remove("native")
+    assert [(c.name, c.status, c.result) for c in response.tool_calls] == [
+        ("multiply", "ok", "391"),
+        ("shell", "error", "no tool named 'shell'; offered: multiply"),
+    ]
+    (_, forced), (second, then) = NativeBackend.requests
+    assert forced == {"type": "function", "function": {"name": "multiply"}} and then == "auto"
+    assert second[-3]["tool_calls"][0]["function"]["name"] == "multiply"
+    assert second[-2] == {"role": "tool", "tool_call_id": "c1", "content": "391"}
+    assert second[-1]["content"].startswith("error: no tool named 'shell'")
+    assert response.text == "Done."
