@@ -86,7 +86,13 @@ class LlamaCppJSON:
             self._rows = RowMatchers(self._tokenizer, self._grammar, 1, len(input_ids))
         self._rows.consume([input_ids])
         self._rows.fill(self._bitmask, self._numpy.fill_next_token_bitmask)
-        self._numpy.apply_token_bitmask_inplace(scores, self._bitmask)
+        import numpy as np
+
+        # The mask's bits as booleans (a third of llguidance.numpy's applier's time).
+        allowed = np.unpackbits(self._bitmask[0].view(np.uint8), bitorder="little").view(bool)
+        vocab = min(len(scores), len(allowed))
+        scores[:vocab][~allowed[:vocab]] = -np.inf
+        scores[vocab:] = -np.inf
         return scores
 
 
