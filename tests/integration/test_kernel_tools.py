@@ -29,6 +29,12 @@ def explode(x: int) -> int:
     """Always fails."""
     raise ValueError("boom")
 
+def wait(seconds: float) -> str:
+    """Wait a while."""
+    print("waiting", flush=True)
+    __import__("time").sleep(120)
+    return "done"
+
 def no_hints(a, b):
     """Add."""
     return a + b
@@ -150,6 +156,22 @@ def test_a_cut_schema_answer_is_a_schema_error_with_the_raw_text(tools_kernel, m
     assert "raise --max-tokens" in run.error["evalue"]
     raw = tools_kernel.value("__import__('sys').last_value.raw")
     assert raw.startswith("{") and len(raw) < 40
+    assert tools_kernel.value("keep") == "precious"
+
+
+def test_the_interrupt_during_a_tool_stops_everything_and_keeps_the_model(tools_kernel):
+    def interrupt_once_waiting(message) -> None:
+        if message["msg_type"] == "stream" and "waiting" in message["content"]["text"]:
+            tools_kernel.interrupt()
+
+    run = tools_kernel.run(
+        "%%llm -m smollm2 --tools wait --tool-choice wait --max-tokens 20 --new\nWait.",
+        on_message=interrupt_once_waiting,
+    )
+    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt", run.error
+    assert call_lines(run)[0].endswith("⏹ interrupted by the user")
+    assert final(run)["metadata"]["llmux"]["interrupted"] is True
+    assert "smollm2" in tools_kernel.value("[m.name for m in llm.ps()]")
     assert tools_kernel.value("keep") == "precious"
 
 
