@@ -92,6 +92,8 @@ class LLMuxMagics(Magics):
             args.temperature, args.top_p, args.max_tokens, args.seed, tuple(args.stop)
         )
         if args.compare is not None:
+            if args.tools is not None or args.schema is not None:
+                raise UsageError("--compare answers in plain text: drop --tools and --schema.")
             compare_cell(self.llm, args, prompt, params, self.shell.user_ns)
             return
         schema = None if args.schema is None else self._variable("--schema", args.schema)

@@ -71,6 +71,7 @@ def test_a_schema_answer_is_pretty_json_and_the_instance_goes_to_o(tool_shell, c
         ("--tools multiply --max-tool-calls -1", "give 0 or more"),
         ("--approve", "--approve needs --tools"),
         ("--schema NotAType", "--schema NotAType: no notebook variable"),
+        ("--compare scripted,echo --schema Person", "drop --tools and --schema"),
     ],
 )
 def test_bad_tool_and_schema_options_are_usage_errors(tool_shell, line, message):
