@@ -11,7 +11,7 @@ import pytest
 from .kernel import Kernel
 
 MODELS = ["smollm2", "smollm2-hf"]
-SETUP = '''
+TOOLS = '''
 import dataclasses, pydantic
 runs = []
 
@@ -24,6 +24,15 @@ def multiply(a: int, b: int) -> int:
     """
     runs.append((a, b))
     return a * b
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int
+
+'''
+SETUP = (
+    TOOLS
+    + '''
 
 def explode(x: int) -> int:
     """Always fails."""
@@ -39,10 +48,6 @@ def no_hints(a, b):
     """Add."""
     return a + b
 
-class Person(pydantic.BaseModel):
-    name: str
-    age: int
-
 @dataclasses.dataclass
 class City:
     name: str
@@ -51,6 +56,7 @@ class City:
 
 keep = 'precious'
 '''
+)
 ASK = "%%llm -m {model} --temperature 0 --new --thread tools-{model} {options}\n{prompt}"
 
 

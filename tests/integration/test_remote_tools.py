@@ -10,25 +10,7 @@ import pytest
 
 from .kernel import Kernel, llmux_kernel
 from .llama_server import LlamaServer
-
-SETUP = '''
-import pydantic
-runs = []
-
-def multiply(a: int, b: int) -> int:
-    """Multiply two integers.
-
-    Args:
-        a: The first factor.
-        b: The second factor.
-    """
-    runs.append((a, b))
-    return a * b
-
-class Person(pydantic.BaseModel):
-    name: str
-    age: int
-'''
+from .test_kernel_tools import TOOLS as SETUP  # multiply (counting its runs), Person
 
 
 @pytest.fixture(scope="module")
