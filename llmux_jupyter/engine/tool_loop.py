@@ -108,9 +108,10 @@ class ToolChatStream(ChatStream):
             arguments = self._generate(backend, messages, tool.parameters, ARGUMENT_TOKENS, counts)
             if self.cancel_event.is_set():
                 break
-            if self._repeated(name, _loads(arguments)):
+            parsed = _loads(arguments)
+            if parsed is not None and self._repeated(name, parsed):
                 break  # its result is already in the conversation: answer with it
-            call = self._call(tool, _loads(arguments))
+            call = self._unfinished(name, arguments) if parsed is None else self._call(tool, parsed)
             yield call
             messages[-1] = Message("user", with_results(self.prompt, self.calls))
             forced = None
@@ -133,7 +134,7 @@ class ToolChatStream(ChatStream):
             "additionalProperties": False,
         }
         text = self._generate(backend, messages, schema, DECISION_TOKENS, counts)
-        chosen = _loads(text).get("next")
+        chosen = (_loads(text) or {}).get("next")
         return chosen if chosen in options else ANSWER
 
     def _generate(
@@ -184,9 +185,20 @@ class ToolChatStream(ChatStream):
                     return counts
             choice = "auto"
 
+    def _unfinished(self, name: str, arguments: str) -> ToolCall:
+        """Arguments that are not a whole JSON object (a cap cut them, e.g. a number whose
+        digits went on, or a server sent them broken): an error result."""
+        text = shortened(arguments, 60)
+        call = ToolCall(name, {}, f"the arguments are not a whole JSON object: {text}")
+        call.status = "error"
+        self.calls.append(call)
+        return call
+
     def _requested(self, request: dict[str, Any]) -> ToolCall:
         """A call the server asked for: unknown tools and bad JSON are errors for the model."""
         name, arguments = request["name"], _loads(request["arguments"])
+        if arguments is None:
+            return self._unfinished(name, request["arguments"])
         if name not in self.tools:
             offered = ", ".join(self.tools)
             call = ToolCall(name, arguments, f"no tool named {name!r}; offered: {offered}")
@@ -256,13 +268,13 @@ def with_tools_prompt(messages: list[Message], tools: list[Tool]) -> list[Messag
     return [Message("system", described), *messages]
 
 
-def _loads(text: str) -> dict[str, Any]:
-    """A JSON object, or {} for anything else (a cut or stopped generation)."""
+def _loads(text: str) -> dict[str, Any] | None:
+    """A JSON object, or None for anything else (a cut or stopped generation)."""
     try:
         value = json.loads(text)
     except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _added(counts: dict[str, int], summary: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def explode(x: int) -> int:
     """Always fails."""
     raise ValueError("boom")
 
-def wait(seconds: float) -> str:
+def wait(seconds: int) -> str:
     """Wait a while."""
     print("waiting", flush=True)
     __import__("time").sleep(120)

@@ -146,6 +146,13 @@ def test_arguments_that_do_not_validate_are_an_error_result(scripted_llm):
     assert response.tool_calls[0].result.startswith("invalid arguments: a: Input should be")
 
 
+def test_arguments_cut_by_the_cap_are_an_error_result(scripted_llm):
+    ScriptedBackend.replies = ['{"a": 17, "b": 23.0000000', decision("answer"), "Sorry."]
+    response = scripted_llm.chat("?", tools=[multiply], tool_choice="multiply")
+    (call,) = response.tool_calls
+    assert call.status == "error" and call.result.startswith("the arguments are not a whole")
+
+
 def test_the_limit_stops_the_calls_and_the_model_answers(scripted_llm):
     ScriptedBackend.replies = [
         decision("multiply"),
