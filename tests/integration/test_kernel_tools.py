@@ -38,8 +38,8 @@ def explode(x: int) -> int:
     """Always fails."""
     raise ValueError("boom")
 
-def wait(seconds: int) -> str:
-    """Wait a while."""
+def wait(really: bool) -> str:
+    """Wait a while (a flag: SmolLM2 may write a number's digits on and on)."""
     print("waiting", flush=True)
     __import__("time").sleep(120)
     return "done"
