@@ -65,6 +65,10 @@ class ToolChatStream(ChatStream):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if self.schema is not None:
+            raise InvalidParameter("Ask for tools or for a schema, not both in one answer.")
+        if ANSWER in (tool.name for tool in tools):
+            raise InvalidParameter(f"A tool may not be named {ANSWER!r}: rename the function.")
         if max_calls < 0:
             raise InvalidParameter(f"max tool calls must be 0 or more, not {max_calls}.")
         self.tools = {tool.name: tool for tool in tools}
@@ -77,8 +81,6 @@ class ToolChatStream(ChatStream):
 
     # -- the loop --------------------------------------------------------------
     def _produce(self, backend: Backend) -> Iterator[Any]:
-        if self.schema is not None:
-            raise InvalidParameter("Ask for tools or for a schema, not both in one answer.")
         if not backend.native_tools and not backend.json_schemas:
             raise UnsupportedTask(
                 f"{self.model!r} ({backend.name} backend) cannot call tools: use a llamacpp, "
@@ -100,8 +102,8 @@ class ToolChatStream(ChatStream):
         forced = self.choice if self.choice not in CHOICES else None
         counts = {"prompt_tokens": 0, "completion_tokens": 0}
         while self._may_call():
-            name = forced or self._decide(backend, messages, self.choice != "required" or
-                                          bool(self.calls), counts)  # fmt: skip
+            may_answer = self.choice != "required" or bool(self.calls)
+            name = forced or self._decide(backend, messages, may_answer, counts)
             if name == ANSWER or self.cancel_event.is_set():
                 break
             tool = self.tools[name]

@@ -230,6 +230,8 @@ def test_an_interrupt_inside_a_tool_stops_everything_and_keeps_the_call(scripted
 def test_unknown_choices_and_backends_without_tools_are_refused(scripted_llm):
     with pytest.raises(InvalidParameter, match="tool choice 'unknown'"):
         scripted_llm.chat("?", tools=[multiply], tool_choice="unknown")
+    with pytest.raises(InvalidParameter, match="not both"):
+        scripted_llm.chat("?", tools=[multiply], schema={"type": "object"})
     with pytest.raises(UnsupportedTask, match="cannot call tools"):
         scripted_llm.chat("?", model="echo", tools=[multiply])
 
