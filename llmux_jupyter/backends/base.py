@@ -106,6 +106,11 @@ class Backend(ABC):
         """
         raise self.unsupported(Task.CHAT)
 
+    def template_tools(self) -> bool:
+        """Whether the loaded model's chat template describes tools itself (it then gets
+        ``GenerationParams.tools``); otherwise the tool loop describes them in the prompt."""
+        return False
+
     def generate_with_tools(
         self,
         messages: list[dict[str, Any]],

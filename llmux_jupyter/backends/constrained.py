@@ -7,6 +7,7 @@ llguidance is imported when a schema is used (the ``tools`` extra), never at ``%
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,7 +102,9 @@ def llamacpp_tokenizer(llm: Any) -> Any:
     _llguidance()
     from llguidance.llamacpp import lltokenizer_from_vocab
 
-    return lltokenizer_from_vocab(llm._model.vocab)
+    with warnings.catch_warnings():  # it asks llama_token_get_attr (deprecated) per token
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return lltokenizer_from_vocab(llm._model.vocab)
 
 
 def hf_tokenizer(tokenizer: Any, vocab_size: int) -> Any:

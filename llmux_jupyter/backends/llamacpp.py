@@ -223,6 +223,8 @@ class LlamaCppBackend(Backend):
             keywords["stop"] = list(params.stop)
         if params.json_schema is not None:
             keywords["logits_processor"] = self._json_processor(params.json_schema)
+        if params.tools:
+            keywords["tools"] = list(params.tools)
         completion_tokens, finish = 0, None
         with llamacpp_log.scope(verbose=True) if self.verbose else contextlib.nullcontext():
             chunks = self._start(messages, keywords)
@@ -249,6 +251,14 @@ class LlamaCppBackend(Backend):
             summary["draft"] = self._draft.finish()
         summary["stop_reason"] = self._stop_reason(finish, cancel, params)
         return summary
+
+    def template_tools(self) -> bool:
+        setup = self.chat_setup()
+        if setup.source == "model":
+            template = self._llm.metadata.get("tokenizer.chat_template", "")
+        else:
+            template = setup.template or ""
+        return "tools" in template
 
     def _json_processor(self, schema: dict[str, Any]) -> Any:
         """Decoding under ``schema``: llguidance's mask as a logits processor."""

@@ -254,7 +254,7 @@ class TransformersBackend(Backend):
     ) -> Iterator[str]:
         from .hf_streaming import stream_generate
 
-        inputs = self._encode(messages)
+        inputs = self._encode(messages, params.tools)
         prompt_tokens = int(inputs["input_ids"].shape[-1])
         keywords = {**inputs, **self._generation_keywords(params, prompt_tokens)}
         new_tokens = yield from stream_generate(
@@ -263,12 +263,18 @@ class TransformersBackend(Backend):
         counts: TokenCounts = {"prompt_tokens": prompt_tokens, "completion_tokens": new_tokens}
         return counts
 
-    def _encode(self, messages: Sequence[Message]) -> dict[str, Any]:
+    def template_tools(self) -> bool:
+        return "tools" in (self._tokenizer.chat_template or "")
+
+    def _encode(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, Any]:
         if self.chat_setup().completion:
             encoded = self._tokenizer(completion_prompt(messages), return_tensors="pt")
         else:
             encoded = self._tokenizer.apply_chat_template(
                 [m.as_dict() for m in messages],
+                tools=list(tools) or None,
                 add_generation_prompt=True,
                 return_dict=True,
                 return_tensors="pt",

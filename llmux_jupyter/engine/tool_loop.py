@@ -98,7 +98,10 @@ class ToolChatStream(ChatStream):
         return not self.limit_reached
 
     def _constrained(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
-        messages = with_tools_prompt(messages, list(self.tools.values()))
+        if backend.template_tools():  # the chat template describes the tools itself
+            self.params = replace(self.params, tools=tuple(t.openai() for t in self.tools.values()))
+        else:
+            messages = with_tools_prompt(messages, list(self.tools.values()))
         forced = self.choice if self.choice not in CHOICES else None
         counts = {"prompt_tokens": 0, "completion_tokens": 0}
         while self._may_call():

@@ -45,6 +45,8 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     # Constrain the answer to this JSON schema (a dict), decoded under it by the backend.
     json_schema: dict[str, Any] | None = field(default=None, compare=False)
+    # Tools (OpenAI-shaped dicts) for a chat template that describes tools itself.
+    tools: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         _check_range("temperature", self.temperature, 0.0, 2.0)
@@ -62,7 +64,7 @@ class GenerationParams:
         """The sampling parameters that were set, for provenance metadata (not the schema)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "json_schema":
+            if f.name in ("json_schema", "tools"):
                 continue
             value = getattr(self, f.name)
             if value is not None and value != ():
