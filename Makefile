@@ -58,6 +58,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_llamacpp_chat.py
 	$(BIN)/python bench/bench_llm_bench.py
+	$(BIN)/python bench/bench_constrained.py
 	$(BIN)/python bench/bench_remote_chat.py
 	$(BIN)/python bench/bench_llamacpp_draft.py
 	$(BIN)/python bench/bench_speech.py

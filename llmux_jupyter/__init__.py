@@ -23,12 +23,15 @@ from .errors import (
     ModelNotLoaded,
     OutOfMemoryBudget,
     RegistrationError,
+    SchemaError,
     SourceNotFound,
+    ToolDefinitionError,
     UnknownBackend,
     UnknownModel,
     UnsupportedTask,
 )
 from .models.spec import ModelSpec
+from .types.tools import ToolCall
 from .types.values import GenerationParams, Message, RequiredMemory, Task, Usage
 
 __all__ = [
@@ -50,8 +53,11 @@ __all__ = [
     "OutOfMemoryBudget",
     "RegistrationError",
     "RequiredMemory",
+    "SchemaError",
     "SourceNotFound",
     "Task",
+    "ToolCall",
+    "ToolDefinitionError",
     "UnknownBackend",
     "UnknownModel",
     "UnsupportedTask",

@@ -14,7 +14,10 @@ from .engine.compare import Comparison
 from .engine.conversation import DEFAULT_THREAD, Threads
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.rerank import RerankJob
+from .engine.schemas import Schema
 from .engine.speech import SpeechStream, TranscriptionStream
+from .engine.tool_loop import DEFAULT_MAX_CALLS, Approve, Runner, ToolChatStream, ask_on_stdin
+from .engine.tools import tools_of
 from .errors import CacheError, InvalidParameter, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
@@ -96,24 +99,54 @@ class LLM:
         max_tokens: int | None = None,
         seed: int | None = None,
         stop: tuple[str, ...] | list[str] = (),
+        schema: Any = None,
+        tools: Any = None,
+        tool_choice: str = "auto",
+        max_tool_calls: int = DEFAULT_MAX_CALLS,
+        approve: bool | Approve = False,
+        run_tool: Runner | None = None,
         context: str | None = None,
     ) -> ChatResponse | ChatStream:
         """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``.
+
+        ``schema`` (a pydantic model, dataclass, TypedDict or JSON-schema dict): the answer is
+        decoded under its JSON schema and ``response.value`` is the validated instance
+        (SchemaError, with the text on ``.raw``, if it still does not fit).
+
+        ``tools`` (functions with type hints and a docstring): the model may call them
+        (``tool_choice`` auto, required, none or a tool's name; at most ``max_tool_calls``)
+        before it answers; ``approve`` (True: ask on stdin, or a function of the ToolCall)
+        may decline a call; ``run_tool`` runs each call (default: directly).
+        ``response.tool_calls`` lists the calls. The stream then yields ToolCall records
+        between the text deltas.
+
         ``context``: "truncate" or "error" when the thread outgrows the model's window
         (default ``LLMux.context_policy``)."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
-        chat_stream = ChatStream(
-            self.manager,
-            self.threads,
-            prompt,
-            model=model,
-            thread=thread,
-            system=system,
-            new=new,
-            params=params,
-            on_response=self._remember,
-            context=context or self.config.context_policy,
-        )
+        common: dict[str, Any] = {
+            "model": model,
+            "thread": thread,
+            "system": system,
+            "new": new,
+            "params": params,
+            "on_response": self._remember,
+            "schema": None if schema is None else Schema.of(schema),
+            "context": context or self.config.context_policy,
+        }
+        if tools is None:
+            chat_stream = ChatStream(self.manager, self.threads, prompt, **common)
+        else:
+            chat_stream = ToolChatStream(
+                self.manager,
+                self.threads,
+                prompt,
+                tools=tools_of(tools),
+                choice=tool_choice,
+                max_calls=max_tool_calls,
+                approve=ask_on_stdin if approve is True else approve or None,
+                run=run_tool,
+                **common,
+            )
         if stream:
             return chat_stream
         for _ in chat_stream:

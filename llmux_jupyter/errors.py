@@ -77,3 +77,15 @@ class CacheError(LLMuxError):
 class ContextOverflow(LLMuxError):
     """A prompt that does not fit the model's context window (or, with ``--context error``,
     a thread that would need turns left out)."""
+
+
+class SchemaError(LLMuxError):
+    """An answer that does not validate against the schema asked for; ``raw`` keeps its text."""
+
+    def __init__(self, message: str, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class ToolDefinitionError(InvalidParameter):
+    """A function that cannot be offered as a tool (no type hints, no docstring...)."""

@@ -57,6 +57,10 @@ class Backend(ABC):
     # How one loaded model serves several chat requests at once: "threads" when ``generate``
     # may run in several threads side by side (each call one request, e.g. on a server), None
     # when it serves one at a time; ``one_at_a_time`` then says why (benchmarks show it).
+    # Whether ``generate`` honours ``GenerationParams.json_schema`` (constrained decoding).
+    json_schemas: ClassVar[bool] = False
+    # Whether ``generate_with_tools`` lets the model call tools natively (a server's tools).
+    native_tools: ClassVar[bool] = False
     concurrent_requests: ClassVar[str | None] = None
     one_at_a_time: ClassVar[str] = "this backend serves one request at a time"
     # The ``--set`` settings understood (``verbose`` besides); None: the backend does not
@@ -140,6 +144,23 @@ class Backend(ABC):
         three = [*one, Message("assistant", "a"), *one]
         added = self.count_tokens(three) - self.count_tokens(one)
         return max(0, -(-added // 2) - self.count_text("a"))
+
+    def template_tools(self) -> bool:
+        """Whether the loaded model's chat template describes tools itself (it then gets
+        ``GenerationParams.tools``); otherwise the tool loop describes them in the prompt."""
+        return False
+
+    def generate_with_tools(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: Any,
+        params: GenerationParams,
+        cancel: threading.Event,
+    ) -> Iterator[str]:
+        """As ``generate``, over OpenAI-shaped messages and tools; the summary also has
+        ``text`` (what was yielded) and ``tool_calls`` (dicts with id, name, arguments)."""
+        raise UnsupportedTask(f"{self.spec.name!r} ({self.name} backend) has no native tools.")
 
     def transcribe(
         self, audio: Path | bytes | SpeechAudio, options: TranscribeOptions, cancel: threading.Event

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ContextOverflow, InvalidParameter, ModelLoadError
+from ..errors import ContextOverflow, InvalidParameter, ModelLoadError, UnsupportedTask
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
@@ -20,6 +20,7 @@ from ..models.spec import DRAFT_MODEL, LoadOptions
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, path_size
+from .constrained import TransformersJSON, hf_tokenizer, json_grammar
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_progress import progress_bars
@@ -79,6 +80,7 @@ class TransformersBackend(Backend):
     requires = ("torch", "transformers")
     extra = "transformers"
     uses_chat_templates = True
+    json_schemas = True
     one_at_a_time = "concurrency > 1 needs batched generation (coming with llm.map)"
     _files: ModelFiles | None = None
     _placement: Placement | None = None
@@ -91,6 +93,7 @@ class TransformersBackend(Backend):
         Setting("n_ctx", int, "context cap in tokens (default: the model's)", minimum=1),
         Setting("batch_size", int, "texts per embedding or reranking batch (32)", minimum=1),
     )
+    _lltokenizer: Any = None  # llguidance's view of the vocabulary, made on the first schema
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
@@ -245,8 +248,8 @@ class TransformersBackend(Backend):
         draft = self.__dict__.pop("_draft", None)
         if draft is not None:
             draft.unload()
-        self.__dict__.pop("_model", None)
-        self.__dict__.pop("_tokenizer", None)
+        for attribute in ("_model", "_tokenizer", "_lltokenizer"):
+            self.__dict__.pop(attribute, None)
         gc.collect()
         _empty_accelerator_cache(self.device)
 
@@ -256,7 +259,7 @@ class TransformersBackend(Backend):
     ) -> Iterator[str]:
         from .hf_streaming import stream_generate
 
-        inputs = self._encode(messages)
+        inputs = self._encode(messages, params.tools)
         prompt_tokens = int(inputs["input_ids"].shape[-1])
         keywords = {**inputs, **self._generation_keywords(params, prompt_tokens)}
         new_tokens = yield from stream_generate(
@@ -287,12 +290,18 @@ class TransformersBackend(Backend):
         )
         return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
-    def _encode(self, messages: Sequence[Message]) -> dict[str, Any]:
+    def template_tools(self) -> bool:
+        return "tools" in (self._tokenizer.chat_template or "")
+
+    def _encode(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, Any]:
         if self.chat_setup().completion:
             encoded = self._tokenizer(completion_prompt(messages), return_tensors="pt")
         else:
             encoded = self._tokenizer.apply_chat_template(
                 [m.as_dict() for m in messages],
+                tools=list(tools) or None,
                 add_generation_prompt=True,
                 return_dict=True,
                 return_tensors="pt",
@@ -321,7 +330,24 @@ class TransformersBackend(Backend):
                 keywords["top_p"] = params.top_p
         if self._draft is not None:
             keywords["assistant_model"] = self._draft._model
+        if params.json_schema is not None:
+            keywords["logits_processor"] = self.json_processors(params.json_schema, rows=1)
         return keywords
+
+    def json_processors(self, schema: dict[str, Any], rows: int) -> Any:
+        """Decoding a batch of ``rows`` under ``schema``: llguidance's mask per row."""
+        from transformers import LogitsProcessorList
+
+        if self._draft is not None:
+            raise UnsupportedTask(
+                f"{self.spec.name!r} drafts with {self._draft.spec.name}: a schema needs a "
+                "model loaded without --draft (speculative decoding checks several tokens at "
+                "once, the schema's mask one)."
+            )
+        if self._lltokenizer is None:
+            self._lltokenizer = hf_tokenizer(self._tokenizer, self._model.config.vocab_size)
+        grammar = json_grammar(schema, self._lltokenizer)
+        return LogitsProcessorList([TransformersJSON(self._lltokenizer, grammar, rows)])
 
     def _pad_token_id(self) -> int | None:
         """Set explicitly so generate does not warn about it on every call."""

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..backends.base import Backend
-from ..errors import InvalidParameter
-from ..types.values import DraftStats, GenerationParams, Task, Usage
+from ..errors import InvalidParameter, UnsupportedTask
+from ..types.tools import ToolCall
+from ..types.values import DraftStats, GenerationParams, Message, Task, Usage
 from .context import Fit, check_policy
 from .conversation import Thread, Threads, Turn
 from .jobs import ModelJob
 from .manager import ModelManager
+from .schemas import Schema
 from .thread_fit import fit_thread, turn_tokens
 
 PROGRESS_INTERVAL_S = 0.25
@@ -35,6 +37,11 @@ class ChatResponse:
     # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted.
     stop_reason: str | None = None
     context: Fit | None = None  # how the thread was fitted to the model's context window
+    # The validated instance of the schema asked for (``llm.chat(..., schema=X)``).
+    value: Any = None
+    schema: str | None = None  # the schema's name
+    tool_calls: list[ToolCall] = field(default_factory=list)  # in the order they ran
+    tool_limit_reached: bool = False  # the last answer came without tools: the cap was hit
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -51,6 +58,10 @@ class ChatResponse:
             found["draft"] = self.draft.as_dict()
         if self.context is not None and self.context.window is not None:
             found["context"] = self.context.as_dict()
+        if self.schema is not None:
+            found["schema"] = self.schema
+        if self.tool_calls:
+            found["tool_calls"] = [call.as_dict() for call in self.tool_calls]
         return found
 
     @property
@@ -70,7 +81,7 @@ class ChatResponse:
         return self.text
 
 
-class ChatStream(ModelJob[str]):
+class ChatStream(ModelJob[Any]):
     """Iterate to receive text deltas; afterwards ``response`` holds the whole answer.
 
     ``cancel()`` (or breaking out of the loop, or KeyboardInterrupt) stops the backend
@@ -92,6 +103,7 @@ class ChatStream(ModelJob[str]):
         params: GenerationParams | None = None,
         on_response: Callable[[ChatResponse], None] | None = None,
         context: str = "truncate",
+        schema: Schema | None = None,
     ) -> None:
         if not prompt.strip():
             raise InvalidParameter("The prompt is empty: write something for the model to answer.")
@@ -102,6 +114,9 @@ class ChatStream(ModelJob[str]):
         self.system = system
         self.new = new
         self.params = params or GenerationParams()
+        self.schema = schema
+        if schema is not None:
+            self.params = replace(self.params, json_schema=schema.json_schema)
         self.response: ChatResponse | None = None
         self._on_response = on_response
         self._thread: Thread | None = None
@@ -111,6 +126,16 @@ class ChatStream(ModelJob[str]):
         self._reported = 0.0
 
     def _produce(self, backend: Backend) -> Iterator[str]:
+        if self.schema is not None and not backend.json_schemas:
+            raise UnsupportedTask(
+                f"{self.model!r} ({backend.name} backend) cannot decode under a schema: use a "
+                "llamacpp, transformers or openai model."
+            )
+        return backend.generate(self._messages(backend), self.params, self.cancel_event)
+
+    def _messages(self, backend: Backend) -> list[Message]:
+        """The thread's messages and the prompt, fitted to the backend's context window (the
+        thread is fetched here)."""
         self._thread = Thread(self.thread_name) if self.new else self._threads.get(self.thread_name)
         self._backend = backend
         self._fit, messages = fit_thread(
@@ -122,7 +147,14 @@ class ChatStream(ModelJob[str]):
             self.params.max_tokens,
             self.context_policy,
         )
-        return backend.generate(messages, self.params, self.cancel_event)
+        return messages
+
+    def _turn(self, text: str, interrupted: bool) -> Turn:
+        """The turn the thread records for this answer."""
+        return Turn(self.prompt, text, self.model, interrupted)
+
+    def _complete(self, response: ChatResponse, summary: dict[str, Any]) -> None:
+        """Add to the response what a subclass knows (before anyone sees it)."""
 
     def _on_item(self, count: int, elapsed: float) -> None:
         if count == 1:
@@ -153,7 +185,7 @@ class ChatStream(ModelJob[str]):
         text = "".join(items)
         assert self._thread is not None  # set by _produce, which ran first
         if text.strip() or interrupted:  # an empty answer would only mislead the next turn
-            turn = Turn(self.prompt, text, self.model, interrupted)
+            turn = self._turn(text, interrupted)
             if self._fit is not None and self._fit.window is not None:
                 before = len(self._thread.turns)
                 self._thread.last_prompt = range(before - self._fit.used, before)
@@ -172,5 +204,18 @@ class ChatStream(ModelJob[str]):
             stop_reason=summary.get("stop_reason"),
             context=self._fit,
         )
+        self._complete(self.response, summary)
         if self._on_response is not None:
             self._on_response(self.response)
+        if self.schema is not None and not interrupted:
+            self.response.schema = self.schema.name
+            cut = _was_cut(self.response, self.params.max_tokens)
+            self.response.value = self.schema.parse(text, cut)
+
+
+def _was_cut(response: ChatResponse, max_tokens: int | None) -> bool:
+    """Whether the token cap (or the context) ended the answer; counted when the backend
+    gives no stop reason."""
+    if response.stop_reason is not None:
+        return response.stop_reason in ("max_tokens", "context_full")
+    return max_tokens is not None and response.usage.completion_tokens >= max_tokens

@@ -6,13 +6,14 @@ from __future__ import annotations
 from ..backends.base import Backend
 from ..types.values import Message
 from .context import Costs, Fit, fit
-from .conversation import Thread, Turn
+from .conversation import Thread, Turn, with_results
 
 
 def turn_tokens(backend: Backend, model: str, turn: Turn) -> int:
     """The turn's tokens in a prompt of ``model``: its two texts and their chat markup."""
     if model not in turn.tokens:
-        texts = backend.count_text(turn.user) + backend.count_text(turn.assistant)
+        texts = backend.count_text(with_results(turn.user, turn.tool_calls))
+        texts += backend.count_text(turn.assistant)
         turn.tokens[model] = texts + 2 * backend.message_markup
     return turn.tokens[model]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from argparse import Namespace
@@ -18,6 +19,7 @@ from ..errors import InvalidAudio, LLMuxError
 from ..hardware.memory import process_rss
 from ..models.sources import RemoteSource, display_url
 from ..models.spec import ModelSpec
+from ..types.tools import ToolCall
 from ..types.values import GenerationParams, Task
 from ..units import format_bytes, format_duration, format_path
 from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser
@@ -30,6 +32,7 @@ from .player import live_player
 from .render import live_output
 from .status import chat_layout, model_statuses
 from .tables import Table
+from .tool_calls import show_call, tool_options
 
 
 @magics_class
@@ -90,8 +93,11 @@ class LLMuxMagics(Magics):
             args.temperature, args.top_p, args.max_tokens, args.seed, tuple(args.stop)
         )
         if args.compare is not None:
+            if args.tools is not None or args.schema is not None:
+                raise UsageError("--compare answers in plain text: drop --tools and --schema.")
             compare_cell(self.llm, args, prompt, params, self.shell.user_ns)
             return
+        schema = None if args.schema is None else self._variable("--schema", args.schema)
         stream = self.llm.chat(
             prompt,
             model=args.model,
@@ -100,15 +106,19 @@ class LLMuxMagics(Magics):
             new=args.new,
             stream=True,
             context=args.context,
+            schema=schema,
+            **tool_options(args, self.shell.user_ns),
             **params.as_dict(),
         )
-        output = live_output(
-            args.format or self.llm.config.default_format, self.llm.config.max_updates_per_second
-        )
+        fmt = "json" if schema is not None else args.format or self.llm.config.default_format
+        output = live_output(fmt, self.llm.config.max_updates_per_second)
         with sigint_cancels(stream.cancel_event):
             try:
-                for delta in stream:
-                    output.append(delta)
+                for item in stream:
+                    if isinstance(item, ToolCall):
+                        show_call(item)
+                    else:
+                        output.append(item)
             except LLMuxError as error:  # keep what had come, say why it stopped
                 if output.text:
                     output.finish({"model": stream.model, "error": str(error)})
@@ -119,12 +129,23 @@ class LLMuxMagics(Magics):
         note = ". ".join(
             filter(None, [response.context_note, empty_answer_note(response) if empty else ""])
         )
+        if response.tool_limit_reached:
+            note = f"(answered without tools after {args.max_tool_calls} calls: --max-tool-calls)"
+        if response.schema is not None:
+            output.text = json.dumps(json.loads(response.text), indent=2, ensure_ascii=False)
         output.finish(response.provenance(), response.interrupted, note)
         if args.output:
-            self.shell.user_ns[args.output] = response.text
+            value = response.text if response.schema is None else response.value
+            self.shell.user_ns[args.output] = value
         if response.interrupted:
             # The user pressed interrupt: stop the queued cells, as Jupyter does.
             raise KeyboardInterrupt
+
+    def _variable(self, option: str, name: str) -> object:
+        """The notebook variable an option names (UsageError if there is none)."""
+        if not name.isidentifier() or name not in self.shell.user_ns:
+            raise UsageError(f"{option} {name}: no notebook variable of that name.")
+        return self.shell.user_ns[name]
 
     def _bench(self, args: Namespace) -> None:
         _check_variable(args.output)

@@ -131,3 +131,45 @@ def test_terminal_ipython_prints_plain_text_as_it_streams(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
     assert "text/markdown" not in result.stdout and "<IPython" not in result.stdout
+
+
+SMOL_TOOLS_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\nYou may call: {% for t in tools %}"
+    "{{ t['function']['name'] }} {% endfor %}<|im_end|>\n{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_a_template_that_knows_tools_gets_them(api, smollm2_path):
+    def multiply(a: int, b: int) -> int:
+        """Multiply two integers."""
+        return a * b
+
+    api.register(
+        "smol-tools", backend="llamacpp", path=str(smollm2_path), template=SMOL_TOOLS_TEMPLATE
+    )
+    backend = api.load("smol-tools").backend
+    assert backend.template_tools() and not api.load("smollm2").backend.template_tools()
+    offered = []
+    create = backend._llm.create_chat_completion
+
+    def recorded(**keywords):
+        offered.append([t["function"]["name"] for t in keywords.get("tools", [])])
+        return create(**keywords)
+
+    backend._llm.create_chat_completion = recorded
+    try:
+        response = api.chat(
+            "What is 17 times 23?",
+            model="smol-tools",
+            tools=[multiply],
+            tool_choice="multiply",
+            temperature=0,
+            max_tokens=16,
+            new=True,
+        )
+    finally:
+        api.unload("smol-tools")
+    assert response.tool_calls[0].arguments == {"a": 17, "b": 23}
+    assert offered and all(names == ["multiply"] for names in offered)

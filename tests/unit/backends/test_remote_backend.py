@@ -258,3 +258,33 @@ def test_stop_reasons_from_the_finish_reason(finish, max_tokens, cancelled, reas
     if cancelled:
         cancel.set()
     assert _stop_reason(finish, cancel, GenerationParams(max_tokens=max_tokens)) == reason
+
+
+def test_streamed_tool_call_deltas_are_assembled_by_index():
+    from types import SimpleNamespace as Part
+
+    from llmux_jupyter.backends.openai import _assemble
+
+    calls: dict = {}
+    for part in [
+        Part(index=0, id="a", function=Part(name="multiply", arguments="")),
+        Part(index=0, id=None, function=Part(name=None, arguments='{"a": 1')),
+        Part(index=1, id="b", function=Part(name="add", arguments="{}")),
+        Part(index=0, id=None, function=Part(name="multiply", arguments=', "b": 2}')),
+    ]:
+        _assemble(calls, part)
+    assert list(calls.values()) == [
+        {"id": "a", "name": "multiply", "arguments": '{"a": 1, "b": 2}'},
+        {"id": "b", "name": "add", "arguments": "{}"},
+    ]
+
+
+def test_response_format_is_openais_json_schema_or_llama_cpp_pythons_json_object():
+    from llmux_jupyter.backends.openai import response_format
+    from llmux_jupyter.errors import InvalidParameter
+
+    schema = {"title": "A Person", "type": "object"}
+    assert response_format(schema, "json_schema")["json_schema"]["name"] == "A_Person"
+    assert response_format(schema, "json_object") == {"type": "json_object", "schema": schema}
+    with pytest.raises(InvalidParameter, match="schema_format='xml'"):
+        response_format(schema, "xml")

@@ -20,7 +20,7 @@ from llmux_jupyter.models.sources import FileSource
 from llmux_jupyter.models.spec import LoadOptions, ModelSpec
 from llmux_jupyter.types.values import GenerationParams, Message, Task
 
-from ...tiny_models import build_tiny_llama, train_tokenizer
+from ...tiny_models import CHATML, build_tiny_llama, train_tokenizer
 
 torch = pytest.importorskip("torch")
 GIB = 2**30
@@ -297,3 +297,36 @@ def test_hugging_face_repo_resolves_from_a_prepopulated_cache(models, tmp_path, 
     assert answer.usage.completion_tokens == 6
     assert llm.ps()[0].backend.files().path == snapshot
     llm.unload(all=True)
+
+
+TOOLS_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\nTools: {% for t in tools %}{{ t['function']['name'] }}"
+    "{% endfor %}<|im_end|>\n{% endif %}" + CHATML
+)
+
+
+def test_a_template_that_knows_tools_describes_them_itself(api, models):
+    def multiply(a: int, b: int) -> int:
+        """Multiply two integers."""
+        return a * b
+
+    api.register("tooly", backend="transformers", path=str(models["tiny"]), template=TOOLS_TEMPLATE)
+    backend = api.load("tooly").backend
+    assert backend.template_tools()
+    prompts = []
+    encode = backend._encode
+
+    def recorded(messages, tools=()):
+        encoded = encode(messages, tools)
+        prompts.append(backend._tokenizer.decode(encoded["input_ids"][0]))
+        return encoded
+
+    backend._encode = recorded
+    try:
+        api.chat("Hello world", model="tooly", tools=[multiply], tool_choice="multiply",
+                 max_tokens=4, temperature=0, new=True)  # fmt: skip
+    finally:
+        api.unload("tooly")
+    assert len(prompts) >= 2  # the arguments, then the answer
+    assert all(p.startswith("<|im_start|>system\nTools: multiply<|im_end|>") for p in prompts)
+    assert not any("You can call these tools" in p for p in prompts)
