@@ -109,7 +109,7 @@ def test_remote_thread_fits_with_estimated_counts(remote):
 def test_a_server_that_drops_an_overlong_prompt_is_a_typed_error(remote):
     # llama-cpp-python's server answers 200 and then ends the stream at once when the prompt
     # exceeds its window (the HTTP 400 of vLLM and others is ContextOverflow, see unit tests)
-    with pytest.raises(RemoteServerError, match=r"without a word or a reason.*context_window="):
+    with pytest.raises(RemoteServerError, match=r"without finishing it.*context_window="):
         remote.chat(DOCUMENT, model="remote-unsized", thread="unsized")
     assert remote.threads.get("unsized").turns == []
     assert remote.chat("Say hello.", model="remote-unsized", max_tokens=10).text.strip()
