@@ -85,9 +85,16 @@ def transformers_part(llm, args) -> None:
     texts = prompts(args.prompts)
     backend = llm.load("smollm2-hf").backend
     seconds, result = timed(
-        lambda: llm.map("{item}", texts, model="smollm2-hf", temperature=0,
-                        max_tokens=args.max_tokens, batch_size=args.batch_size, cache=False,
-                        progress=False)  # fmt: skip
+        lambda: llm.map(
+            "{item}",
+            texts,
+            model="smollm2-hf",
+            temperature=0,
+            max_tokens=args.max_tokens,
+            batch_size=args.batch_size,
+            cache=False,
+            progress=False,
+        )
     )
     ours = result.usage.completion_tokens / seconds
     raw_seconds, raw_tokens = timed(
@@ -139,14 +146,23 @@ def remote_part(llm, args, folder: Path) -> None:
 
         raw_seconds, raw_tokens = timed(raw_loop)
         seconds, result = timed(
-            lambda: llm.map("{item}", texts, model="served", concurrency=4, temperature=0,
-                            max_tokens=args.remote_tokens, cache=False, progress=False)  # fmt: skip
+            lambda: llm.map(
+                "{item}",
+                texts,
+                model="served",
+                concurrency=4,
+                temperature=0,
+                max_tokens=args.remote_tokens,
+                cache=False,
+                progress=False,
+            )
         )
         raw = raw_tokens / raw_seconds
         ours = result.usage.completion_tokens / seconds
         print(f"remote (llama_cpp.server), {len(texts)} prompts x {args.remote_tokens} tokens")
         print(f"  raw client loop    {raw:7.1f} tokens/s ({raw_tokens} tokens)")
-        print(f"  llm.map, conc. 4   {ours:7.1f} tokens/s ({result.usage.completion_tokens} tokens)")
+        answered = result.usage.completion_tokens
+        print(f"  llm.map, conc. 4   {ours:7.1f} tokens/s ({answered} tokens)")
         print(f"  map / loop   {ours / raw:5.3f}  (the server serialises; goal >= 0.95)")
         client.close()
     finally:
@@ -158,7 +174,7 @@ def cache_part(llm, args, folder: Path) -> None:
     os.environ["LLMUX_CACHE_DIR"] = str(folder / "cache")  # answers cached here only
     texts = prompts(args.remote_prompts)
     options = {"model": "smollm2", "temperature": 0, "max_tokens": 32, "progress": False}
-    first, result = timed(lambda: llm.map("{item}", texts, **options))
+    first, _ = timed(lambda: llm.map("{item}", texts, **options))
     again, cached = timed(lambda: llm.map("{item}", texts, **options))
     assert cached.usage.cached == len(texts)
     print(f"llama.cpp, {len(texts)} prompts: first run {first:.2f} s, cached rerun {again:.4f} s")

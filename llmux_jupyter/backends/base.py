@@ -157,7 +157,7 @@ class Backend(ABC):
                 pieces.append(next(stream))
         except StopIteration as stop:
             counts: TokenCounts = stop.value or {}
-        except Exception as error:  # noqa: BLE001 - one failed row must not stop the others
+        except Exception as error:  # one failed row must not stop the others
             return BatchAnswer(request.key, error=error_message(error))
         if cancel.is_set():
             return None

@@ -306,13 +306,13 @@ class TransformersBackend(Backend):
                         self._model, self._tokenizer, batch, keywords, cancel, params.stop,
                         params.seed,
                     )  # fmt: skip
-                except Exception as error:  # noqa: BLE001 - the batch's rows fail, not the map
+                except Exception as error:  # the batch's rows fail, not the map
                     failure = error_message(error)
                     yield from (BatchAnswer(row.key, error=failure) for row in batch)
                     continue
                 if answers is None:
                     return
-                for row, (text, count) in zip(batch, answers):
+                for row, (text, count) in zip(batch, answers, strict=True):
                     yield BatchAnswer(row.key, text, len(row.ids), count)
 
     def _encode(self, messages: Sequence[Message]) -> dict[str, Any]:

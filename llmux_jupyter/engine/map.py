@@ -190,7 +190,7 @@ class MapJob(Job[MapRow]):
             plan = self._plan()
             stored = self._cache.get(k for k in plan.keys if k) if self._cache else {}
             pending = []
-            for request, key in zip(plan.requests, plan.keys):
+            for request, key in zip(plan.requests, plan.keys, strict=True):
                 hit = stored.get(key) if key else None
                 if hit is None:
                     pending.append(request)
@@ -274,7 +274,7 @@ class MapJob(Job[MapRow]):
         A KeyboardInterrupt ends the map and returns the rows finished so far."""
         bar = _progress_bar(self.model, len(self.prompts)) if progress else None
         try:
-            for row in self:
+            for _ in self:
                 if bar is not None:
                     tokens = self.result.usage.tokens_per_second
                     bar.set_postfix_str(f"{tokens or 0:.1f} tokens/s", refresh=False)
@@ -297,4 +297,3 @@ def _positive(name: str, value: int | None) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise InvalidParameter(f"{name} must be a whole number of at least 1, not {value!r}.")
     return value
-

@@ -84,7 +84,7 @@ def render_prompts(
                 f"columns are: {columns}. Write {{{{ and }}}} for literal braces."
             )
     prompts = []
-    for label, row in zip(table.labels, table.rows):
+    for label, row in zip(table.labels, table.rows, strict=True):
         try:
             prompts.append(_FORMATTER.vformat(template, (), ChainMap(row, known)))
         except (KeyError, IndexError, AttributeError, ValueError, TypeError) as error:

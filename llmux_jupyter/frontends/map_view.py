@@ -65,7 +65,7 @@ def check_no_map_options(args: Namespace) -> None:
 
 def show_result(result: MapResult) -> None:
     """The summary line, then the first rows' answers (and errors)."""
-    shown = list(zip(result.labels, result.values))[:SHOWN_ROWS]
+    shown = list(zip(result.labels, result.values, strict=True))[:SHOWN_ROWS]
     title = result.summary()
     if len(result.labels) > len(shown):
         title += f". The first {len(shown)} rows (-o VAR keeps them all):"

@@ -32,7 +32,8 @@ class CountingEcho(EchoBackend):
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[str]:
         type(self).calls += 1
-        if self.settings.get("stop_at") in messages[-1].content:
+        stop_at = self.settings.get("stop_at")
+        if stop_at and stop_at in messages[-1].content:
             cancel.set()
         return (yield from super().generate(messages, params, cancel))
 
@@ -45,9 +46,12 @@ def llm(tmp_path, model_file, echo_backend, served_backend, monkeypatch) -> Iter
     specs = [
         ModelSpec("count", "counting", Task.CHAT, echo_spec("x", model_file).source),
         ModelSpec(
-            "stopper", "counting", Task.CHAT, echo_spec("x", model_file).source,
+            "stopper",
+            "counting",
+            Task.CHAT,
+            echo_spec("x", model_file).source,
             settings={"stop_at": "dull"},
-        ),  # fmt: skip
+        ),
         echo_spec("flaky", model_file, fail_after=1),
         served_spec("served"),
         ModelSpec("ears", "echo", Task.TRANSCRIPTION, echo_spec("x", model_file).source),

@@ -31,7 +31,7 @@ def test_map_cell_fills_rows_then_variables_and_stores_the_result(shell, capsys)
 
 
 def test_long_tables_show_their_first_rows_and_failures(shell, capsys):
-    shell.user_ns["items"] = [f"row {i}" for i in range(12)]
+    shell.user_ns["items"] = [f"row number {i}" for i in range(12)]
     shell.run_cell_magic("llm", "--map items -m flaky --no-cache", "{item}")
     out = capsys.readouterr().out
     assert "12 failed (see .errors)" in out and "The first 10 rows" in out
