@@ -15,7 +15,10 @@ from .engine.conversation import DEFAULT_THREAD, Threads
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.map import MapJob, MapResult
 from .engine.rerank import RerankJob
+from .engine.schemas import Schema
 from .engine.speech import SpeechStream, TranscriptionStream
+from .engine.tool_loop import DEFAULT_MAX_CALLS, Approve, Runner, ToolChatStream, ask_on_stdin
+from .engine.tools import tools_of
 from .errors import CacheError, InvalidParameter, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
@@ -97,20 +100,49 @@ class LLM:
         max_tokens: int | None = None,
         seed: int | None = None,
         stop: tuple[str, ...] | list[str] = (),
+        schema: Any = None,
+        tools: Any = None,
+        tool_choice: str = "auto",
+        max_tool_calls: int = DEFAULT_MAX_CALLS,
+        approve: bool | Approve = False,
+        run_tool: Runner | None = None,
     ) -> ChatResponse | ChatStream:
-        """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``."""
+        """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``.
+
+        ``schema`` (a pydantic model, dataclass, TypedDict or JSON-schema dict): the answer is
+        decoded under its JSON schema and ``response.value`` is the validated instance
+        (SchemaError, with the text on ``.raw``, if it still does not fit).
+
+        ``tools`` (functions with type hints and a docstring): the model may call them
+        (``tool_choice`` auto, required, none or a tool's name; at most ``max_tool_calls``)
+        before it answers; ``approve`` (True: ask on stdin, or a function of the ToolCall)
+        may decline a call; ``run_tool`` runs each call (default: directly).
+        ``response.tool_calls`` lists the calls. The stream then yields ToolCall records
+        between the text deltas."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
-        chat_stream = ChatStream(
-            self.manager,
-            self.threads,
-            prompt,
-            model=model,
-            thread=thread,
-            system=system,
-            new=new,
-            params=params,
-            on_response=self._remember,
-        )
+        common: dict[str, Any] = {
+            "model": model,
+            "thread": thread,
+            "system": system,
+            "new": new,
+            "params": params,
+            "on_response": self._remember,
+            "schema": None if schema is None else Schema.of(schema),
+        }
+        if tools is None:
+            chat_stream = ChatStream(self.manager, self.threads, prompt, **common)
+        else:
+            chat_stream = ToolChatStream(
+                self.manager,
+                self.threads,
+                prompt,
+                tools=tools_of(tools),
+                choice=tool_choice,
+                max_calls=max_tool_calls,
+                approve=ask_on_stdin if approve is True else approve or None,
+                run=run_tool,
+                **common,
+            )
         if stream:
             return chat_stream
         for _ in chat_stream:
@@ -128,6 +160,7 @@ class LLM:
         data: Any,
         *,
         model: str | None = None,
+        schema: Any = None,
         system: str | None = None,
         temperature: float | None = None,
         top_p: float | None = None,
@@ -143,10 +176,12 @@ class LLM:
     ) -> MapResult | MapJob:
         """The template's answer for every row of ``data`` (a DataFrame, a list of dicts, or a
         list of strings as ``{item}``): ``{column}`` fields from the row, else from
-        ``variables``. Returns a MapResult aligned with the rows (``.values``, ``.errors``,
-        ``.usage``, ``.to_pandas()``), or with ``stream`` the MapJob yielding rows as they
-        finish. Deterministic requests (temperature 0 or a seed) are cached on disk unless
-        ``cache=False``. An interrupt returns the rows finished so far, marked interrupted."""
+        ``variables``; with a ``schema`` each answer is decoded under it and validated (a
+        row that does not validate lands in ``.errors``). Returns a MapResult aligned with the
+        rows (``.values``, ``.errors``, ``.usage``, ``.to_pandas()``), or with ``stream`` the
+        MapJob yielding rows as they finish. Deterministic requests (temperature 0 or a
+        seed) are cached on disk unless ``cache=False``. An interrupt returns the rows
+        finished so far, marked interrupted."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
         job = MapJob(
             self.manager,
@@ -156,6 +191,7 @@ class LLM:
             system=system,
             params=params,
             variables=variables,
+            schema=schema,
             batch_size=batch_size,
             concurrency=concurrency,
             cache=cache,

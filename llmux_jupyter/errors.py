@@ -72,3 +72,15 @@ class InvalidAudio(LLMuxError):
 
 class CacheError(LLMuxError):
     """A cache entry that cannot be cleared now: a loaded model uses it, or the disk refused."""
+
+
+class SchemaError(LLMuxError):
+    """An answer that does not validate against the schema asked for; ``raw`` keeps its text."""
+
+    def __init__(self, message: str, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class ToolDefinitionError(InvalidParameter):
+    """A function that cannot be offered as a tool (no type hints, no docstring...)."""

@@ -54,6 +54,10 @@ class Backend(ABC):
     # How one loaded model serves several chat requests at once: "threads" when ``generate``
     # may run in several threads side by side (each call one request, e.g. on a server), None
     # when it serves one at a time; ``one_at_a_time`` then says why (benchmarks show it).
+    # Whether ``generate`` honours ``GenerationParams.json_schema`` (constrained decoding).
+    json_schemas: ClassVar[bool] = False
+    # Whether ``generate_with_tools`` lets the model call tools natively (a server's tools).
+    native_tools: ClassVar[bool] = False
     concurrent_requests: ClassVar[str | None] = None
     one_at_a_time: ClassVar[str] = "this backend serves one request at a time"
 
@@ -167,6 +171,18 @@ class Backend(ABC):
             counts.get("prompt_tokens", 0),
             counts.get("completion_tokens", len(pieces)),
         )
+
+    def generate_with_tools(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: Any,
+        params: GenerationParams,
+        cancel: threading.Event,
+    ) -> Iterator[str]:
+        """As ``generate``, over OpenAI-shaped messages and tools; the summary also has
+        ``text`` (what was yielded) and ``tool_calls`` (dicts with id, name, arguments)."""
+        raise UnsupportedTask(f"{self.spec.name!r} ({self.name} backend) has no native tools.")
 
     def transcribe(
         self, audio: Path | bytes | SpeechAudio, options: TranscribeOptions, cancel: threading.Event

@@ -20,6 +20,7 @@ from ..models.spec import DRAFT_MODEL, DraftMethod
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 from . import llamacpp_log
 from .base import Backend, TokenCounts
+from .constrained import LlamaCppJSON, json_grammar, llamacpp_tokenizer
 from .llamacpp_draft import (
     AdaptiveDraft,
     check_vocabulary,
@@ -52,6 +53,7 @@ class LlamaCppBackend(Backend):
     requires = ("llama_cpp",)
     extra = "llamacpp"
     uses_chat_templates = named_chat_formats = True
+    json_schemas = True
     one_at_a_time = (
         "llama-cpp-python runs one generation at a time per model; to measure concurrency, "
         "serve the GGUF (llama-server --parallel N) and register it with --backend openai"
@@ -60,6 +62,7 @@ class LlamaCppBackend(Backend):
     _placement: tuple[str, int] | None = None
     _chat: ChatSetup | None = None
     _draft: AdaptiveDraft | None = None
+    _lltokenizer: Any = None  # llguidance's view of the vocabulary, made on the first schema
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
@@ -200,6 +203,7 @@ class LlamaCppBackend(Backend):
         return open_draft(draft, path, draft_tokens(self.settings), keywords)
 
     def unload(self) -> None:
+        self.__dict__.pop("_lltokenizer", None)
         llm = self.__dict__.pop("_llm", None)
         if llm is not None:
             llm.close()
@@ -217,6 +221,8 @@ class LlamaCppBackend(Backend):
         keywords: dict[str, Any] = {k: v for k, v in params.as_dict().items() if k in SAMPLING}
         if params.stop:
             keywords["stop"] = list(params.stop)
+        if params.json_schema is not None:
+            keywords["logits_processor"] = self._json_processor(params.json_schema)
         completion_tokens, finish = 0, None
         with llamacpp_log.scope(verbose=True) if self.verbose else contextlib.nullcontext():
             chunks = self._start(messages, keywords)
@@ -243,6 +249,15 @@ class LlamaCppBackend(Backend):
             summary["draft"] = self._draft.finish()
         summary["stop_reason"] = self._stop_reason(finish, cancel, params)
         return summary
+
+    def _json_processor(self, schema: dict[str, Any]) -> Any:
+        """Decoding under ``schema``: llguidance's mask as a logits processor."""
+        import llama_cpp
+
+        if self._lltokenizer is None:
+            self._lltokenizer = llamacpp_tokenizer(self._llm)
+        grammar = json_grammar(schema, self._lltokenizer)
+        return llama_cpp.LogitsProcessorList([LlamaCppJSON(self._lltokenizer, grammar)])
 
     def _stop_reason(
         self, finish: str | None, cancel: threading.Event, params: GenerationParams

@@ -143,13 +143,15 @@ class OpenAIBackend(Backend):
     """A model on an OpenAI-compatible server. Settings: ``timeout`` (60 s to connect and
     between two pieces of an answer), ``max_retries`` (2), ``check_model`` (True: loading
     checks that ``/v1/models`` lists the model), ``stream_usage`` (True: ask the server for
-    token counts), ``extra_body`` (a dict of server-specific request fields), ``voice``.
+    token counts), ``extra_body`` (a dict of server-specific request fields), ``voice``,
+    ``schema_format`` (json_schema; json_object for llama-cpp-python's server).
     Reranking goes to the server's ``/v1/rerank`` (vLLM, llama.cpp's server)."""
 
     tasks = frozenset({Task.CHAT, Task.TRANSCRIPTION, Task.SPEECH, Task.RERANK})
     requires = ("openai",)
     extra = "remote"
     concurrent_requests = "threads"  # the client is thread-safe; the server schedules
+    json_schemas = native_tools = True
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
         super().__init__(spec, options)
@@ -192,24 +194,54 @@ class OpenAIBackend(Backend):
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[str]:
+        summary = yield from self._stream([m.as_dict() for m in messages], {}, params, cancel)
+        summary.pop("text")
+        summary.pop("tool_calls")
+        return summary
+
+    def generate_with_tools(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: Any,
+        params: GenerationParams,
+        cancel: threading.Event,
+    ) -> Iterator[str]:
+        """The server's own tool calling; the calls' streamed deltas are assembled by index."""
+        extra = {"tools": tools, "tool_choice": tool_choice}
+        return (yield from self._stream(messages, extra, params, cancel))
+
+    def _stream(
+        self,
+        messages: list[dict[str, Any]],
+        extra: dict[str, Any],
+        params: GenerationParams,
+        cancel: threading.Event,
+    ) -> Iterator[str]:
         import openai
 
         request: dict[str, Any] = {
             "model": self.source.model,
-            "messages": [m.as_dict() for m in messages],
+            "messages": messages,
             "stream": True,
             **params.as_dict(),
+            **extra,
         }
         if self.settings.get("stream_usage", True):
             request["stream_options"] = {"include_usage": True}
         if "extra_body" in self.settings:
             request["extra_body"] = dict(self.settings["extra_body"])
+        if params.json_schema is not None:
+            request["response_format"] = response_format(
+                params.json_schema, self.settings.get("schema_format", "json_schema")
+            )
         action = f"answering with {self.source.model!r}"
         try:
             stream = self._client.chat.completions.create(**request)
         except openai.APIError as error:
             raise self.server.explain(error, action) from None
-        pieces = 0
+        pieces: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
         counts: TokenCounts = {}
         try:
             with stream, hang_up_on(cancel, stream.response):
@@ -222,14 +254,17 @@ class OpenAIBackend(Backend):
                     delta = chunk.choices[0].delta if chunk.choices else None
                     text = delta.content if delta is not None else None
                     if text:
-                        pieces += 1
+                        pieces.append(text)
                         yield text
+                    for part in (delta.tool_calls or []) if delta is not None else []:
+                        _assemble(calls, part)
                     if cancel.is_set():
                         break
         except openai.APIError as error:
             if not cancel.is_set():  # after a cancel, the hang-up is ours
-                raise self.server.explain(error, action, midway=pieces > 0) from None
-        return counts or {"completion_tokens": pieces}
+                raise self.server.explain(error, action, midway=bool(pieces)) from None
+        summary = counts or {"completion_tokens": len(pieces)}
+        return {**summary, "text": "".join(pieces), "tool_calls": list(calls.values())}
 
     def transcribe(
         self, audio: Path | bytes | SpeechAudio, options: TranscribeOptions, cancel: threading.Event
@@ -309,6 +344,34 @@ class OpenAIBackend(Backend):
             raise self.server.explain(error, "reranking") from None
         yield from _scores_in_order(answer, len(documents), self.server.where)
         return {"method": "the server's /v1/rerank"}
+
+
+def _assemble(calls: dict[int, dict[str, str]], part: Any) -> None:
+    """Add one streamed tool-call delta to the call of its index (id and name come first,
+    the arguments' JSON in pieces; some servers repeat the name)."""
+    call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+    call["id"] = part.id or call["id"] or f"call_{part.index}"
+    if part.function is not None:
+        call["name"] = part.function.name or call["name"]
+        call["arguments"] += part.function.arguments or ""
+
+
+def response_format(schema: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The request's ``response_format`` for a JSON schema: OpenAI's ``json_schema`` (vLLM,
+    Ollama, llama.cpp's llama-server), or ``json_object`` with the schema alongside
+    (llama-cpp-python's server)."""
+    if kind == "json_object":
+        return {"type": "json_object", "schema": schema}
+    if kind != "json_schema":
+        raise InvalidParameter(
+            f"--set schema_format={kind!r}: use json_schema (OpenAI, vLLM, Ollama) or "
+            "json_object (llama-cpp-python's server)."
+        )
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(schema.get("title", "")))
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name or "answer", "schema": schema, "strict": True},
+    }
 
 
 def _scores_in_order(answer: Any, count: int, where: str) -> list[float]:

@@ -4,6 +4,7 @@ cross-encoders (sequence classifiers with one output)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import threading
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidParameter, ModelLoadError
+from ..errors import InvalidParameter, ModelLoadError, UnsupportedTask
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
@@ -21,6 +22,7 @@ from ..types.batch import BatchAnswer, BatchRequest
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, error_message, path_size
+from .constrained import TransformersJSON, hf_tokenizer, json_grammar
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_progress import progress_bars
@@ -78,11 +80,13 @@ class TransformersBackend(Backend):
     requires = ("torch", "transformers")
     extra = "transformers"
     uses_chat_templates = True
+    json_schemas = True
     one_at_a_time = "concurrency > 1 needs batched generation (llm.map batches its rows)"
     _files: ModelFiles | None = None
     _placement: Placement | None = None
     _chat: ChatSetup | None = None
     _draft: TransformersBackend | None = None
+    _lltokenizer: Any = None  # llguidance's view of the vocabulary, made on the first schema
 
     @classmethod
     def device_support(cls, device: DeviceCapabilities) -> DeviceSupport:
@@ -241,8 +245,8 @@ class TransformersBackend(Backend):
         draft = self.__dict__.pop("_draft", None)
         if draft is not None:
             draft.unload()
-        self.__dict__.pop("_model", None)
-        self.__dict__.pop("_tokenizer", None)
+        for attribute in ("_model", "_tokenizer", "_lltokenizer"):
+            self.__dict__.pop(attribute, None)
         gc.collect()
         _empty_accelerator_cache(self.device)
 
@@ -283,7 +287,7 @@ class TransformersBackend(Backend):
         for request in requests:
             ids = self._encode(request.messages)["input_ids"][0].tolist()
             try:
-                self._generation_keywords(request.params, len(ids))
+                self._generation_keywords(_unconstrained(request.params), len(ids))
             except InvalidParameter as error:
                 yield BatchAnswer(request.key, error=str(error))
                 continue
@@ -293,15 +297,20 @@ class TransformersBackend(Backend):
         dtype_bytes = self._model.dtype.itemsize
         for params, rows in groups.values():
             longest = max(len(row.ids) for row in rows)
-            tokens = longest + self._generation_keywords(params, longest)["max_new_tokens"]
+            new_tokens = self._generation_keywords(_unconstrained(params), longest)
+            tokens = longest + new_tokens["max_new_tokens"]
             per_row = row_bytes(self._model.config, dtype_bytes, tokens)
             size = batch_size or fit_batch_size(len(rows), per_row, free_memory)
             for batch in batches(rows, size):
                 if cancel.is_set():
                     return
                 prompt = max(len(row.ids) for row in batch)
-                keywords = self._generation_keywords(params, prompt)
+                keywords = self._generation_keywords(_unconstrained(params), prompt)
                 try:
+                    if params.json_schema is not None:  # one matcher per row of the batch
+                        keywords["logits_processor"] = self.json_processors(
+                            params.json_schema, rows=len(batch)
+                        )
                     answers = generate_rows(
                         self._model, self._tokenizer, batch, keywords, cancel, params.stop,
                         params.seed,
@@ -351,7 +360,24 @@ class TransformersBackend(Backend):
                 keywords["top_p"] = params.top_p
         if self._draft is not None:
             keywords["assistant_model"] = self._draft._model
+        if params.json_schema is not None:
+            keywords["logits_processor"] = self.json_processors(params.json_schema, rows=1)
         return keywords
+
+    def json_processors(self, schema: dict[str, Any], rows: int) -> Any:
+        """Decoding a batch of ``rows`` under ``schema``: llguidance's mask per row."""
+        from transformers import LogitsProcessorList
+
+        if self._draft is not None:
+            raise UnsupportedTask(
+                f"{self.spec.name!r} drafts with {self._draft.spec.name}: a schema needs a "
+                "model loaded without --draft (speculative decoding checks several tokens at "
+                "once, the schema's mask one)."
+            )
+        if self._lltokenizer is None:
+            self._lltokenizer = hf_tokenizer(self._tokenizer, self._model.config.vocab_size)
+        grammar = json_grammar(schema, self._lltokenizer)
+        return LogitsProcessorList([TransformersJSON(self._lltokenizer, grammar, rows)])
 
     def _pad_token_id(self) -> int | None:
         """Set explicitly so generate does not warn about it on every call."""
@@ -410,6 +436,11 @@ class TransformersBackend(Backend):
         if path.is_file():
             limit = min(limit, int(json.loads(path.read_text()).get("max_seq_length", limit)))
         return min(limit, int(self._tokenizer.model_max_length))
+
+
+def _unconstrained(params: GenerationParams) -> GenerationParams:
+    """``params`` without the schema (whose decoding is set up per batch)."""
+    return dataclasses.replace(params, json_schema=None)
 
 
 def _tensor_bytes(model: Any) -> int:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..backends.base import Backend
-from ..errors import InvalidParameter
-from ..types.values import DraftStats, GenerationParams, Task, Usage
+from ..errors import InvalidParameter, UnsupportedTask
+from ..types.tools import ToolCall
+from ..types.values import DraftStats, GenerationParams, Message, Task, Usage
 from .conversation import Thread, Threads, Turn
 from .jobs import ModelJob
 from .manager import ModelManager
+from .schemas import Schema
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -32,6 +34,11 @@ class ChatResponse:
     draft: DraftStats | None = None  # speculative decoding's counts, when the backend drafted
     # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted.
     stop_reason: str | None = None
+    # The validated instance of the schema asked for (``llm.chat(..., schema=X)``).
+    value: Any = None
+    schema: str | None = None  # the schema's name
+    tool_calls: list[ToolCall] = field(default_factory=list)  # in the order they ran
+    tool_limit_reached: bool = False  # the last answer came without tools: the cap was hit
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -46,13 +53,17 @@ class ChatResponse:
         }
         if self.draft is not None:
             found["draft"] = self.draft.as_dict()
+        if self.schema is not None:
+            found["schema"] = self.schema
+        if self.tool_calls:
+            found["tool_calls"] = [call.as_dict() for call in self.tool_calls]
         return found
 
     def __str__(self) -> str:
         return self.text
 
 
-class ChatStream(ModelJob[str]):
+class ChatStream(ModelJob[Any]):
     """Iterate to receive text deltas; afterwards ``response`` holds the whole answer.
 
     ``cancel()`` (or breaking out of the loop, or KeyboardInterrupt) stops the backend
@@ -73,6 +84,7 @@ class ChatStream(ModelJob[str]):
         new: bool = False,
         params: GenerationParams | None = None,
         on_response: Callable[[ChatResponse], None] | None = None,
+        schema: Schema | None = None,
     ) -> None:
         if not prompt.strip():
             raise InvalidParameter("The prompt is empty: write something for the model to answer.")
@@ -83,6 +95,9 @@ class ChatStream(ModelJob[str]):
         self.system = system
         self.new = new
         self.params = params or GenerationParams()
+        self.schema = schema
+        if schema is not None:
+            self.params = replace(self.params, json_schema=schema.json_schema)
         self.response: ChatResponse | None = None
         self._on_response = on_response
         self._thread: Thread | None = None
@@ -90,9 +105,24 @@ class ChatStream(ModelJob[str]):
         self._reported = 0.0
 
     def _produce(self, backend: Backend) -> Iterator[str]:
+        if self.schema is not None and not backend.json_schemas:
+            raise UnsupportedTask(
+                f"{self.model!r} ({backend.name} backend) cannot decode under a schema: use a "
+                "llamacpp, transformers or openai model."
+            )
+        return backend.generate(self._messages(), self.params, self.cancel_event)
+
+    def _messages(self) -> list[Message]:
+        """The thread's messages and the prompt (the thread is fetched here)."""
         self._thread = Thread(self.thread_name) if self.new else self._threads.get(self.thread_name)
-        messages = self._thread.messages_for(self.prompt, self.system)
-        return backend.generate(messages, self.params, self.cancel_event)
+        return self._thread.messages_for(self.prompt, self.system)
+
+    def _turn(self, text: str, interrupted: bool) -> Turn:
+        """The turn the thread records for this answer."""
+        return Turn(self.prompt, text, self.model, interrupted)
+
+    def _complete(self, response: ChatResponse, summary: dict[str, Any]) -> None:
+        """Add to the response what a subclass knows (before anyone sees it)."""
 
     def _on_item(self, count: int, elapsed: float) -> None:
         if count == 1:
@@ -123,7 +153,7 @@ class ChatStream(ModelJob[str]):
         text = "".join(items)
         assert self._thread is not None  # set by _produce, which ran first
         if text.strip() or interrupted:  # an empty answer would only mislead the next turn
-            self._thread.record(Turn(self.prompt, text, self.model, interrupted), self.system)
+            self._thread.record(self._turn(text, interrupted), self.system)
             self._threads.put(self._thread)
         self.response = ChatResponse(
             text=text,
@@ -136,5 +166,10 @@ class ChatStream(ModelJob[str]):
             draft=summary.get("draft"),
             stop_reason=summary.get("stop_reason"),
         )
+        self._complete(self.response, summary)
         if self._on_response is not None:
             self._on_response(self.response)
+        if self.schema is not None and not interrupted:
+            self.response.schema = self.schema.name
+            cut = self.response.stop_reason in ("max_tokens", "context_full")
+            self.response.value = self.schema.parse(text, cut)

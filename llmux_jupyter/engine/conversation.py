@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..types.tools import ToolCall
 from ..types.values import Message
 
 DEFAULT_THREAD = "default"
@@ -17,6 +18,7 @@ class Turn:
     assistant: str
     model: str
     interrupted: bool = False
+    tool_calls: list[ToolCall] = field(default_factory=list)  # made before the answer
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Thread:
         if system_prompt:
             messages.append(Message("system", system_prompt))
         for turn in self.turns:
-            messages.append(Message("user", turn.user))
+            messages.append(Message("user", with_results(turn.user, turn.tool_calls)))
             messages.append(Message("assistant", turn.assistant))
         messages.append(Message("user", user_text))
         return messages
@@ -43,6 +45,24 @@ class Thread:
         if system is not None:
             self.system = system
         self.turns.append(turn)
+
+
+def with_results(user_text: str, calls: list[ToolCall]) -> str:
+    """The user's message with the results of the calls made for it, as plain text any chat
+    template takes (the model reads them as part of the question)."""
+    if not calls:
+        return user_text
+    lines = [f"- {call.signature()} {RESULT_WORDS[call.status]} {call.result}" for call in calls]
+    return "\n".join([user_text, "", "Results of the tools called for this:", *lines])
+
+
+# How a result reads to the model, by the call's status.
+RESULT_WORDS = {
+    "ok": "returned",
+    "error": "failed:",
+    "declined": "was not run:",
+    "interrupted": "was interrupted:",
+}
 
 
 class Threads:

@@ -10,13 +10,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, SchemaError, UnsupportedTask
 from ..types.batch import BatchAnswer, BatchRequest
 from ..types.values import GenerationParams, Message, Task
 from .jobs import Job, task_model
 from .manager import ModelManager
 from .map_cache import AnswerCache, answer_key, deterministic, model_identity
 from .map_table import as_table, render_prompts
+from .schemas import Schema
 
 PROGRESS_INTERVAL_S = 0.25
 ANSWER = "answer"
@@ -49,7 +50,8 @@ class MapUsage:
 class MapResult:
     """The answers, aligned with the input: ``values[i]`` is row i's answer (text, or the
     schema's instance; None if it failed or was not reached), ``errors`` maps a row's label
-    (the DataFrame's index, else its position) to why it failed."""
+    (the DataFrame's index, else its position) to why it failed (e.g. a SchemaError's
+    message); ``fields`` are the table's answer columns."""
 
     model: str
     labels: list[Any]
@@ -142,6 +144,7 @@ class MapJob(Job[MapRow]):
         system: str | None = None,
         params: GenerationParams | None = None,
         variables: Mapping[str, Any] | None = None,
+        schema: Any = None,
         batch_size: int | None = None,
         concurrency: int | None = None,
         cache: bool = True,
@@ -149,7 +152,16 @@ class MapJob(Job[MapRow]):
         super().__init__()
         self._manager = manager
         self.model = task_model(manager, model, Task.CHAT)
+        self.schema = None if schema is None else Schema.of(schema)
+        backend = manager.backends.get(manager.catalog.get(self.model).backend)
+        if self.schema is not None and not backend.json_schemas:
+            raise UnsupportedTask(
+                f"{self.model!r} ({backend.name} backend) cannot decode under a schema: use a "
+                "llamacpp, transformers or openai model."
+            )
         self.params = params or GenerationParams()
+        if self.schema is not None:
+            self.params = dataclasses.replace(self.params, json_schema=self.schema.json_schema)
         self.batch_size = _positive("batch_size", batch_size)
         self.concurrency = _positive("concurrency", concurrency)
         table = as_table(data)
@@ -163,6 +175,7 @@ class MapJob(Job[MapRow]):
             {},
             MapUsage(len(table.rows)),
             index_name=table.index_name,
+            fields=_fields(self.schema),
         )
         self._reported = 0.0
 
@@ -178,7 +191,11 @@ class MapJob(Job[MapRow]):
         keys: list[str | None] = [
             answer_key(
                 identity,
-                {"messages": [m.as_dict() for m in r.messages], "params": self.params.as_dict()},
+                {
+                    "messages": [m.as_dict() for m in r.messages],
+                    "params": self.params.as_dict(),
+                    "schema": self.params.json_schema,
+                },
             )
             for r in requests
         ]
@@ -237,7 +254,12 @@ class MapJob(Job[MapRow]):
             result.errors[label] = answer.error
             usage.failed += 1
             return MapRow(answer.key, label, error=answer.error)
-        value = answer.text.strip()
+        try:
+            value = self._value(answer)
+        except SchemaError as error:
+            result.errors[label] = str(error)
+            usage.failed += 1
+            return MapRow(answer.key, label, error=str(error))
         result.values[answer.key] = value
         usage.done += 1
         if cached:
@@ -246,6 +268,15 @@ class MapJob(Job[MapRow]):
             usage.prompt_tokens += answer.prompt_tokens
             usage.completion_tokens += answer.completion_tokens
         return MapRow(answer.key, label, value, None, cached, answer.completion_tokens)
+
+    def _value(self, answer: BatchAnswer) -> Any:
+        """The row's answer: its text, or the schema's validated instance."""
+        if self.schema is None:
+            return answer.text.strip()
+        cap = self.params.max_tokens
+        return self.schema.parse(
+            answer.text, cut=cap is not None and answer.completion_tokens >= cap
+        )
 
     def _free_memory(self, device: str) -> int | None:
         """Bytes of the device's budget that no model holds (None: no budget, e.g. remote)."""
@@ -285,6 +316,12 @@ class MapJob(Job[MapRow]):
             if bar is not None:
                 bar.close()
         return self.result
+
+
+def _fields(schema: Schema | None) -> tuple[str, ...]:
+    """The columns of the answers: the schema's properties (an object's), else ``answer``."""
+    properties = schema.json_schema.get("properties") if schema is not None else None
+    return tuple(properties) if isinstance(properties, dict) and properties else (ANSWER,)
 
 
 def _progress_bar(model: str, total: int) -> Any:

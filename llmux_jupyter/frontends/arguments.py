@@ -12,6 +12,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..config import FORMATS
 from ..engine.bench import DEFAULT_MAX_TOKENS, DEFAULT_PROMPTS
+from ..engine.tool_loop import DEFAULT_MAX_CALLS
 from ..types.values import DTYPES, Task
 from .quoting import split_arguments
 
@@ -35,7 +36,27 @@ def cell_parser() -> LineParser:
     parser.add_argument(
         "--stop", action="append", default=[], metavar="TEXT", help="stop string (repeatable)"
     )
-    parser.add_argument("-o", "--output", metavar="VAR", help="store the answer text in VAR")
+    parser.add_argument(
+        "-o", "--output", metavar="VAR", help="store the answer text (with --schema: the value)"
+    )
+    parser.add_argument(
+        "--schema",
+        metavar="TYPE",
+        help="answer as JSON of this pydantic model, dataclass, TypedDict or JSON-schema dict",
+    )
+    parser.add_argument(
+        "--tools",
+        type=model_names,
+        metavar="F,G",
+        help="functions the model may call (or a variable holding a list of them)",
+    )
+    parser.add_argument(
+        "--tool-choice", default="auto", metavar="CHOICE", help="auto, required, none or NAME"
+    )
+    parser.add_argument(
+        "--max-tool-calls", type=int, default=DEFAULT_MAX_CALLS, metavar="N", help="(5)"
+    )
+    parser.add_argument("--approve", action="store_true", help="ask before each tool call")
     parser.add_argument("--thread", default="default", help="conversation thread name")
     parser.add_argument("--new", action="store_true", help="start the thread afresh")
     parser.add_argument("-f", "--format", choices=FORMATS, help="how to render the answer")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 
 @contextmanager
@@ -29,5 +30,17 @@ def sigint_cancels(cancel: threading.Event) -> Iterator[None]:
     previous = signal.signal(signal.SIGINT, request_cancel)
     try:
         yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupts_raise(function: Callable[[], Any]) -> Any:
+    """Run ``function`` (a tool: the user's own code) with the interrupt raising
+    KeyboardInterrupt inside it, as it would in a plain cell."""
+    if threading.current_thread() is not threading.main_thread():
+        return function()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return function()
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from argparse import Namespace
@@ -17,6 +18,7 @@ from ..errors import InvalidAudio, LLMuxError
 from ..hardware.memory import process_rss
 from ..models.sources import RemoteSource, display_url
 from ..models.spec import ModelSpec
+from ..types.tools import ToolCall
 from ..types.values import GenerationParams, Task
 from ..units import format_bytes, format_duration, format_path
 from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser
@@ -30,6 +32,7 @@ from .player import live_player
 from .render import live_output
 from .status import chat_layout, model_statuses
 from .tables import Table
+from .tool_calls import show_call, tool_options
 
 
 @magics_class
@@ -96,6 +99,7 @@ class LLMuxMagics(Magics):
         if args.compare is not None:
             compare_cell(self.llm, args, prompt, params, self.shell.user_ns)
             return
+        schema = None if args.schema is None else self._variable("--schema", args.schema)
         stream = self.llm.chat(
             prompt,
             model=args.model,
@@ -103,15 +107,19 @@ class LLMuxMagics(Magics):
             thread=args.thread,
             new=args.new,
             stream=True,
+            schema=schema,
+            **tool_options(args, self.shell.user_ns),
             **params.as_dict(),
         )
-        output = live_output(
-            args.format or self.llm.config.default_format, self.llm.config.max_updates_per_second
-        )
+        fmt = "json" if schema is not None else args.format or self.llm.config.default_format
+        output = live_output(fmt, self.llm.config.max_updates_per_second)
         with sigint_cancels(stream.cancel_event):
             try:
-                for delta in stream:
-                    output.append(delta)
+                for item in stream:
+                    if isinstance(item, ToolCall):
+                        show_call(item)
+                    else:
+                        output.append(item)
             except LLMuxError as error:  # keep what had come, say why it stopped
                 if output.text:
                     output.finish({"model": stream.model, "error": str(error)})
@@ -120,12 +128,23 @@ class LLMuxMagics(Magics):
         assert response is not None
         empty = not response.text.strip() and not response.interrupted
         note = empty_answer_note(response) if empty else ""
+        if response.tool_limit_reached:
+            note = f"(answered without tools after {args.max_tool_calls} calls: --max-tool-calls)"
+        if response.schema is not None:
+            output.text = json.dumps(json.loads(response.text), indent=2, ensure_ascii=False)
         output.finish(response.provenance(), response.interrupted, note)
         if args.output:
-            self.shell.user_ns[args.output] = response.text
+            value = response.text if response.schema is None else response.value
+            self.shell.user_ns[args.output] = value
         if response.interrupted:
             # The user pressed interrupt: stop the queued cells, as Jupyter does.
             raise KeyboardInterrupt
+
+    def _variable(self, option: str, name: str) -> object:
+        """The notebook variable an option names (UsageError if there is none)."""
+        if not name.isidentifier() or name not in self.shell.user_ns:
+            raise UsageError(f"{option} {name}: no notebook variable of that name.")
+        return self.shell.user_ns[name]
 
     def _bench(self, args: Namespace) -> None:
         _check_variable(args.output)

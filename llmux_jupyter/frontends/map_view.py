@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from ..api import LLM
 
 # Options of a single answer that mean nothing for a map.
-NOT_WITH_MAP = {"compare": "--compare", "new": "--new", "raw": "--raw", "format": "-f/--format"}
+NOT_WITH_MAP = {
+    "compare": "--compare",
+    "new": "--new",
+    "raw": "--raw",
+    "format": "-f/--format",
+    "tools": "--tools",
+    "approve": "--approve",
+}
 MAP_ONLY = {"no_cache": "--no-cache", "batch_size": "--batch-size", "concurrency": "--concurrency"}
 SHOWN_ROWS = 10
 
@@ -30,12 +37,14 @@ def map_cell(llm: LLM, args: Namespace, cell: str, user_ns: dict[str, Any]) -> N
         used.append("--thread")
     if used:
         raise UsageError(f"--map answers each row on its own: {', '.join(used)} cannot go with it.")
-    if args.map not in user_ns:
-        raise UsageError(f"--map {args.map}: no variable {args.map!r} in the notebook.")
+    for option, name in (("--map", args.map), ("--schema", args.schema)):
+        if name is not None and name not in user_ns:
+            raise UsageError(f"{option} {name}: no variable {name!r} in the notebook.")
     job = llm.map(
         cell.strip("\n"),
         user_ns[args.map],
         model=args.model,
+        schema=None if args.schema is None else user_ns[args.schema],
         system=args.system,
         temperature=args.temperature,
         top_p=args.top_p,

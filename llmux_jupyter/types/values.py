@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -43,6 +43,8 @@ class GenerationParams:
     max_tokens: int | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # Constrain the answer to this JSON schema (a dict), decoded under it by the backend.
+    json_schema: dict[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _check_range("temperature", self.temperature, 0.0, 2.0)
@@ -57,9 +59,11 @@ class GenerationParams:
             raise InvalidParameter("stop strings must not be empty.")
 
     def as_dict(self) -> dict[str, Any]:
-        """The parameters that were set, for provenance metadata."""
+        """The sampling parameters that were set, for provenance metadata (not the schema)."""
         out: dict[str, Any] = {}
         for f in fields(self):
+            if f.name == "json_schema":
+                continue
             value = getattr(self, f.name)
             if value is not None and value != ():
                 out[f.name] = list(value) if isinstance(value, tuple) else value

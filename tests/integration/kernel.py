@@ -105,8 +105,10 @@ class Kernel:
         timeout: float = 300,
         on_message: Callable[[Message], None] | None = None,
         native_log: bool = False,
+        stdin: Callable[[str], str] | None = None,
     ) -> CellRun:
-        """Run ``code``; unless ``native_log``, check that no llama.cpp log line was shown."""
+        """Run ``code``; unless ``native_log``, check that no llama.cpp log line was shown.
+        ``stdin`` answers the cell's input() prompts (given the prompt's text)."""
         messages: list[Message] = []
 
         def hook(message: Message) -> None:
@@ -114,8 +116,17 @@ class Kernel:
             if on_message is not None:
                 on_message(message)
 
+        def answer(message: Message) -> None:
+            assert stdin is not None
+            messages.append(message)
+            self.client.input(stdin(message["content"]["prompt"]))
+
         reply = self.client.execute_interactive(
-            code, timeout=timeout, output_hook=hook, allow_stdin=False
+            code,
+            timeout=timeout,
+            output_hook=hook,
+            allow_stdin=stdin is not None,
+            stdin_hook=answer if stdin is not None else None,
         )
         run = CellRun(reply, messages)
         assert native_log or not run.native_log_lines(), run.shown_text

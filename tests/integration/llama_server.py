@@ -24,11 +24,17 @@ class LlamaServer:
     """``python -m llama_cpp.server`` serving one GGUF as ``smollm2`` on 127.0.0.1.
 
     By default the server ends a streaming answer when another request arrives;
-    ``interrupt_requests=False`` makes concurrent requests wait their turn instead.
+    ``interrupt_requests=False`` makes concurrent requests wait their turn instead;
+    ``chat_format`` names llama-cpp-python's format (e.g. chatml-function-calling for tools).
     """
 
     def __init__(
-        self, model: Path, log: Path, api_key: str | None = None, interrupt_requests: bool = True
+        self,
+        model: Path,
+        log: Path,
+        api_key: str | None = None,
+        interrupt_requests: bool = True,
+        chat_format: str | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -39,6 +45,8 @@ class LlamaServer:
             command += ["--api_key", api_key]
         if not interrupt_requests:
             command += ["--interrupt_requests", "False"]
+        if chat_format is not None:
+            command += ["--chat_format", chat_format]
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 command,

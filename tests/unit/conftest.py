@@ -209,3 +209,43 @@ def rerank_llm(tmp_path, model_file, echo_backend) -> Iterator[LLM]:
     yield LLM(catalog)
     registry.remove("overlap")
     registry.remove("counts")
+
+
+class ScriptedBackend(EchoBackend):
+    """Answers with the next of ``replies`` (in pieces of 4 characters, cut at ``max_tokens``
+    pieces), else echoes; honours schemas, recording each generation's (schema, messages)."""
+
+    json_schemas = True
+    replies: ClassVar[list[str]] = []
+    calls: ClassVar[list[tuple[dict | None, list[Message]]]] = []
+
+    def generate(
+        self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[str]:
+        cls = type(self)
+        cls.calls.append((params.json_schema, list(messages)))
+        if not cls.replies:
+            return (yield from super().generate(messages, params, cancel))
+        reply = cls.replies.pop(0)
+        pieces = [reply[i : i + 4] for i in range(0, len(reply), 4)]
+        limited = params.max_tokens is not None and len(pieces) > params.max_tokens
+        for piece in pieces[: params.max_tokens]:
+            if cancel.is_set():
+                break
+            yield piece
+        return {"stop_reason": "max_tokens" if limited else "stop"}
+
+
+@pytest.fixture
+def scripted_llm(tmp_path, model_file, echo_backend) -> Iterator[LLM]:
+    """An API whose default chat model ``scripted`` answers ScriptedBackend.replies."""
+    registry.add("scripted", ScriptedBackend)
+    ScriptedBackend.replies, ScriptedBackend.calls = [], []
+    spec = ModelSpec("scripted", "scripted", Task.CHAT, FileSource(str(model_file)), builtin=True)
+    catalog = Catalog(
+        tmp_path / "scripted.json", builtins=[spec, echo_spec("echo", model_file, builtin=True)]
+    )
+    api = LLM(catalog)
+    api.use("scripted")
+    yield api
+    registry.remove("scripted")

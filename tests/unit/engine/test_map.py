@@ -3,6 +3,7 @@ the disk cache, concurrency, interrupts, progress and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -16,9 +17,10 @@ from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.models.spec import ModelSpec
 from llmux_jupyter.types.values import GenerationParams, Message, Task
 
-from ..conftest import EchoBackend, echo_spec, served_spec
+from ..conftest import EchoBackend, ScriptedBackend, echo_spec, served_spec
 
 pd = pytest.importorskip("pandas")
+pydantic = pytest.importorskip("pydantic")
 TEXTS = ["good film", "bad plot", "fine acting", "dull ending", "great score"]
 
 
@@ -219,3 +221,49 @@ def test_bad_sizes_and_models_are_refused(llm):
         llm.map("{item}", ["a"], model="ears")
     with pytest.raises(InvalidParameter, match="temperature"):
         llm.map("{item}", ["a"], model="count", temperature=5)
+
+
+class Rating(pydantic.BaseModel):
+    label: str
+    confidence: float
+
+
+@dataclasses.dataclass
+class Score:
+    stars: int
+
+
+def test_a_schema_types_every_row_and_a_row_that_does_not_fit_is_an_error(scripted_llm):
+    ScriptedBackend.replies = [
+        '{"label": "good", "confidence": 0.9}',
+        '{"label": "bad"}',
+        '{"label": "meh", "confidence": 0.5}',
+    ]
+    df = pd.DataFrame({"text": ["a", "b", "c"]}, index=["x", "y", "z"])
+    result = scripted_llm.map("Rate {text}", df, schema=Rating, cache=False, progress=False)
+    assert result.values[0] == Rating(label="good", confidence=0.9) and result.values[1] is None
+    assert list(result.errors) == ["y"] and "does not fit Rating" in result.errors["y"]
+    assert all(schema == Rating.model_json_schema() for schema, _ in ScriptedBackend.calls)
+    table = result.to_pandas()
+    assert list(table.columns) == ["label", "confidence", "error"]
+    assert table.loc["z", "confidence"] == 0.5 and pd.isna(table.loc["y", "label"])
+
+
+def test_a_cached_schema_answer_is_validated_again_and_a_dataclass_gives_its_fields(
+    scripted_llm, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LLMUX_CACHE_DIR", str(tmp_path / "cache"))
+    ScriptedBackend.replies = ['{"stars": 4}']
+    first = scripted_llm.map("{item}", ["x"], schema=Score, temperature=0, progress=False)
+    again = scripted_llm.map("{item}", ["x"], schema=Score, temperature=0, progress=False)
+    assert first.values == again.values == [Score(4)] and again.usage.cached == 1
+    assert len(ScriptedBackend.calls) == 1
+    assert again.to_pandas()["stars"].tolist() == [4]
+    other = scripted_llm.map("{item}", ["x"], schema=Rating, temperature=0, progress=False)
+    assert other.usage.cached == 0  # another schema is another request
+
+
+def test_a_backend_without_schemas_is_refused_before_anything_runs(llm):
+    with pytest.raises(UnsupportedTask, match="cannot decode under a schema"):
+        llm.map("{item}", ["a"], model="count", schema=Rating)
+    assert llm.ps() == []

@@ -45,6 +45,8 @@ def test_long_tables_show_their_first_rows_and_failures(shell, capsys):
         ("--map items --compare a,b", "--compare cannot go with it"),
         ("--map items --new --raw", "--new, --raw cannot go with it"),
         ("--map items --thread t", "--thread cannot go with it"),
+        ("--map items --tools f --approve", "--tools, --approve cannot go with it"),
+        ("--map items --schema Nope", "--schema Nope: no variable 'Nope'"),
         ("--no-cache", "--no-cache go with --map TABLE"),
         ("--batch-size 4 --concurrency 2", "--batch-size, --concurrency go with --map TABLE"),
         ("--map items --batch-size x", "invalid int value"),

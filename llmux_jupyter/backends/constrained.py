@@ -1,0 +1,146 @@
+"""Constrained decoding with llguidance: a JSON schema becomes a token mask applied to each
+step's logits, for llama-cpp-python (a logits processor over numpy) and transformers (a
+``LogitsProcessor`` over a batch, one matcher per row). One JSON-schema dialect for both.
+
+llguidance is imported when a schema is used (the ``tools`` extra), never at ``%load_ext``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import BackendNotInstalled, GenerationError, InvalidParameter
+
+EXTRA_HINT = "pip install 'llmux-jupyter[tools]'"
+
+
+def _llguidance() -> Any:
+    try:
+        import llguidance
+    except ImportError:
+        raise BackendNotInstalled(f"Constrained decoding needs llguidance: {EXTRA_HINT}") from None
+    return llguidance
+
+
+def json_grammar(schema: dict[str, Any], tokenizer: Any) -> str:
+    """The llguidance grammar of a JSON schema (compact JSON), checked against the tokenizer."""
+    llguidance = _llguidance()
+    try:
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(
+            schema, defaults={"whitespace_flexible": False}
+        )
+    except ValueError as error:
+        raise InvalidParameter(f"Not a JSON schema llguidance can read: {error}.") from None
+    problem = llguidance.LLMatcher.validate_grammar(grammar, tokenizer)
+    if problem:
+        raise InvalidParameter(
+            f"This JSON schema cannot be decoded under ({problem.splitlines()[0]}): simplify it "
+            "(llguidance supports most of JSON Schema, see its docs)."
+        )
+    return grammar
+
+
+class RowMatchers:
+    """One llguidance matcher per batch row; ``step`` feeds each row its newest token and
+    fills the rows' bitmask of allowed next tokens."""
+
+    def __init__(self, tokenizer: Any, grammar: str, rows: int, prompt_length: int) -> None:
+        llguidance = _llguidance()
+        self.matchers = [llguidance.LLMatcher(tokenizer, grammar) for _ in range(rows)]
+        self.seen = prompt_length
+        self.vocab_size = tokenizer.vocab_size
+
+    def consume(self, sequences: Sequence[Sequence[int]]) -> None:
+        """Feed each row the tokens it got since the last step (none on the first)."""
+        for matcher, tokens in zip(self.matchers, sequences, strict=True):
+            new = [int(token) for token in tokens[self.seen :]]
+            if new and not matcher.is_stopped():  # a finished row gets padding: ignore it
+                matcher.consume_tokens(new)
+            if matcher.is_error():
+                raise GenerationError(
+                    f"Constrained decoding lost track of the schema ({matcher.get_error()})."
+                )
+        self.seen = len(sequences[0])
+
+    def fill(self, bitmask: Any, fill_row: Any) -> None:
+        for row, matcher in enumerate(self.matchers):
+            fill_row(matcher, bitmask, row)
+
+
+class LlamaCppJSON:
+    """A llama-cpp-python logits processor: only tokens that keep the answer valid JSON of
+    the schema keep their logits (``scores`` is the whole vocabulary, in token order)."""
+
+    def __init__(self, tokenizer: Any, grammar: str) -> None:
+        import llguidance.numpy as lg_numpy
+
+        self._numpy = lg_numpy
+        self._tokenizer = tokenizer
+        self._grammar = grammar
+        self._rows: RowMatchers | None = None
+        self._bitmask = lg_numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self._rows is None:
+            self._rows = RowMatchers(self._tokenizer, self._grammar, 1, len(input_ids))
+        self._rows.consume([input_ids])
+        self._rows.fill(self._bitmask, self._numpy.fill_next_token_bitmask)
+        self._numpy.apply_token_bitmask_inplace(scores, self._bitmask)
+        return scores
+
+
+def llamacpp_tokenizer(llm: Any) -> Any:
+    """llguidance's tokenizer of a loaded ``llama_cpp.Llama`` (about a second: cache it)."""
+    _llguidance()
+    from llguidance.llamacpp import lltokenizer_from_vocab
+
+    return lltokenizer_from_vocab(llm._model.vocab)
+
+
+def hf_tokenizer(tokenizer: Any, vocab_size: int) -> Any:
+    """llguidance's tokenizer of a transformers tokenizer, sized to the model's logits."""
+    _llguidance()
+    from llguidance.hf import from_tokenizer
+
+    return from_tokenizer(tokenizer, n_vocab=vocab_size)
+
+
+class TransformersJSON:
+    """A transformers ``LogitsProcessor`` for a batch: row ``i`` decodes under its own
+    matcher; the prompt (with padding) is what ``input_ids`` holds at the first step."""
+
+    def __init__(self, tokenizer: Any, grammar: str, rows: int) -> None:
+        import llguidance.torch as lg_torch
+
+        self._torch = lg_torch
+        self._tokenizer = tokenizer
+        self._grammar = grammar
+        self._count = rows
+        self._rows: RowMatchers | None = None
+        self._bitmask = lg_torch.allocate_token_bitmask(rows, tokenizer.vocab_size)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self._rows is None:
+            self._rows = RowMatchers(
+                self._tokenizer, self._grammar, self._count, input_ids.shape[1]
+            )
+        self._rows.consume(input_ids.tolist())
+        self._rows.fill(self._bitmask, self._torch.fill_next_token_bitmask)
+        return masked(scores, self._bitmask.to(scores.device))
+
+
+def masked(scores: Any, bitmask: Any) -> Any:
+    """``scores`` with every token whose bit is 0 at -inf (tokens past the mask too).
+
+    Our own few tensor operations: llguidance.torch's applier is ``torch.compile``d, which
+    compiles C++ on the first call (seconds) on a CPU.
+    """
+    import torch
+
+    bits = torch.arange(32, dtype=torch.int32, device=bitmask.device)
+    allowed = ((bitmask.unsqueeze(-1) >> bits) & 1).bool().flatten(1)
+    vocab = scores.shape[-1]
+    if allowed.shape[-1] < vocab:
+        allowed = torch.nn.functional.pad(allowed, (0, vocab - allowed.shape[-1]))
+    return scores.masked_fill(~allowed[:, :vocab], float("-inf"))

@@ -1,0 +1,283 @@
+"""The tool loop: the model calls the user's functions, sees their results, then answers.
+
+A backend with native tools (``Backend.native_tools``: the server's ``tools``) decides and
+writes the calls itself. For the others each round is constrained: a "call a tool or
+answer" step (JSON under an enum of the tool names), then the arguments under the tool's
+schema. Calls run in the caller's thread; their ToolCall records are yielded between the
+text deltas of the final answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from ..backends.base import Backend
+from ..errors import InvalidParameter, UnsupportedTask
+from ..types.tools import ToolCall, shortened
+from ..types.values import Message
+from .chat import ChatResponse, ChatStream
+from .conversation import Turn, with_results
+from .tools import Tool
+
+CHOICES = ("auto", "required", "none")
+DEFAULT_MAX_CALLS = 5
+DECISION_TOKENS = 24
+ARGUMENT_TOKENS = 256
+MODEL_RESULT_CHARS = 2000
+ANSWER = "answer"
+
+Approve = Callable[[ToolCall], bool]
+Runner = Callable[[Callable[[], Any]], Any]
+
+
+def check_choice(choice: str, tools: list[Tool]) -> str:
+    """auto, required, none or a tool's name."""
+    names = [tool.name for tool in tools]
+    if choice not in CHOICES and choice not in names:
+        raise InvalidParameter(
+            f"tool choice {choice!r}: use auto, required, none or a tool's name "
+            f"({', '.join(names)})."
+        )
+    return choice
+
+
+class ToolChatStream(ChatStream):
+    """A chat answer that may call ``tools`` first: iterate for text deltas and ToolCall
+    records; ``response.tool_calls`` lists every call afterwards.
+
+    ``approve`` (given a call before it runs) may decline it; ``run`` runs a call (the front
+    end lets the interrupt raise inside it). At most ``max_calls`` calls, then the model
+    answers without tools.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        tools: list[Tool],
+        choice: str = "auto",
+        max_calls: int = DEFAULT_MAX_CALLS,
+        approve: Approve | None = None,
+        run: Runner | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if max_calls < 0:
+            raise InvalidParameter(f"max tool calls must be 0 or more, not {max_calls}.")
+        self.tools = {tool.name: tool for tool in tools}
+        self.choice = check_choice(choice, tools)
+        self.max_calls = max_calls
+        self.calls: list[ToolCall] = []
+        self.limit_reached = False
+        self._approve = approve
+        self._run_call: Runner = run or (lambda call: call())
+
+    # -- the loop --------------------------------------------------------------
+    def _produce(self, backend: Backend) -> Iterator[Any]:
+        if self.schema is not None:
+            raise InvalidParameter("Ask for tools or for a schema, not both in one answer.")
+        if not backend.native_tools and not backend.json_schemas:
+            raise UnsupportedTask(
+                f"{self.model!r} ({backend.name} backend) cannot call tools: use a llamacpp, "
+                "transformers or openai model."
+            )
+        messages = self._messages()
+        if backend.native_tools:
+            return self._native(backend, messages)
+        return self._constrained(backend, messages)
+
+    def _may_call(self) -> bool:
+        if self.choice == "none" or self.cancel_event.is_set():
+            return False
+        self.limit_reached = len(self.calls) >= self.max_calls
+        return not self.limit_reached
+
+    def _constrained(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
+        messages = with_tools_prompt(messages, list(self.tools.values()))
+        forced = self.choice if self.choice not in CHOICES else None
+        counts = {"prompt_tokens": 0, "completion_tokens": 0}
+        while self._may_call():
+            name = forced or self._decide(backend, messages, self.choice != "required" or
+                                          bool(self.calls), counts)  # fmt: skip
+            if name == ANSWER or self.cancel_event.is_set():
+                break
+            tool = self.tools[name]
+            arguments = self._generate(backend, messages, tool.parameters, ARGUMENT_TOKENS, counts)
+            if self.cancel_event.is_set():
+                break
+            if self._repeated(name, _loads(arguments)):
+                break  # its result is already in the conversation: answer with it
+            call = self._call(tool, _loads(arguments))
+            yield call
+            messages[-1] = Message("user", with_results(self.prompt, self.calls))
+            forced = None
+        if self.cancel_event.is_set():
+            return counts
+        answer = yield from backend.generate(messages, self.params, self.cancel_event)
+        return _added(counts, answer or {})
+
+    def _repeated(self, name: str, arguments: dict[str, Any]) -> bool:
+        return any(c.name == name and c.arguments == arguments for c in self.calls)
+
+    def _decide(
+        self, backend: Backend, messages: list[Message], may_answer: bool, counts: dict
+    ) -> str:
+        options = [*self.tools, *([ANSWER] if may_answer else [])]
+        schema = {
+            "type": "object",
+            "properties": {"next": {"enum": options}},
+            "required": ["next"],
+            "additionalProperties": False,
+        }
+        text = self._generate(backend, messages, schema, DECISION_TOKENS, counts)
+        chosen = _loads(text).get("next")
+        return chosen if chosen in options else ANSWER
+
+    def _generate(
+        self,
+        backend: Backend,
+        messages: list[Message],
+        schema: dict[str, Any],
+        max_tokens: int,
+        counts: dict[str, int],
+    ) -> str:
+        """One constrained generation, whole (it is not shown: its call is)."""
+        params = replace(self.params, max_tokens=max_tokens, stop=(), json_schema=schema)
+        pieces = backend.generate(messages, params, self.cancel_event)
+        text = []
+        while True:
+            try:
+                text.append(next(pieces))
+            except StopIteration as stop:
+                _added(counts, stop.value or {})
+                return "".join(text)
+
+    def _native(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
+        wire: list[dict[str, Any]] = [m.as_dict() for m in messages]
+        offered = [tool.openai() for tool in self.tools.values()]
+        counts = {"prompt_tokens": 0, "completion_tokens": 0}
+        choice: Any = self.choice
+        if self.choice not in CHOICES:
+            choice = {"type": "function", "function": {"name": self.choice}}
+        while True:
+            if not self._may_call():
+                choice = "none"
+            summary = yield from backend.generate_with_tools(
+                wire, offered, choice, self.params, self.cancel_event
+            )
+            summary = summary or {}
+            requested = summary.pop("tool_calls", [])
+            _added(counts, summary)
+            if not requested or choice == "none" or self.cancel_event.is_set():
+                return counts
+            wire.append({"role": "assistant", "content": summary.get("text") or None,
+                         "tool_calls": [_wire_call(r) for r in requested]})  # fmt: skip
+            for request in requested:
+                call = self._requested(request)
+                yield call
+                wire.append({"role": "tool", "tool_call_id": request["id"],
+                             "content": _for_model(call)})  # fmt: skip
+                if self.cancel_event.is_set():
+                    return counts
+            choice = "auto"
+
+    def _requested(self, request: dict[str, Any]) -> ToolCall:
+        """A call the server asked for: unknown tools and bad JSON are errors for the model."""
+        name, arguments = request["name"], _loads(request["arguments"])
+        if name not in self.tools:
+            offered = ", ".join(self.tools)
+            call = ToolCall(name, arguments, f"no tool named {name!r}; offered: {offered}")
+            call.status = "error"
+            self.calls.append(call)
+            return call
+        return self._call(self.tools[name], arguments)
+
+    # -- one call --------------------------------------------------------------
+    def _call(self, tool: Tool, arguments: dict[str, Any]) -> ToolCall:
+        """Validate, ask, run: the call's record (a failure is a result, not an error)."""
+        call = ToolCall(tool.name, arguments)
+        self.calls.append(call)
+        try:
+            values = tool.validate(arguments)
+        except InvalidParameter as error:
+            call.result, call.status = f"invalid arguments: {error}", "error"
+            return call
+        if self._approve is not None and not self._approve(call):
+            call.result, call.status = "the user declined this call", "declined"
+            return call
+        started = time.perf_counter()
+        try:
+            value = self._run_call(lambda: tool.function(**values))
+            call.result = shortened(repr(value), MODEL_RESULT_CHARS)
+        except KeyboardInterrupt:
+            call.result, call.status = "interrupted by the user", "interrupted"
+            self.cancel_event.set()
+        except Exception as error:  # the tool's failure goes back to the model
+            call.result, call.status = f"{type(error).__name__}: {error}", "error"
+        call.seconds = time.perf_counter() - started
+        return call
+
+    # -- results ---------------------------------------------------------------
+    def _turn(self, text: str, interrupted: bool) -> Turn:
+        turn = super()._turn(text, interrupted)
+        turn.tool_calls = list(self.calls)
+        return turn
+
+    def _complete(self, response: ChatResponse, summary: dict[str, Any]) -> None:
+        response.tool_calls = list(self.calls)
+        response.tool_limit_reached = self.limit_reached
+
+    def _finish(
+        self, items: list[Any], summary: dict[str, Any], seconds: float, interrupted: bool
+    ) -> None:
+        text = [item for item in items if isinstance(item, str)]
+        super()._finish(text, summary, seconds, interrupted)
+
+
+def ask_on_stdin(call: ToolCall) -> bool:
+    """Ask the user (input()) whether to run a call; only y or yes runs it."""
+    answer = input(f"Run {call.signature()}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def with_tools_prompt(messages: list[Message], tools: list[Tool]) -> list[Message]:
+    """The messages with the tools described in the system prompt (added or extended)."""
+    lines = ["You can call these tools (the arguments are JSON):"]
+    for tool in tools:
+        properties = json.dumps(tool.parameters.get("properties", {}))
+        lines.append(f"- {tool.name}: {tool.description} Arguments: {properties}")
+    lines.append("Call a tool when it helps; after its result, answer the user.")
+    described = "\n".join(lines)
+    if messages and messages[0].role == "system":
+        return [Message("system", f"{messages[0].content}\n\n{described}"), *messages[1:]]
+    return [Message("system", described), *messages]
+
+
+def _loads(text: str) -> dict[str, Any]:
+    """A JSON object, or {} for anything else (a cut or stopped generation)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _added(counts: dict[str, int], summary: dict[str, Any]) -> dict[str, Any]:
+    for key in ("prompt_tokens", "completion_tokens"):
+        counts[key] = counts.get(key, 0) + int(summary.get(key, 0) or 0)
+    return {**summary, **counts}
+
+
+def _wire_call(request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": request["id"],
+        "type": "function",
+        "function": {"name": request["name"], "arguments": request["arguments"]},
+    }
+
+
+def _for_model(call: ToolCall) -> str:
+    return call.result if call.status == "ok" else f"{call.status}: {call.result}"
