@@ -243,9 +243,11 @@ class OpenAIBackend(Backend):
         pieces: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         counts: TokenCounts = {}
+        finished = False
         try:
             with stream, hang_up_on(cancel, stream.response):
                 for chunk in stream:
+                    finished = finished or any(c.finish_reason for c in chunk.choices)
                     if chunk.usage is not None:
                         counts = {
                             "prompt_tokens": chunk.usage.prompt_tokens,
@@ -263,6 +265,11 @@ class OpenAIBackend(Backend):
         except openai.APIError as error:
             if not cancel.is_set():  # after a cancel, the hang-up is ours
                 raise self.server.explain(error, action, midway=bool(pieces)) from None
+        if not finished and not cancel.is_set():  # e.g. it failed after answering HTTP 200
+            raise RemoteServerError(
+                f"{self.server.where} ended the answer without finishing it (no finish_reason) "
+                f"while {action}: it failed midway, see its log (a prompt beyond its context?)."
+            )
         summary = counts or {"completion_tokens": len(pieces)}
         return {**summary, "text": "".join(pieces), "tool_calls": list(calls.values())}
 

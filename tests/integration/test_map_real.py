@@ -136,7 +136,7 @@ def test_remote_rows_run_concurrently_and_a_failing_row_stays_in_errors(api, ser
     rows[5] = "Repeat this: " + "lighthouse keeper " * 1500  # beyond the server's context
     result = api.map("{item}", rows, model="served", concurrency=4, temperature=0,
                      max_tokens=12, cache=False, progress=False)  # fmt: skip
-    assert list(result.errors) == [5] and "HTTP 400" in result.errors[5]
+    assert list(result.errors) == [5] and "without finishing it" in result.errors[5]
     assert all(result.values[i] for i in range(8) if i != 5) and result.values[5] is None
     assert result.usage.failed == 1 and "1 failed" in result.summary()
 
@@ -156,9 +156,10 @@ def test_an_interrupt_half_way_keeps_the_finished_rows(map_kernel):
     interrupted = []
 
     def interrupt_at_ten_rows(message) -> None:
-        state = message["content"].get("data", {}).get("state", {})
-        if message["msg_type"] == "comm_msg" and state.get("value", 0) >= 10 and not interrupted:
-            interrupted.append(state["value"])
+        value = message["content"].get("data", {}).get("state", {}).get("value")
+        rows = value if isinstance(value, (int, float)) else 0  # the bar's, not its labels'
+        if message["msg_type"] == "comm_msg" and rows >= 10 and not interrupted:
+            interrupted.append(rows)
             map_kernel.interrupt()
 
     run = map_kernel.run(
