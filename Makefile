@@ -64,6 +64,7 @@ bench: setup
 	$(BIN)/python bench/bench_speech.py
 	$(BIN)/python bench/bench_transformers_chat.py
 	$(BIN)/python bench/bench_context.py
+	$(BIN)/python bench/bench_map.py
 
 clean:
 	rm -rf $(VENV) $(CBX) build dist .pytest_cache test-artifacts llmux_jupyter/labextension labextension/lib

@@ -12,6 +12,7 @@ from .api import LLM, llm
 from .backends.base import Backend
 from .backends.registry import register_backend
 from .engine.chat import ChatResponse, ChatStream
+from .engine.map import MapResult
 from .errors import (
     BackendNotInstalled,
     CacheError,
@@ -45,6 +46,7 @@ __all__ = [
     "GenerationParams",
     "InvalidParameter",
     "LLMuxError",
+    "MapResult",
     "Message",
     "ModelBusy",
     "ModelLoadError",

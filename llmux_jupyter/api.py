@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .backends.registry import BackendRegistry, BackendStatus, registry
@@ -13,6 +13,7 @@ from .engine.chat import ChatResponse, ChatStream
 from .engine.compare import Comparison
 from .engine.conversation import DEFAULT_THREAD, Threads
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
+from .engine.map import MapJob, MapResult
 from .engine.rerank import RerankJob
 from .engine.schemas import Schema
 from .engine.speech import SpeechStream, TranscriptionStream
@@ -156,6 +157,51 @@ class LLM:
 
     def _remember(self, response: ChatResponse) -> None:
         self.last = response
+
+    # -- tables ----------------------------------------------------------------
+    def map(
+        self,
+        template: str,
+        data: Any,
+        *,
+        model: str | None = None,
+        schema: Any = None,
+        system: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        stop: tuple[str, ...] | list[str] = (),
+        batch_size: int | None = None,
+        concurrency: int | None = None,
+        cache: bool = True,
+        progress: bool = True,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool = False,
+    ) -> MapResult | MapJob:
+        """The template's answer for every row of ``data`` (a DataFrame, a list of dicts, or a
+        list of strings as ``{item}``): ``{column}`` fields from the row, else from
+        ``variables``; with a ``schema`` each answer is decoded under it and validated (a
+        row that does not validate lands in ``.errors``). Returns a MapResult aligned with the
+        rows (``.values``, ``.errors``, ``.usage``, ``.to_pandas()``), or with ``stream`` the
+        MapJob yielding rows as they finish. Deterministic requests (temperature 0 or a
+        seed) are cached on disk unless ``cache=False``. An interrupt returns the rows
+        finished so far, marked interrupted."""
+        params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
+        job = MapJob(
+            self.manager,
+            template,
+            data,
+            model=model,
+            system=system,
+            params=params,
+            variables=variables,
+            schema=schema,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            cache=cache,
+        )
+        return job if stream else job.run(progress)
 
     # -- measuring and comparing -----------------------------------------------
     def compare(

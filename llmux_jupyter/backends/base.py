@@ -5,14 +5,16 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import UnsupportedTask
+from ..errors import LLMuxError, UnsupportedTask
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.gguf_split import gguf_parts
 from ..models.spec import LoadOptions, ModelSpec
+from ..types.batch import BatchAnswer, BatchRequest
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 from ..units import parse_flag
 from .settings import VERBOSE, Setting, check_settings
@@ -29,6 +31,7 @@ TokenCounts = dict[str, Any]
 # errs on the safe side) and tokens of chat markup around each message.
 CHARS_PER_TOKEN = 3
 MESSAGE_MARKUP = 5
+DEFAULT_CONCURRENCY = 8
 
 
 class Backend(ABC):
@@ -150,6 +153,69 @@ class Backend(ABC):
         ``GenerationParams.tools``); otherwise the tool loop describes them in the prompt."""
         return False
 
+    def generate_batch(
+        self,
+        requests: Sequence[BatchRequest],
+        cancel: threading.Event,
+        *,
+        batch_size: int | None = None,
+        concurrency: int | None = None,
+        free_memory: int | None = None,
+    ) -> Iterator[BatchAnswer]:
+        """Yield each request's whole answer as it finishes (in any order), stopping once
+        ``cancel`` is set; an answer cut short by the cancel is not yielded. A request that
+        fails is an answer with its ``error``; the others go on.
+
+        By default through ``generate``: one at a time, or ``concurrency`` (8) at once in
+        threads for a backend whose ``concurrent_requests`` is "threads". A backend that
+        batches (``batch_size`` rows per step, fitted to ``free_memory`` bytes when not given)
+        overrides this.
+        """
+        if self.concurrent_requests != "threads":
+            for request in requests:
+                answer = self.answer(request, cancel)
+                if answer is None:
+                    return
+                yield answer
+            return
+        workers = ThreadPoolExecutor(concurrency or DEFAULT_CONCURRENCY, "llmux-batch")
+        pending: set[Future[BatchAnswer | None]] = {
+            workers.submit(self.answer, request, cancel) for request in requests
+        }
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    answer = future.result()
+                    if answer is not None:
+                        yield answer
+        finally:
+            if pending:  # the caller stopped early: the requests still running stop too
+                cancel.set()
+            workers.shutdown(wait=True, cancel_futures=True)
+
+    def answer(self, request: BatchRequest, cancel: threading.Event) -> BatchAnswer | None:
+        """One request's whole answer through ``generate``; None once ``cancel`` is set."""
+        if cancel.is_set():
+            return None
+        pieces: list[str] = []
+        stream = self.generate(request.messages, request.params, cancel)
+        try:
+            while True:
+                pieces.append(next(stream))
+        except StopIteration as stop:
+            counts: TokenCounts = stop.value or {}
+        except Exception as error:  # one failed row must not stop the others
+            return BatchAnswer(request.key, error=error_message(error))
+        if cancel.is_set():
+            return None
+        return BatchAnswer(
+            request.key,
+            "".join(pieces),
+            counts.get("prompt_tokens", 0),
+            counts.get("completion_tokens", len(pieces)),
+        )
+
     def generate_with_tools(
         self,
         messages: list[dict[str, Any]],
@@ -196,6 +262,13 @@ class Backend(ABC):
             f"{self.spec.name!r} ({self.name} backend) does {tasks}, not {task.value}: "
             f"pick a {task.value} model (%llm list)."
         )
+
+
+def error_message(error: Exception) -> str:
+    """What a failed request says: our errors as they are, others with their type."""
+    if isinstance(error, LLMuxError):
+        return str(error)
+    return f"{type(error).__name__}: {str(error).strip() or 'no message'}"
 
 
 def path_size(path: Path) -> int:

@@ -49,7 +49,7 @@ class _Worker(threading.Thread):
 
         prompt_tokens = self.keywords["input_ids"].shape[-1]
         try:
-            with _seeded(torch, self.seed, self.device):
+            with seeded(torch, self.seed, self.device):
                 output = self.model.generate(**self.keywords)
             self.new_tokens = int(output.shape[-1] - prompt_tokens)
         except BaseException as error:
@@ -108,7 +108,7 @@ def stream_generate(
 
 
 @contextmanager
-def _seeded(torch: Any, seed: int | None, device: str) -> Iterator[None]:
+def seeded(torch: Any, seed: int | None, device: str) -> Iterator[None]:
     """Seed torch for one generation without disturbing the notebook's own random state."""
     if seed is None:
         yield

@@ -4,6 +4,7 @@ cross-encoders (sequence classifiers with one output)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import threading
@@ -17,9 +18,10 @@ from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
 from ..models.spec import DRAFT_MODEL, LoadOptions
+from ..types.batch import BatchAnswer, BatchRequest
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
-from .base import Backend, TokenCounts, path_size
+from .base import Backend, TokenCounts, error_message, path_size
 from .constrained import TransformersJSON, hf_tokenizer, json_grammar
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
@@ -81,7 +83,7 @@ class TransformersBackend(Backend):
     extra = "transformers"
     uses_chat_templates = True
     json_schemas = True
-    one_at_a_time = "concurrency > 1 needs batched generation (coming with llm.map)"
+    one_at_a_time = "concurrency > 1 needs batched generation (llm.map batches its rows)"
     _files: ModelFiles | None = None
     _placement: Placement | None = None
     _chat: ChatSetup | None = None
@@ -293,6 +295,65 @@ class TransformersBackend(Backend):
     def template_tools(self) -> bool:
         return "tools" in (self._tokenizer.chat_template or "")
 
+    def generate_batch(
+        self,
+        requests: Sequence[BatchRequest],
+        cancel: threading.Event,
+        *,
+        batch_size: int | None = None,
+        concurrency: int | None = None,
+        free_memory: int | None = None,
+    ) -> Iterator[BatchAnswer]:
+        """Batched ``generate`` with left padding, prompts of similar length together:
+        ``batch_size`` rows at a time, by default as many as fit ``free_memory`` (at most
+        32). A row whose prompt exceeds the context fails alone. With a draft model (which
+        transformers runs one sequence at a time): one row after another."""
+        if self._draft is not None:
+            yield from super().generate_batch(requests, cancel)
+            return
+        from .hf_batch import Row, batches, fit_batch_size, generate_rows, row_bytes
+
+        groups: dict[str, tuple[GenerationParams, list[Row]]] = {}  # rows by their parameters
+        for request in requests:
+            ids = self._encode(request.messages)["input_ids"][0].tolist()
+            try:
+                self._generation_keywords(_unconstrained(request.params), len(ids))
+            except (InvalidParameter, ContextOverflow) as error:  # this row only
+                yield BatchAnswer(request.key, error=str(error))
+                continue
+            groups.setdefault(repr(request.params), (request.params, []))[1].append(
+                Row(request.key, ids)
+            )
+        dtype_bytes = self._model.dtype.itemsize
+        for params, rows in groups.values():
+            longest = max(len(row.ids) for row in rows)
+            new_tokens = self._generation_keywords(_unconstrained(params), longest)
+            tokens = longest + new_tokens["max_new_tokens"]
+            per_row = row_bytes(self._model.config, dtype_bytes, tokens)
+            size = batch_size or fit_batch_size(len(rows), per_row, free_memory)
+            for batch in batches(rows, size):
+                if cancel.is_set():
+                    return
+                prompt = max(len(row.ids) for row in batch)
+                keywords = self._generation_keywords(_unconstrained(params), prompt)
+                try:
+                    if params.json_schema is not None:  # one matcher per row of the batch
+                        keywords["logits_processor"] = self.json_processors(
+                            params.json_schema, rows=len(batch)
+                        )
+                    answers = generate_rows(
+                        self._model, self._tokenizer, batch, keywords, cancel, params.stop,
+                        params.seed,
+                    )  # fmt: skip
+                except Exception as error:  # the batch's rows fail, not the map
+                    failure = error_message(error)
+                    yield from (BatchAnswer(row.key, error=failure) for row in batch)
+                    continue
+                if answers is None:
+                    return
+                for row, (text, count) in zip(batch, answers, strict=True):
+                    yield BatchAnswer(row.key, text, len(row.ids), count)
+
     def _encode(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
     ) -> dict[str, Any]:
@@ -406,6 +467,11 @@ class TransformersBackend(Backend):
         if path.is_file():
             limit = min(limit, int(json.loads(path.read_text()).get("max_seq_length", limit)))
         return min(limit, int(self._tokenizer.model_max_length))
+
+
+def _unconstrained(params: GenerationParams) -> GenerationParams:
+    """``params`` without the schema (whose decoding is set up per batch)."""
+    return dataclasses.replace(params, json_schema=None)
 
 
 def _tensor_bytes(model: Any) -> int:

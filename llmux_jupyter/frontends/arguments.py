@@ -74,7 +74,26 @@ def cell_parser() -> LineParser:
         metavar="A,B[,C]",
         help="the same prompt to each model (fresh threads), answers side by side",
     )
+    _add_map_options(parser)
     return parser
+
+
+def _add_map_options(parser: MagicArgumentParser) -> None:
+    parser.add_argument(
+        "--map",
+        metavar="TABLE",
+        help="the cell is a template: answer it for every row of TABLE (a DataFrame, a list "
+        "of dicts or of strings); -o gets a MapResult",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="--map: do not read or store cached answers"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, metavar="N", help="--map: rows per batch (transformers)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, metavar="N", help="--map: requests at once (servers; 8)"
+    )
 
 
 def command_parser() -> tuple[LineParser, dict[str, LineParser]]:

@@ -28,6 +28,7 @@ from .compare import compare_cell
 from .empty_answer import empty_answer_note
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
+from .map_view import check_no_map_options, map_cell
 from .player import live_player
 from .render import live_output
 from .status import chat_layout, model_statuses
@@ -87,6 +88,10 @@ class LLMuxMagics(Magics):
             raise UsageError("%%llm needs a prompt: write it in the cell below the %%llm line.")
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"-o {args.output!r}: give a Python variable name.")
+        if args.map is not None:
+            map_cell(self.llm, args, cell, self.shell.user_ns)
+            return
+        check_no_map_options(args)
         body = cell.strip("\n")
         prompt = body if args.raw else interpolate(body, self.shell.user_ns)
         params = GenerationParams(

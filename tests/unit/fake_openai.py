@@ -38,6 +38,7 @@ class Behaviour:
     usage: tuple[int, int] | None = (11, 5)
     hold_after: int | None = None
     error_after: int | None = None
+    unfinished: bool = False  # end the stream without a finish_reason (a server that failed)
     rerank: bool = True  # serve /v1/rerank (scores: the share of the query's words in a document)
     rerank_score_key: str = "relevance_score"
     rerank_omit: int | None = None  # leave this document's result out of the answer
@@ -129,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._event({"error": {"message": "the model crashed"}})
                 break
             self._event({"choices": [{"index": 0, "delta": {"content": word}}]})
-        self._event({"choices": [{"index": 0, "finish_reason": "stop"}]})  # no delta at all
+        if not b.unfinished:
+            self._event({"choices": [{"index": 0, "finish_reason": "stop"}]})  # no delta at all
         if b.usage and request.get("stream_options", {}).get("include_usage"):
             prompt, completion = b.usage
             usage = {"prompt_tokens": prompt, "completion_tokens": completion}

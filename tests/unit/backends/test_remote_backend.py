@@ -152,6 +152,14 @@ def test_an_error_event_mid_stream(llm):
         llm.chat("Hi", model="r")
 
 
+@pytest.mark.parametrize("server", [{"unfinished": True}], indirect=True)
+def test_a_stream_that_ends_without_finishing_is_an_error_and_a_failed_map_row(llm):
+    with pytest.raises(RemoteServerError, match="ended the answer without finishing it"):
+        llm.chat("Hi", model="r")
+    result = llm.map("{item}", ["a", "b"], model="r", concurrency=2, progress=False)
+    assert result.values == [None, None] and "without finishing it" in result.errors[0]
+
+
 def test_connection_refused_loads_nothing(llm):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -28,9 +28,10 @@ def setup(fake_llm, tmp_path, monkeypatch):
     monkeypatch.setenv("LLMUX_CACHE_DIR", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    shared = FolderCache("map results", "map")  # one declaration plugs a cache in
+    # llm.map's "map results" (engine.map_cache) is declared already: one line plugs a cache in
+    assert "map results" in [known.name for known in disk.CACHES]
     echo = FolderCache("echo cache", "echo", lambda specs: {cache / "echo" / "e1": ["echo"]})
-    monkeypatch.setattr(disk, "CACHES", [*disk.CACHES, shared, echo])
+    monkeypatch.setattr(disk, "CACHES", [*disk.CACHES, echo])
 
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 2044)

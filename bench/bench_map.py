@@ -1,0 +1,211 @@
+"""``llm.map`` throughput, each against the plain way of doing the same work, in one process run:
+
+- transformers (SmolLM2-135M float32, greedy, N prompts x M tokens): ``llm.map`` at batch size
+  B vs a sequential loop of ``llm.chat`` calls (goal >= 5x) and vs raw batched
+  ``model.generate`` at the same batch size, left padding, same inputs (goal >= 0.95);
+- remote: ``llm.map`` with concurrency 4 vs a sequential loop of the raw ``openai`` client
+  against the same ``llama_cpp.server`` on loopback (it serialises requests, so the ratio shows
+  our overhead; goal: within 5 %);
+- llama.cpp: a map's first run vs its cached rerun (goal >= 100x).
+
+tokens/s is answer tokens over wall time. The sequential chat loop answers the first
+``--loop-prompts`` prompts only (a rate needs no more; 64 would take minutes).
+
+    .venv/bin/python bench/bench_map.py [--prompts 64] [--max-tokens 64] [--batch-size 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from chat_timing import SMOLLM2_GGUF
+
+from tests.integration.llama_server import ALIAS, LlamaServer
+
+TOPICS = [
+    "rivers", "volcanoes", "bread", "chess", "owls", "copper", "tides", "violins", "deserts",
+    "bicycles", "glaciers", "honey", "lighthouses", "maps", "comets", "tea", "bridges", "moss",
+    "trains", "coral", "kites", "salt", "clocks", "wolves", "paper", "thunder", "gardens",
+    "satellites", "cheese", "lanterns", "caves", "whales",
+]  # fmt: skip
+STYLES = ["Write one sentence about {topic}.", "Give a surprising fact about {topic}."]
+
+
+def prompts(count: int) -> list[str]:
+    every = [style.format(topic=topic) for style in STYLES for topic in TOPICS]
+    return [every[i % len(every)] for i in range(count)]
+
+
+def raw_batched(model, tokenizer, texts: list[str], batch_size: int, max_tokens: int) -> int:
+    """Answer tokens of greedy ``model.generate`` over ``texts`` in batches (left padding),
+    counted up to each row's end-of-sequence as ours are."""
+    import torch
+
+    eos = model.generation_config.eos_token_id
+    ends = set(eos if isinstance(eos, list) else [eos])
+    ids = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": t}], add_generation_prompt=True, return_dict=True
+        )["input_ids"]
+        for t in texts
+    ]
+    ids.sort(key=len)
+    tokens = 0
+    for start in range(0, len(ids), batch_size):
+        batch = tokenizer.pad(
+            {"input_ids": ids[start : start + batch_size]},
+            padding=True,
+            padding_side="left",
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            output = model.generate(
+                **batch, max_new_tokens=max_tokens, do_sample=False,
+                pad_token_id=tokenizer.pad_token_id or next(iter(ends)),
+            )  # fmt: skip
+        for row in output[:, batch["input_ids"].shape[-1] :].tolist():
+            tokens += next((i + 1 for i, t in enumerate(row) if t in ends), len(row))
+    return tokens
+
+
+def timed(work) -> tuple[float, object]:
+    started = time.perf_counter()
+    value = work()
+    return time.perf_counter() - started, value
+
+
+def transformers_part(llm, args) -> None:
+    texts = prompts(args.prompts)
+    backend = llm.load("smollm2-hf").backend
+    warm = {"temperature": 0, "max_tokens": 2, "cache": False, "progress": False}
+    llm.map("{item}", texts[:2], model="smollm2-hf", batch_size=2, **warm)  # first-call costs
+    seconds, result = timed(
+        lambda: llm.map(
+            "{item}",
+            texts,
+            model="smollm2-hf",
+            temperature=0,
+            max_tokens=args.max_tokens,
+            batch_size=args.batch_size,
+            cache=False,
+            progress=False,
+        )
+    )
+    ours = result.usage.completion_tokens / seconds
+    print(f"transformers, {len(texts)} prompts x {args.max_tokens} tokens, batch {args.batch_size}")
+    print(f"  llm.map            {ours:7.1f} tokens/s ({result.usage.completion_tokens} tokens)")
+    raw_seconds, raw_tokens = timed(
+        lambda: raw_batched(
+            backend._model, backend._tokenizer, texts, args.batch_size, args.max_tokens
+        )
+    )
+    raw = raw_tokens / raw_seconds
+    print(f"  raw batched        {raw:7.1f} tokens/s ({raw_tokens} tokens)", flush=True)
+    loop_texts = texts[: args.loop_prompts]
+
+    def loop() -> int:
+        answers = [
+            llm.chat(t, model="smollm2-hf", new=True, temperature=0, max_tokens=args.max_tokens)
+            for t in loop_texts
+        ]
+        return sum(a.usage.completion_tokens for a in answers)
+
+    loop_seconds, loop_tokens = timed(loop)
+    sequential = loop_tokens / loop_seconds
+    print(f"  llm.chat loop      {sequential:7.1f} tokens/s ({len(loop_texts)} prompts)")
+    print(f"  map / loop   {ours / sequential:5.2f}x (goal >= 5)")
+    print(f"  map / raw    {ours / raw:5.3f}  (goal >= 0.95)")
+    llm.unload("smollm2-hf")
+
+
+def remote_part(llm, args, folder: Path) -> None:
+    import openai
+
+    server = LlamaServer(SMOLLM2_GGUF, folder / "server.log", interrupt_requests=False)
+    try:
+        llm.register("served", backend="openai", base_url=server.url, model=ALIAS, timeout=300)
+        texts = prompts(args.remote_prompts)
+        client = openai.OpenAI(base_url=server.url, api_key="none")
+        client.chat.completions.create(  # warm the server up
+            model=ALIAS, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+        )
+
+        def raw_loop() -> int:
+            return sum(
+                client.chat.completions.create(
+                    model=ALIAS, messages=[{"role": "user", "content": t}], temperature=0,
+                    max_tokens=args.remote_tokens,
+                ).usage.completion_tokens
+                for t in texts
+            )  # fmt: skip
+
+        raw_seconds, raw_tokens = timed(raw_loop)
+        seconds, result = timed(
+            lambda: llm.map(
+                "{item}",
+                texts,
+                model="served",
+                concurrency=4,
+                temperature=0,
+                max_tokens=args.remote_tokens,
+                cache=False,
+                progress=False,
+            )
+        )
+        raw = raw_tokens / raw_seconds
+        ours = result.usage.completion_tokens / seconds
+        print(f"remote (llama_cpp.server), {len(texts)} prompts x {args.remote_tokens} tokens")
+        print(f"  raw client loop    {raw:7.1f} tokens/s ({raw_tokens} tokens)")
+        answered = result.usage.completion_tokens
+        print(f"  llm.map, conc. 4   {ours:7.1f} tokens/s ({answered} tokens)")
+        print(f"  map / loop   {ours / raw:5.3f}  (the server serialises; goal >= 0.95)")
+        client.close()
+    finally:
+        llm.unload(all=True)
+        server.stop()
+
+
+def cache_part(llm, args, folder: Path) -> None:
+    os.environ["LLMUX_CACHE_DIR"] = str(folder / "cache")  # answers cached here only
+    texts = prompts(args.remote_prompts)
+    options = {"model": "smollm2", "temperature": 0, "max_tokens": 32, "progress": False}
+    first, _ = timed(lambda: llm.map("{item}", texts, **options))
+    again, cached = timed(lambda: llm.map("{item}", texts, **options))
+    assert cached.usage.cached == len(texts)
+    print(f"llama.cpp, {len(texts)} prompts: first run {first:.2f} s, cached rerun {again:.4f} s")
+    print(f"  first / cached {first / again:8.0f}x (goal >= 100)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--loop-prompts", type=int, default=8)
+    parser.add_argument("--remote-prompts", type=int, default=16)
+    parser.add_argument("--remote-tokens", type=int, default=32)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-map-"))
+    os.environ["LLMUX_CONFIG_DIR"] = str(folder / "config")
+    from llmux_jupyter.api import LLM
+
+    llm = LLM()
+    try:
+        transformers_part(llm, args)
+        remote_part(llm, args, folder)
+        cache_part(llm, args, folder)
+    finally:
+        llm.unload(all=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

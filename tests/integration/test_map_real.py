@@ -1,0 +1,177 @@
+"""``llm.map`` on the real SmolLM2 through llama.cpp and transformers (batched), on a real
+``llama_cpp.server`` on loopback (concurrent, one row failing), and in a real kernel (an
+interrupt half-way): typed rows, alignment with a DataFrame's index, the disk cache."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Literal
+
+import pytest
+
+from llmux_jupyter.api import LLM
+from llmux_jupyter.models.cache import cache_root
+from llmux_jupyter.models.catalog import Catalog
+
+from .kernel import Kernel
+from .llama_server import ALIAS, LlamaServer
+
+pd = pytest.importorskip("pandas")
+pydantic = pytest.importorskip("pydantic")
+
+REVIEWS = [
+    "I loved this film, it was wonderful.", "Terrible service, I want my money back.",
+    "The food was cold and bland.", "Best purchase I have made all year!",
+    "It broke after two days.", "Friendly staff and a lovely room.",
+    "The plot was boring and far too long.", "Great value, works perfectly.",
+    "I will never come back here.", "An absolute delight from start to finish.",
+    "The battery dies within an hour.", "Fast delivery and well packed.",
+    "Rude waiter and a dirty table.", "My kids adore this game.",
+    "The screen cracked on day one.", "Beautiful views and a calm beach.",
+    "Customer support never answered.", "Tasty, fresh and cheap.",
+    "The app crashes constantly.", "A wonderful, moving performance.",
+]  # fmt: skip
+TEMPLATE = "What is the sentiment of this review? Review: {review}"
+
+
+class Sentiment(pydantic.BaseModel):
+    label: Literal["positive", "negative", "neutral"]
+    confidence: float
+
+
+def reviews() -> pd.DataFrame:
+    index = pd.Index([f"T-{n}" for n in range(101, 121)], name="ticket")
+    return pd.DataFrame({"review": REVIEWS, "stars": range(20)}, index=index)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory) -> Iterator[LLM]:
+    shutil.rmtree(cache_root() / "map", ignore_errors=True)  # a cache of our own answers only
+    llm = LLM(Catalog(tmp_path_factory.mktemp("cfg") / "models.json"))
+    llm.load("smollm2")
+    llm.load("smollm2-hf")
+    yield llm
+    llm.unload(all=True)
+
+
+def count_calls(backend, method: str, monkeypatch) -> list[object]:
+    """Record each call of ``backend.method`` (its first argument)."""
+    calls: list[object] = []
+    original = getattr(backend, method)
+
+    def counted(*args, **kwargs):
+        calls.append(args[0] if args else kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(backend, method, counted)
+    return calls
+
+
+def check_typed(result, df) -> None:
+    assert result.errors == {}, result.errors
+    assert len(result.values) == 20 and all(isinstance(v, Sentiment) for v in result.values)
+    joined = df.join(result.to_pandas())
+    assert list(joined.columns) == ["review", "stars", "label", "confidence", "error"]
+    assert list(joined.index) == list(df.index) and joined.index.name == "ticket"
+    assert joined.loc["T-105", "label"] == result.values[4].label
+    assert joined["label"].isin(["positive", "negative", "neutral"]).all()
+
+
+def test_twenty_typed_rows_on_llamacpp_then_a_rerun_hits_the_cache(api, monkeypatch):
+    df = reviews()
+    backend = api.manager.get_loaded("smollm2").backend
+    calls = count_calls(backend, "generate", monkeypatch)
+    options = {"model": "smollm2", "schema": Sentiment, "temperature": 0, "max_tokens": 48}
+    first = api.map(TEMPLATE, df, progress=False, **options)
+    check_typed(first, df)
+    assert len(calls) == 20 and first.usage.completion_tokens > 20
+    again = api.map(TEMPLATE, df, progress=False, **options)
+    assert len(calls) == 20  # no backend call
+    assert again.usage.cached == 20 and again.values == first.values
+    changed = api.map(TEMPLATE, df.head(3), progress=False, **{**options, "max_tokens": 40})
+    assert len(calls) == 23 and changed.usage.cached == 0
+
+
+def test_twenty_typed_rows_on_transformers_in_batches(api, monkeypatch):
+    df = reviews()
+    model = api.manager.get_loaded("smollm2-hf").backend._model
+    calls = count_calls(model, "generate", monkeypatch)
+    result = api.map(
+        TEMPLATE, df, model="smollm2-hf", schema=Sentiment, temperature=0, max_tokens=48,
+        batch_size=8, cache=False, progress=False,
+    )  # fmt: skip
+    check_typed(result, df)
+    assert [call["input_ids"].shape[0] for call in calls] == [8, 8, 4]
+
+
+def test_a_plain_map_over_strings_answers_each(api):
+    result = api.map(
+        "Answer in one word: what colour is {item}?",
+        ["the sky", "grass", "snow"],
+        model="smollm2-hf",
+        temperature=0,
+        max_tokens=8,
+        cache=False,
+        progress=False,
+    )
+    assert result.errors == {} and all(isinstance(v, str) and v for v in result.values)
+    assert result.usage.tokens_per_second > 0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, smollm2_path) -> Iterator[LlamaServer]:
+    """A server that queues concurrent requests instead of interrupting them."""
+    folder = tmp_path_factory.mktemp("map-server")
+    server = LlamaServer(smollm2_path, folder / "server.log", interrupt_requests=False)
+    yield server
+    server.stop()
+
+
+def test_remote_rows_run_concurrently_and_a_failing_row_stays_in_errors(api, server):
+    api.register(
+        "served", backend="openai", base_url=server.url, model=ALIAS, max_retries=0, timeout=120
+    )
+    rows = [f"Say the number {n} in words." for n in range(8)]
+    rows[5] = "Repeat this: " + "lighthouse keeper " * 1500  # beyond the server's context
+    result = api.map("{item}", rows, model="served", concurrency=4, temperature=0,
+                     max_tokens=12, cache=False, progress=False)  # fmt: skip
+    assert list(result.errors) == [5] and "without finishing it" in result.errors[5]
+    assert all(result.values[i] for i in range(8) if i != 5) and result.values[5] is None
+    assert result.usage.failed == 1 and "1 failed" in result.summary()
+
+
+@pytest.fixture(scope="module")
+def map_kernel(kernel: Kernel) -> Iterator[Kernel]:
+    run = kernel.run(
+        "import pandas as pd\n%llm load smollm2\n"
+        f"df = pd.DataFrame({{'review': {REVIEWS!r}}}, index=range(101, 121))"
+    )
+    assert run.status == "ok", run.error
+    yield kernel
+    assert kernel.run("%llm unload --all").status == "ok"
+
+
+def test_an_interrupt_half_way_keeps_the_finished_rows(map_kernel):
+    interrupted = []
+
+    def interrupt_at_ten_rows(message) -> None:
+        value = message["content"].get("data", {}).get("state", {}).get("value")
+        rows = value if isinstance(value, (int, float)) else 0  # the bar's, not its labels'
+        if message["msg_type"] == "comm_msg" and rows >= 10 and not interrupted:
+            interrupted.append(rows)
+            map_kernel.interrupt()
+
+    run = map_kernel.run(
+        "%%llm --map df -o result -m smollm2 --temperature 0 --max-tokens 24 --no-cache\n"
+        "Summarise in five words: {review}",
+        on_message=interrupt_at_ten_rows,
+    )
+    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt", run.error
+    done, total, flag = map_kernel.value(
+        "(sum(v is not None for v in result.values), len(result.values), result.interrupted)"
+    )
+    assert 10 <= done < total == 20 and flag is True
+    assert "interrupted" in run.shown_text and f"{done} of 20 rows" in run.shown_text
+    assert map_kernel.value("(llm.manager.is_loaded('smollm2'), llm.ps()[0].busy)") == (True, 0)
+    assert map_kernel.value("list(result.to_pandas().index[:2])") == [101, 102]
