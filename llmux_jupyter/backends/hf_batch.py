@@ -72,17 +72,22 @@ def generate_rows(
         output = model.generate(**padded, **keywords, stopping_criteria=[StopOnEvents(cancel)])
     if cancel.is_set():
         return None
-    ends = _end_tokens(model, keywords.get("pad_token_id"))
+    ends = end_tokens(model, keywords.get("pad_token_id"))
     answers = []
     for generated in output[:, width:].tolist():
         count = next((i + 1 for i, token in enumerate(generated) if token in ends), len(generated))
-        text = tokenizer.decode(generated[:count], skip_special_tokens=True)
-        trimmer = StopTrimmer(stops)
-        answers.append((trimmer.feed(text) + trimmer.flush(), count))
+        answers.append((answer_text(tokenizer, generated[:count], stops), count))
     return answers
 
 
-def _end_tokens(model: Any, pad: int | None) -> set[int]:
+def answer_text(tokenizer: Any, tokens: list[int], stops: Sequence[str]) -> str:
+    """A row's new tokens as text, cut before the first stop string."""
+    trimmer = StopTrimmer(stops)
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    return trimmer.feed(text) + trimmer.flush()
+
+
+def end_tokens(model: Any, pad: int | None) -> set[int]:
     """The tokens after which a row of the batch has finished: end of sequence, padding."""
     eos = model.generation_config.eos_token_id
     ends = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])

@@ -304,14 +304,17 @@ class TransformersBackend(Backend):
         concurrency: int | None = None,
         free_memory: int | None = None,
     ) -> Iterator[BatchAnswer]:
-        """Batched ``generate`` with left padding, prompts of similar length together:
-        ``batch_size`` rows at a time, by default as many as fit ``free_memory`` (at most
-        32). A row whose prompt exceeds the context fails alone. With a draft model (which
-        transformers runs one sequence at a time): one row after another."""
+        """Batched generation, prompts of similar length together, ``batch_size`` rows at a
+        time (by default as many as fit ``free_memory``, at most 32). Greedy requests decode
+        with continuous batching (a finished row's slot is refilled from the queue); others
+        (sampling, a schema, a model our loop does not support) run ``generate`` per batch,
+        left padded. A row whose prompt exceeds the context fails alone. With a draft model
+        (which transformers runs one sequence at a time): one row after another."""
         if self._draft is not None:
             yield from super().generate_batch(requests, cancel)
             return
-        from .hf_batch import Row, batches, fit_batch_size, generate_rows, row_bytes
+        from . import hf_continuous
+        from .hf_batch import Row, batches, fit_batch_size, row_bytes
 
         groups: dict[str, tuple[GenerationParams, list[Row]]] = {}  # rows by their parameters
         for request in requests:
@@ -331,28 +334,48 @@ class TransformersBackend(Backend):
             tokens = longest + new_tokens["max_new_tokens"]
             per_row = row_bytes(self._model.config, dtype_bytes, tokens)
             size = batch_size or fit_batch_size(len(rows), per_row, free_memory)
-            for batch in batches(rows, size):
-                if cancel.is_set():
-                    return
-                prompt = max(len(row.ids) for row in batch)
-                keywords = self._generation_keywords(_unconstrained(params), prompt)
-                try:
-                    if params.json_schema is not None:  # one matcher per row of the batch
-                        keywords["logits_processor"] = self.json_processors(
-                            params.json_schema, rows=len(batch)
-                        )
-                    answers = generate_rows(
-                        self._model, self._tokenizer, batch, keywords, cancel, params.stop,
-                        params.seed,
-                    )  # fmt: skip
-                except Exception as error:  # the batch's rows fail, not the map
-                    failure = error_message(error)
-                    yield from (BatchAnswer(row.key, error=failure) for row in batch)
-                    continue
-                if answers is None:
-                    return
-                for row, (text, count) in zip(batch, answers, strict=True):
-                    yield BatchAnswer(row.key, text, len(row.ids), count)
+            if params.json_schema is None and hf_continuous.supported(self._model, new_tokens):
+                limits = [
+                    self._generation_keywords(params, len(row.ids))["max_new_tokens"]
+                    for row in rows
+                ]
+                yield from hf_continuous.continuous_answers(
+                    self._model, self._tokenizer, rows, size=size, max_new_tokens=limits,
+                    pad_token_id=new_tokens["pad_token_id"], stops=params.stop, cancel=cancel,
+                )  # fmt: skip
+            else:
+                yield from self._batch_answers(params, batches(rows, size), cancel)
+            if cancel.is_set():
+                return
+
+    def _batch_answers(
+        self, params: GenerationParams, batches: Iterator[list[Any]], cancel: threading.Event
+    ) -> Iterator[BatchAnswer]:
+        """One ``generate`` per batch of rows, left padded; a failing batch's rows fail."""
+        from .hf_batch import generate_rows
+
+        for batch in batches:
+            if cancel.is_set():
+                return
+            prompt = max(len(row.ids) for row in batch)
+            keywords = self._generation_keywords(_unconstrained(params), prompt)
+            try:
+                if params.json_schema is not None:  # one matcher per row of the batch
+                    keywords["logits_processor"] = self.json_processors(
+                        params.json_schema, rows=len(batch)
+                    )
+                answers = generate_rows(
+                    self._model, self._tokenizer, batch, keywords, cancel, params.stop,
+                    params.seed,
+                )  # fmt: skip
+            except Exception as error:  # the batch's rows fail, not the map
+                failure = error_message(error)
+                yield from (BatchAnswer(row.key, error=failure) for row in batch)
+                continue
+            if answers is None:
+                return
+            for row, (text, count) in zip(batch, answers, strict=True):
+                yield BatchAnswer(row.key, text, len(row.ids), count)
 
     def _encode(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()

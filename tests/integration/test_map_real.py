@@ -105,18 +105,20 @@ def test_twenty_typed_rows_on_transformers_in_batches(api, monkeypatch):
     assert [call["input_ids"].shape[0] for call in calls] == [8, 8, 4]
 
 
-def test_a_plain_map_over_strings_answers_each(api):
-    result = api.map(
-        "Answer in one word: what colour is {item}?",
-        ["the sky", "grass", "snow"],
-        model="smollm2-hf",
-        temperature=0,
-        max_tokens=8,
-        cache=False,
-        progress=False,
-    )
+def test_a_greedy_map_on_transformers_batches_continuously_as_each_row_alone(api, monkeypatch):
+    model = api.manager.get_loaded("smollm2-hf").backend._model
+    calls = count_calls(model, "generate", monkeypatch)
+    items = ["the sky", "grass", "snow", "a lemon", "coal", "the sea", "a tomato"]
+    template = "Answer in one short sentence: what colour is {item}?"
+    result = api.map(template, items, model="smollm2-hf", temperature=0, max_tokens=24,
+                     batch_size=3, cache=False, progress=False)  # fmt: skip
+    assert calls == []  # our continuous-batching loop, not one generate per batch
     assert result.errors == {} and all(isinstance(v, str) and v for v in result.values)
     assert result.usage.tokens_per_second > 0
+    for i in (0, 3, 6):
+        single = api.chat(template.format(item=items[i]), model="smollm2-hf", new=True,
+                          temperature=0, max_tokens=24)  # fmt: skip
+        assert result.values[i] == single.text.strip()
 
 
 @pytest.fixture(scope="module")

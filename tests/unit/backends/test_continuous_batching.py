@@ -1,0 +1,135 @@
+"""Continuous batching on a tiny random Llama: every row gets the tokens ``generate`` gives it
+alone, though rows leave and join the running batch; the slots are refilled, never
+overfilled; a cancel, a failure and unsupported models."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from llmux_jupyter.backends.hf_batch import Row
+from llmux_jupyter.backends.hf_continuous import continuous_answers, continuous_rows, supported
+
+from ...tiny_models import train_tokenizer
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+LENGTHS = [5, 17, 3, 11, 8, 2, 14]
+LIMITS = [3, 9, 1, 6, 12, 2, 5]
+
+
+VOCAB, EOS = 64, 2
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A random Llama whose answers depend on the whole prompt (untied embeddings, large
+    weights), so a wrong position, mask or cache row changes them."""
+    config = transformers.LlamaConfig(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False,
+        initializer_range=0.2, pad_token_id=0, bos_token_id=1, eos_token_id=EOS,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(config).eval(), train_tokenizer()
+
+
+def rows() -> list[Row]:
+    generator = torch.Generator().manual_seed(3)
+    return [
+        Row(key, torch.randint(3, VOCAB, (length,), generator=generator).tolist())
+        for key, length in enumerate(LENGTHS)
+    ]
+
+
+def alone(model, row: Row, limit: int) -> list[int]:
+    """What greedy ``generate`` gives the row by itself (up to and with its end token)."""
+    with torch.inference_mode():
+        output = model.generate(
+            torch.tensor([row.ids]), attention_mask=torch.ones(1, len(row.ids), dtype=torch.long),
+            max_new_tokens=limit, do_sample=False, pad_token_id=0,
+        )  # fmt: skip
+    return output[0, len(row.ids) :].tolist()
+
+
+def batch_sizes(model) -> tuple[list[int], list[int]]:
+    """Record the rows of every forward call: (prefills, decode steps)."""
+    prefills: list[int] = []
+    steps: list[int] = []
+
+    def record(module, args, kwargs):
+        ids = kwargs["input_ids"]
+        (prefills if ids.shape[-1] > 1 else steps).append(ids.shape[0])
+
+    return prefills, steps, model.register_forward_pre_hook(record, with_kwargs=True)
+
+
+def test_each_row_gets_its_answer_alone_as_rows_leave_and_join(tiny):
+    model, _ = tiny
+    data = rows()
+    prefills, steps, hook = batch_sizes(model)
+    options = {"max_new_tokens": LIMITS, "ends": {EOS}, "pad_token_id": 0}
+    try:
+        answers = list(continuous_rows(model, data, size=3, cancel=threading.Event(), **options))
+    finally:
+        hook.remove()
+    assert sorted(a.row.key for a in answers) == list(range(len(data)))
+    for answer in answers:
+        key = answer.row.key
+        assert answer.tokens == alone(model, data[key], LIMITS[key]), key
+    assert any(a.tokens[-1] == EOS for a in answers)  # some rows end before their limit
+    assert len(prefills) > 2 and max(prefills + steps) <= 3  # refilled, never over 3 rows
+    assert [a.row.key for a in answers] != sorted(a.row.key for a in answers)  # as they end
+
+
+def test_a_cancel_stops_between_two_tokens(tiny):
+    model, _ = tiny
+    cancel = threading.Event()
+    answers = []
+    for answer in continuous_rows(
+        model, rows(), size=2, max_new_tokens=LIMITS, ends=set(), pad_token_id=0,
+        cancel=cancel,
+    ):  # fmt: skip
+        answers.append(answer)
+        cancel.set()
+    assert len(answers) == 1
+
+
+def test_a_failure_fails_the_rows_not_answered_yet(tiny, monkeypatch):
+    model, tokenizer = tiny
+    data = rows()
+    calls = {"n": 0}
+    forward = model.forward
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise RuntimeError("out of memory")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", failing)
+    options = {"max_new_tokens": LIMITS, "pad_token_id": 0, "stops": ()}
+    answers = list(
+        continuous_answers(model, tokenizer, data, size=2, cancel=threading.Event(), **options)
+    )
+    assert sorted(a.key for a in answers) == list(range(len(data)))
+    failed = [a for a in answers if a.error is not None]
+    assert failed and all("out of memory" in a.error for a in failed)
+    assert len(failed) < len(data)  # the rows that ended before the failure keep their answers
+
+
+def test_only_greedy_decoding_of_full_attention_models_is_supported(tiny, monkeypatch):
+    model, _ = tiny
+    assert supported(model, {"do_sample": False})
+    assert not supported(model, {"do_sample": True, "temperature": 0.7})
+    assert not supported(model, {"do_sample": False, "logits_processor": []})
+    monkeypatch.setattr(model.generation_config, "repetition_penalty", 1.3)
+    assert not supported(model, {"do_sample": False})
+    sliding = transformers.MistralConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, sliding_window=8,
+    )  # fmt: skip
+    windowed = transformers.MistralForCausalLM(sliding)
+    assert not supported(windowed, {"do_sample": False})
