@@ -185,7 +185,7 @@ class ModelManager:
         seconds = self.default_keep_alive if keep_alive == DEFAULT else parse_duration(keep_alive)
         with self._lock:
             current = self._loaded.get(name)
-            if current is not None and (options is None or options == current.options):
+            if current is not None and (options is None or self._same_load(current, options)):
                 if pin is not None:
                     self.pin(name, pin)
                 if keep_alive != DEFAULT:
@@ -208,6 +208,20 @@ class ModelManager:
             if model.keep_alive != 0:  # keep-alive 0 unloads after the first use, not now
                 self._after_use(model)
             return model
+
+    def _same_load(self, loaded: LoadedModel, options: LoadOptions) -> bool:
+        """Whether ``options`` load ``loaded`` as it is: the same device and draft, and
+        settings equal once converted to their declared types (``n_ctx="4096"`` is 4096)."""
+        if options == loaded.options:
+            return True
+        if (options.device, options.draft) != (loaded.options.device, loaded.options.draft):
+            return False
+        backend_class = type(loaded.backend)
+        try:
+            wanted = backend_class.checked_settings(options.settings)
+        except LLMuxError:  # a bad value: the load that follows says what is wrong
+            return False
+        return wanted == backend_class.checked_settings(loaded.options.settings)
 
     def _prepare(self, spec: ModelSpec, options: LoadOptions) -> tuple[Backend, RequiredMemory]:
         """The backend object and its estimate; this checks device and settings, loads nothing."""

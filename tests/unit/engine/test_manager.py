@@ -2,6 +2,7 @@ import threading
 
 import pytest
 
+from llmux_jupyter.backends.settings import Setting
 from llmux_jupyter.engine.manager import ModelManager
 from llmux_jupyter.errors import (
     InvalidParameter,
@@ -34,6 +35,19 @@ def test_different_options_reload(manager, echo_backend):
     manager.load("echo", LoadOptions(settings={"n_ctx": 8}))
     assert echo_backend.loads == 2
     assert len(manager.loaded()) == 1
+
+
+def test_settings_equal_once_converted_do_not_reload(manager, echo_backend, monkeypatch):
+    declared = (Setting("n_ctx", int, "context", minimum=1), Setting("fail_load", bool, ""))
+    monkeypatch.setattr(echo_backend, "accepted_settings", declared)
+    first = manager.load("echo", LoadOptions(settings={"n_ctx": "4096"}))
+    assert manager.load("echo", LoadOptions(settings={"n_ctx": 4096})) is first
+    assert echo_backend.loads == 1
+    manager.load("echo", LoadOptions(settings={"n_ctx": 2048}))
+    assert echo_backend.loads == 2
+    with pytest.raises(InvalidParameter, match="n_ctx"):
+        manager.load("echo", LoadOptions(settings={"n_ctx": "many"}))
+    assert [m.options.settings for m in manager.loaded()] == [{"n_ctx": 2048}]
 
 
 def test_failed_reload_with_new_options_brings_the_old_load_back(manager, echo_backend):
