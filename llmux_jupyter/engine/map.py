@@ -50,8 +50,9 @@ class MapUsage:
 class MapResult:
     """The answers, aligned with the input: ``values[i]`` is row i's answer (text, or the
     schema's instance; None if it failed or was not reached), ``errors`` maps a row's label
-    (the DataFrame's index, else its position) to why it failed (e.g. a SchemaError's
-    message); ``fields`` are the table's answer columns."""
+    (the DataFrame's index, else its position; its position too when the index repeats a
+    label) to why it failed (e.g. a SchemaError's message); ``fields`` are the table's answer
+    columns."""
 
     model: str
     labels: list[Any]
@@ -62,6 +63,14 @@ class MapResult:
     index_name: Any = None
     fields: tuple[str, ...] = (ANSWER,)
 
+    def error_key(self, position: int) -> Any:
+        """Row ``position`` 's key in ``errors``: its label, or its position when labels repeat."""
+        labels = self.labels
+        return labels[position] if len(set(labels)) == len(labels) else position
+
+    def row_error(self, position: int) -> str | None:
+        return self.errors.get(self.error_key(position))
+
     def to_pandas(self) -> Any:
         """A DataFrame on the input's index (ready for ``df.join``): one column ``answer`` or
         one per schema field, and ``error``."""
@@ -70,7 +79,7 @@ class MapResult:
         rows = [row_columns(value, self.fields) for value in self.values]
         index = pandas.Index(self.labels, name=self.index_name)
         frame = pandas.DataFrame(rows, index=index, columns=list(self.fields))
-        frame["error"] = [self.errors.get(label) for label in self.labels]
+        frame["error"] = [self.row_error(i) for i in range(len(self.labels))]
         return frame
 
     def summary(self) -> str:
@@ -251,13 +260,13 @@ class MapJob(Job[MapRow]):
         result, usage = self.result, self.result.usage
         label = result.labels[answer.key]
         if answer.error is not None:
-            result.errors[label] = answer.error
+            result.errors[result.error_key(answer.key)] = answer.error
             usage.failed += 1
             return MapRow(answer.key, label, error=answer.error)
         try:
             value = self._value(answer)
         except SchemaError as error:
-            result.errors[label] = str(error)
+            result.errors[result.error_key(answer.key)] = str(error)
             usage.failed += 1
             return MapRow(answer.key, label, error=str(error))
         result.values[answer.key] = value

@@ -79,10 +79,10 @@ def show_result(result: MapResult) -> None:
     if len(result.labels) > len(shown):
         title += f". The first {len(shown)} rows (-o VAR keeps them all):"
     table = Table(["row", *result.fields, "error"], title=title)
-    for label, value in shown:
+    for position, (label, value) in enumerate(shown):
         columns = row_columns(value, result.fields)
         cells = [_shorten(columns.get(name)) for name in result.fields]
-        table.rows.append([str(label), *cells, result.errors.get(label, "")])
+        table.rows.append([str(label), *cells, result.row_error(position) or ""])
     display(table)
 
 

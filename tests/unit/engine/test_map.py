@@ -111,6 +111,16 @@ def test_a_failing_row_lands_in_errors_and_the_others_complete(llm):
     assert table.loc[1, "error"].startswith("RuntimeError") and pd.isna(table.loc[0, "error"])
 
 
+def test_an_index_that_repeats_labels_keys_errors_by_position(llm):
+    df = pd.DataFrame({"text": ["one", "two words", "three"]}, index=[7, 7, 8])
+    result = llm.map("{text}", df, model="flaky", progress=False)
+    assert result.errors == {1: "RuntimeError: injected generation failure"}
+    table = result.to_pandas()
+    assert list(table.index) == [7, 7, 8]
+    assert table["error"].isna().tolist() == [True, False, True]
+    assert table["answer"].tolist()[::2] == ["one", "three"]
+
+
 def test_a_greedy_rerun_is_served_from_the_cache_and_a_changed_parameter_is_not(llm):
     first = llm.map("{text}", frame(), model="count", temperature=0, progress=False)
     assert CountingEcho.calls == 5 and first.usage.cached == 0
