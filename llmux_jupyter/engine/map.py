@@ -26,7 +26,8 @@ ANSWER = "answer"
 @dataclass
 class MapUsage:
     """What a map cost: rows answered (``done``), failed and served from the cache, tokens,
-    and the wall time of the whole map."""
+    the wall time of the whole map and the part of it spent loading the model (the rates
+    leave that out)."""
 
     rows: int
     done: int = 0
@@ -35,15 +36,18 @@ class MapUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    load_seconds: float = 0.0
 
     @property
     def rows_per_second(self) -> float | None:
-        return self.done / self.seconds if self.seconds > 0 else None
+        working = self.seconds - self.load_seconds
+        return self.done / working if working > 0 else None
 
     @property
     def tokens_per_second(self) -> float | None:
-        """Answer tokens generated (not read from the cache) per second."""
-        return self.completion_tokens / self.seconds if self.seconds > 0 else None
+        """Answer tokens generated (not read from the cache) per second of work."""
+        working = self.seconds - self.load_seconds
+        return self.completion_tokens / working if working > 0 else None
 
 
 @dataclass
@@ -87,7 +91,11 @@ class MapResult:
         speed = ""
         if usage.rows_per_second is not None:
             speed = f" ({usage.rows_per_second:.2f} rows/s, {usage.tokens_per_second:.1f} tokens/s)"
-        parts = [f"{self.model}: {usage.done} of {usage.rows} rows in {usage.seconds:.2f} s{speed}"]
+        loading = f", {usage.load_seconds:.1f} s of it loading" if usage.load_seconds >= 0.1 else ""
+        parts = [
+            f"{self.model}: {usage.done} of {usage.rows} rows in {usage.seconds:.2f} s"
+            f"{loading}{speed}"
+        ]
         if usage.cached:
             parts.append(f"{usage.cached} from the cache")
         if usage.failed:
@@ -237,7 +245,10 @@ class MapJob(Job[MapRow]):
     def _generate(
         self, requests: list[BatchRequest], keys: list[str | None], started: float
     ) -> Iterator[MapRow]:
+        usage = self.result.usage
+        entered = time.perf_counter()
         with self._manager.using(self.model) as loaded:
+            usage.load_seconds = time.perf_counter() - entered
             answers = loaded.backend.generate_batch(
                 requests,
                 self.cancel_event,
@@ -251,7 +262,8 @@ class MapJob(Job[MapRow]):
                     key = keys[answer.key]
                     if self._cache is not None and key is not None and row.error is None:
                         self._cache.put(key, answer)
-                    self._report_progress(time.perf_counter() - started)
+                    usage.seconds = time.perf_counter() - started  # the rates so far
+                    self._report_progress()
                     yield row
             finally:
                 answers.close()
@@ -294,17 +306,17 @@ class MapJob(Job[MapRow]):
             return None
         return max(0, budget.budget - self._manager.used().get(device, 0))
 
-    def _report_progress(self, elapsed: float) -> None:
+    def _report_progress(self) -> None:
         """A "generating" event for live views (``%llm ps``, the sidebar), a few times a second."""
-        if elapsed - self._reported < PROGRESS_INTERVAL_S:
-            return
-        self._reported = elapsed
         usage = self.result.usage
+        if usage.seconds - self._reported < PROGRESS_INTERVAL_S:
+            return
+        self._reported = usage.seconds
         self._manager.events.emit(
             "generating",
             self.model,
             tokens=usage.completion_tokens,
-            tokens_per_second=usage.completion_tokens / elapsed if elapsed > 0 else None,
+            tokens_per_second=usage.tokens_per_second,
             thread="map",
         )
 

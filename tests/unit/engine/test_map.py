@@ -4,6 +4,7 @@ the disk cache, concurrency, interrupts, progress and bad input."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -11,7 +12,7 @@ import pytest
 
 from llmux_jupyter.api import LLM
 from llmux_jupyter.backends.registry import registry
-from llmux_jupyter.engine.map import MapResult
+from llmux_jupyter.engine.map import MapResult, MapUsage
 from llmux_jupyter.engine.schemas import Schema
 from llmux_jupyter.errors import InvalidParameter, UnsupportedTask
 from llmux_jupyter.models.catalog import Catalog
@@ -198,7 +199,18 @@ def test_keyboard_interrupt_in_run_returns_the_rows_so_far(llm, monkeypatch):
 def test_a_progress_bar_counts_rows(llm, capsys):
     llm.map("{item}", ["a", "b", "c"], model="count", progress=True)
     shown = capsys.readouterr().err
-    assert "map count" in shown and "3/3" in shown and "tokens/s" in shown
+    assert "map count" in shown and "3/3" in shown
+    rates = [float(rate) for rate in re.findall(r"([\d.]+) tokens/s", shown)]
+    assert rates and rates[-1] > 0  # measured as the rows come, not only at the end
+
+
+def test_the_rates_leave_the_model_load_out():
+    usage = MapUsage(rows=4, done=4, completion_tokens=100, seconds=12.0, load_seconds=10.0)
+    assert usage.tokens_per_second == 50 and usage.rows_per_second == 2
+    result = MapResult("m", [0, 1, 2, 3], ["a"] * 4, {}, usage)
+    assert "4 of 4 rows in 12.00 s, 10.0 s of it loading (2.00 rows/s, 50.0 tokens/s)" in str(
+        result
+    )
 
 
 @pytest.mark.parametrize(
