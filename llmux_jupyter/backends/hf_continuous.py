@@ -10,6 +10,7 @@ whether a model qualifies, and the caller falls back to ``model.generate`` other
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,8 @@ NEUTRAL = {
     "min_new_tokens": (None, 0),
     "min_length": (None, 0),
     "sequence_bias": (None,),
+    "guidance_scale": (None, 1.0),
+    "watermarking_config": (None,),
 }
 
 
@@ -52,7 +55,8 @@ class RowAnswer:
 def supported(model: Any, keywords: dict[str, Any]) -> bool:
     """Whether ``model.generate(**keywords)`` can run as our loop: greedy, no other setting of
     the model's generation config that changes the choice of token, a decoder-only model
-    whose cache is all full-attention ``DynamicLayer`` s."""
+    that takes positions, a cache and ``logits_to_keep``, its cache all full-attention
+    ``DynamicLayer`` s."""
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
 
@@ -61,6 +65,9 @@ def supported(model: Any, keywords: dict[str, Any]) -> bool:
     if sampling or "logits_processor" in keywords or "assistant_model" in keywords:
         return False
     if getattr(model.config, "is_encoder_decoder", False):
+        return False
+    takes = inspect.signature(model.forward).parameters
+    if not {"position_ids", "past_key_values", "logits_to_keep"} <= takes.keys():
         return False
     for name, neutral in NEUTRAL.items():
         if getattr(config, name, None) not in neutral:

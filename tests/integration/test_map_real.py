@@ -154,7 +154,11 @@ def map_kernel(kernel: Kernel) -> Iterator[Kernel]:
     assert kernel.run("%llm unload --all").status == "ok"
 
 
-def test_an_interrupt_half_way_keeps_the_finished_rows(map_kernel):
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [("smollm2", ""), ("smollm2-hf", " --batch-size 4")],  # one row at a time; continuous batching
+)
+def test_an_interrupt_half_way_keeps_the_finished_rows(map_kernel, model, options):
     interrupted = []
 
     def interrupt_at_ten_rows(message) -> None:
@@ -165,7 +169,7 @@ def test_an_interrupt_half_way_keeps_the_finished_rows(map_kernel):
             map_kernel.interrupt()
 
     run = map_kernel.run(
-        "%%llm --map df -o result -m smollm2 --temperature 0 --max-tokens 24 --no-cache\n"
+        f"%%llm --map df -o result -m {model} --temperature 0 --max-tokens 24 --no-cache{options}\n"
         "Summarise in five words: {review}",
         on_message=interrupt_at_ten_rows,
     )
@@ -175,5 +179,6 @@ def test_an_interrupt_half_way_keeps_the_finished_rows(map_kernel):
     )
     assert 10 <= done < total == 20 and flag is True
     assert "interrupted" in run.shown_text and f"{done} of 20 rows" in run.shown_text
-    assert map_kernel.value("(llm.manager.is_loaded('smollm2'), llm.ps()[0].busy)") == (True, 0)
+    state = f"[m.busy for m in llm.ps() if m.name == {model!r}]"
+    assert map_kernel.value(state) == [0]  # still loaded, and idle
     assert map_kernel.value("list(result.to_pandas().index[:2])") == [101, 102]
