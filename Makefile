@@ -38,7 +38,7 @@ $(CBX)/.installed: requirements-chatterbox.txt pyproject.toml
 chatterbox-env: $(CBX)/.installed
 
 lab: setup
-	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01-quickstart.ipynb
+	MALLOC_ARENA_MAX=2 $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01-quickstart.ipynb
 
 $(CHROMIUM):
 	$(SUDO) apt-get update
