@@ -58,10 +58,9 @@ class RowMatchers:
             new = [int(token) for token in tokens[self.seen :]]
             if new and not matcher.is_stopped():  # a finished row gets padding: ignore it
                 matcher.consume_tokens(new)
-            if matcher.is_error():
-                raise GenerationError(
-                    f"Constrained decoding lost track of the schema ({matcher.get_error()})."
-                )
+            problem = lost_track(matcher)
+            if problem:
+                raise GenerationError(problem)
         self.seen = len(sequences[0])
 
     def fill(self, bitmask: Any, fill_row: Any) -> None:
@@ -137,6 +136,44 @@ class TransformersJSON:
         self._rows.consume(input_ids.tolist())
         self._rows.fill(self._bitmask, self._torch.fill_next_token_bitmask)
         return masked(scores, self._bitmask.to(scores.device))
+
+
+class GrammarRows:
+    """Constrained decoding for rows that join and leave a running batch (continuous
+    batching): a matcher per row, the step's masks for the rows it holds, in their order."""
+
+    def __init__(self, tokenizer: Any, grammar: str, size: int) -> None:
+        import llguidance.torch as lg_torch
+
+        self._llguidance = _llguidance()
+        self._fill = lg_torch.fill_next_token_bitmask
+        self._tokenizer = tokenizer
+        self._grammar = grammar
+        self._bitmask = lg_torch.allocate_token_bitmask(size, tokenizer.vocab_size)
+
+    def matcher(self) -> Any:
+        """A new row's matcher, at the start of the answer."""
+        return self._llguidance.LLMatcher(self._tokenizer, self._grammar)
+
+    def mask(self, matchers: Sequence[Any], scores: Any) -> Any:
+        """``scores`` (one row per matcher) with the tokens each row may not take at -inf."""
+        for row, matcher in enumerate(matchers):
+            self._fill(matcher, self._bitmask, row)
+        return masked(scores, self._bitmask[: len(matchers)].to(scores.device))
+
+    @staticmethod
+    def consume(matcher: Any, token: int) -> str | None:
+        """Feed the row its new token; why it went wrong, if it did."""
+        if not matcher.is_stopped():
+            matcher.consume_tokens([token])
+        return lost_track(matcher)
+
+
+def lost_track(matcher: Any) -> str | None:
+    """Why ``matcher`` failed, said for the user; None while it is fine."""
+    if matcher.is_error():
+        return f"Constrained decoding lost track of the schema ({matcher.get_error()})."
+    return None
 
 
 def masked(scores: Any, bitmask: Any) -> Any:

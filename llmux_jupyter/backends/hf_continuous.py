@@ -1,7 +1,8 @@
 """Continuous batching on transformers, for greedy maps: our own decode loop over a batch of
 rows whose finished rows leave between two tokens and whose free slots are refilled from the
 queue (the new rows prefilled together, then merged into the running batch's KV cache, left
-padded), so one long answer does not hold the others' slots.
+padded), so one long answer does not hold the others' slots. Under a JSON schema each row
+decodes under its own llguidance matcher, and a row whose matcher fails fails alone.
 
 It runs on models whose cache is transformers' plain ``DynamicCache`` (every layer a
 ``DynamicLayer``: full attention, no sliding window) and decodes greedily; ``supported`` says
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..types.batch import BatchAnswer
 from .base import error_message
+from .constrained import GrammarRows
 from .hf_batch import Row, answer_text, end_tokens
 
 # Refill when at least this fraction of the slots is free: one prefill for several rows
@@ -46,10 +48,13 @@ NEUTRAL = {
 
 @dataclass
 class RowAnswer:
-    """A finished row: its new tokens (up to and with its end token)."""
+    """A row's new tokens (up to and with its end token), its schema's matcher if it has
+    one, and why it failed if it did."""
 
     row: Row
     tokens: list[int] = field(default_factory=list)
+    matcher: Any = None
+    error: str | None = None
 
 
 def supported(model: Any, keywords: dict[str, Any]) -> bool:
@@ -129,9 +134,11 @@ def continuous_rows(
     ends: set[int],
     pad_token_id: int,
     cancel: threading.Event,
+    grammar: GrammarRows | None = None,
 ) -> Iterator[RowAnswer]:
     """Greedy answers to ``rows`` (``max_new_tokens[i]`` for ``rows[i]``), at most ``size`` at
-    a time, each yielded when it ends; stops between two tokens when ``cancel`` is set."""
+    a time, under ``grammar`` if given, each yielded when it ends (or fails); stops between
+    two tokens when ``cancel`` is set."""
     import torch
 
     limits = {row.key: limit for row, limit in zip(rows, max_new_tokens, strict=True)}
@@ -143,7 +150,7 @@ def continuous_rows(
             free = size - (len(batch.rows) if batch is not None else 0)
             if queue and (batch is None or free >= min(refill_at, len(queue))):
                 taken = [queue.popleft() for _ in range(min(free, len(queue)))]
-                fresh = _prefill(model, taken, pad_token_id)
+                fresh = _prefill(model, taken, pad_token_id, grammar)
                 if batch is None:
                     batch = fresh
                 else:
@@ -151,14 +158,14 @@ def continuous_rows(
                 tokens = batch.last[-len(taken) :, 0]
                 first = len(batch.rows) - len(taken)
             else:
-                tokens = _step(model, batch)
+                tokens = _step(model, batch, grammar)
                 first = 0
-            yield from _advance(batch, first, tokens.tolist(), limits, ends)
+            yield from _advance(batch, first, tokens.tolist(), limits, ends, grammar)
             if not batch.rows:
                 batch = None
 
 
-def _prefill(model: Any, rows: list[Row], pad_token_id: int) -> _Batch:
+def _prefill(model: Any, rows: list[Row], pad_token_id: int, grammar: GrammarRows | None) -> _Batch:
     """Read ``rows`` prompts together (left padded) into a new cache; each row's first token."""
     import torch
     from transformers import DynamicCache
@@ -180,11 +187,11 @@ def _prefill(model: Any, rows: list[Row], pad_token_id: int) -> _Batch:
         use_cache=True,
         logits_to_keep=1,
     )
-    last = output.logits[:, -1].argmax(-1, keepdim=True)
-    return _Batch([RowAnswer(row) for row in rows], cache, mask, last)
+    answers = [RowAnswer(row, matcher=grammar.matcher() if grammar else None) for row in rows]
+    return _Batch(answers, cache, mask, _choose(output.logits[:, -1], answers, grammar))
 
 
-def _step(model: Any, batch: _Batch) -> Any:
+def _step(model: Any, batch: _Batch, grammar: GrammarRows | None) -> Any:
     """One token for every running row."""
     import torch
 
@@ -198,19 +205,33 @@ def _step(model: Any, batch: _Batch) -> Any:
         use_cache=True,
         logits_to_keep=1,
     )
-    batch.last = output.logits[:, -1].argmax(-1, keepdim=True)
+    batch.last = _choose(output.logits[:, -1], batch.rows, grammar)
     return batch.last[:, 0]
 
 
+def _choose(scores: Any, answers: list[RowAnswer], grammar: GrammarRows | None) -> Any:
+    """Each row's most likely next token (among those its schema allows), as rows x 1."""
+    if grammar is not None:
+        scores = grammar.mask([answer.matcher for answer in answers], scores)
+    return scores.argmax(-1, keepdim=True)
+
+
 def _advance(
-    batch: _Batch, first: int, tokens: list[int], limits: dict[int, int], ends: set[int]
+    batch: _Batch,
+    first: int,
+    tokens: list[int],
+    limits: dict[int, int],
+    ends: set[int],
+    grammar: GrammarRows | None,
 ) -> Iterator[RowAnswer]:
-    """Give rows ``first``.. their new tokens; yield and drop the rows that ended."""
+    """Give rows ``first``.. their new tokens; yield and drop the rows that ended or failed."""
     running = list(range(first))
     for offset, token in enumerate(tokens):
         answer = batch.rows[first + offset]
         answer.tokens.append(token)
-        if token in ends or len(answer.tokens) >= limits[answer.row.key]:
+        if grammar is not None:
+            answer.error = grammar.consume(answer.matcher, token)
+        if answer.error or token in ends or len(answer.tokens) >= limits[answer.row.key]:
             yield answer
         else:
             running.append(first + offset)
@@ -231,6 +252,7 @@ def continuous_answers(
     pad_token_id: int | None,
     stops: Sequence[str],
     cancel: threading.Event,
+    grammar: GrammarRows | None = None,
 ) -> Iterator[BatchAnswer]:
     """``continuous_rows`` as the map's answers: each row's text (cut at a stop string) as it
     ends; if the loop fails, the rows not answered yet fail with it, and the map goes on."""
@@ -244,8 +266,12 @@ def continuous_answers(
             ends=end_tokens(model, pad_token_id),
             pad_token_id=pad_token_id or 0,
             cancel=cancel,
+            grammar=grammar,
         ):
             answered.add(answer.row.key)
+            if answer.error:
+                yield BatchAnswer(answer.row.key, error=answer.error)
+                continue
             text = answer_text(tokenizer, answer.tokens, stops)
             yield BatchAnswer(answer.row.key, text, len(answer.row.ids), len(answer.tokens))
     except Exception as error:  # the rows still running or queued fail, not the map

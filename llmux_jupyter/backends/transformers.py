@@ -22,7 +22,7 @@ from ..types.batch import BatchAnswer, BatchRequest
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, error_message, path_size
-from .constrained import TransformersJSON, hf_tokenizer, json_grammar
+from .constrained import GrammarRows, TransformersJSON, hf_tokenizer, json_grammar
 from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_progress import progress_bars
@@ -305,10 +305,10 @@ class TransformersBackend(Backend):
         free_memory: int | None = None,
     ) -> Iterator[BatchAnswer]:
         """Batched generation, prompts of similar length together, ``batch_size`` rows at a
-        time (by default as many as fit ``free_memory``, at most 32). Greedy requests decode
-        with continuous batching (a finished row's slot is refilled from the queue); others
-        (sampling, a schema, a model our loop does not support) run ``generate`` per batch,
-        left padded. A row whose prompt exceeds the context fails alone. With a draft model
+        time (by default as many as fit ``free_memory``, at most 32). Greedy requests, under a
+        schema or not, decode with continuous batching (a finished row's slot is refilled from
+        the queue); others (sampling, a model our loop does not support) run ``generate`` per
+        batch, left padded. A row whose prompt exceeds the context fails alone. With a draft model
         (which transformers runs one sequence at a time): one row after another."""
         if self._draft is not None:
             yield from super().generate_batch(requests, cancel)
@@ -334,19 +334,32 @@ class TransformersBackend(Backend):
             tokens = longest + new_tokens["max_new_tokens"]
             per_row = row_bytes(self._model.config, dtype_bytes, tokens)
             size = batch_size or fit_batch_size(len(rows), per_row, free_memory)
-            if params.json_schema is None and hf_continuous.supported(self._model, new_tokens):
-                limits = [
-                    self._generation_keywords(params, len(row.ids))["max_new_tokens"]
-                    for row in rows
-                ]
-                yield from hf_continuous.continuous_answers(
-                    self._model, self._tokenizer, rows, size=size, max_new_tokens=limits,
-                    pad_token_id=new_tokens["pad_token_id"], stops=params.stop, cancel=cancel,
-                )  # fmt: skip
+            if hf_continuous.supported(self._model, new_tokens):
+                yield from self._continuous_answers(params, rows, size, cancel)
             else:
                 yield from self._batch_answers(params, batches(rows, size), cancel)
             if cancel.is_set():
                 return
+
+    def _continuous_answers(
+        self, params: GenerationParams, rows: list[Any], size: int, cancel: threading.Event
+    ) -> Iterator[BatchAnswer]:
+        """Greedy rows by continuous batching, each under the schema if there is one."""
+        from .hf_continuous import continuous_answers
+
+        try:
+            grammar = self._grammar_rows(params.json_schema, size)
+        except Exception as error:  # e.g. a schema llguidance cannot read: the rows fail
+            yield from (BatchAnswer(row.key, error=error_message(error)) for row in rows)
+            return
+        unconstrained = _unconstrained(params)
+        limits = [
+            self._generation_keywords(unconstrained, len(row.ids))["max_new_tokens"] for row in rows
+        ]
+        yield from continuous_answers(
+            self._model, self._tokenizer, rows, size=size, max_new_tokens=limits,
+            pad_token_id=self._pad_token_id(), stops=params.stop, cancel=cancel, grammar=grammar,
+        )  # fmt: skip
 
     def _batch_answers(
         self, params: GenerationParams, batches: Iterator[list[Any]], cancel: threading.Event
@@ -422,6 +435,17 @@ class TransformersBackend(Backend):
         """Decoding a batch of ``rows`` under ``schema``: llguidance's mask per row."""
         from transformers import LogitsProcessorList
 
+        grammar = self._json_grammar(schema)
+        return LogitsProcessorList([TransformersJSON(self._lltokenizer, grammar, rows)])
+
+    def _grammar_rows(self, schema: dict[str, Any] | None, size: int) -> GrammarRows | None:
+        """Masks under ``schema`` for a continuous batch of up to ``size`` rows."""
+        if schema is None:
+            return None
+        return GrammarRows(self._lltokenizer, self._json_grammar(schema), size)
+
+    def _json_grammar(self, schema: dict[str, Any]) -> str:
+        """``schema`` as llguidance's grammar over this model's vocabulary."""
         if self._draft is not None:
             raise UnsupportedTask(
                 f"{self.spec.name!r} drafts with {self._draft.spec.name}: a schema needs a "
@@ -430,8 +454,7 @@ class TransformersBackend(Backend):
             )
         if self._lltokenizer is None:
             self._lltokenizer = hf_tokenizer(self._tokenizer, self._model.config.vocab_size)
-        grammar = json_grammar(schema, self._lltokenizer)
-        return LogitsProcessorList([TransformersJSON(self._lltokenizer, grammar, rows)])
+        return json_grammar(schema, self._lltokenizer)
 
     def _pad_token_id(self) -> int | None:
         """Set explicitly so generate does not warn about it on every call."""

@@ -93,16 +93,43 @@ def test_twenty_typed_rows_on_llamacpp_then_a_rerun_hits_the_cache(api, monkeypa
     assert len(calls) == 23 and changed.usage.cached == 0
 
 
-def test_twenty_typed_rows_on_transformers_in_batches(api, monkeypatch):
+def rows_per_forward(model, monkeypatch) -> list[int]:
+    """The rows of each forward pass of ``model`` from now on."""
+    rows: list[int] = []
+    forward = model.forward
+
+    def counted(*args, **kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counted)
+    return rows
+
+
+def test_twenty_typed_rows_on_transformers_by_continuous_batching(api, monkeypatch):
     df = reviews()
     model = api.manager.get_loaded("smollm2-hf").backend._model
     calls = count_calls(model, "generate", monkeypatch)
+    in_flight = rows_per_forward(model, monkeypatch)
     result = api.map(
         TEMPLATE, df, model="smollm2-hf", schema=Sentiment, temperature=0, max_tokens=48,
         batch_size=8, cache=False, progress=False,
     )  # fmt: skip
     check_typed(result, df)
-    assert [call["input_ids"].shape[0] for call in calls] == [8, 8, 4]
+    assert calls == [] and max(in_flight) == 8  # our loop, never more than 8 rows at once
+
+
+def test_a_sampled_typed_map_runs_one_generate_per_batch(api, monkeypatch):
+    model = api.manager.get_loaded("smollm2-hf").backend._model
+    calls = count_calls(model, "generate", monkeypatch)
+    df = reviews().head(5)
+    result = api.map(
+        TEMPLATE, df, model="smollm2-hf", schema=Sentiment, temperature=0.7, seed=1,
+        max_tokens=48, batch_size=2, cache=False, progress=False,
+    )  # fmt: skip
+    assert [call["input_ids"].shape[0] for call in calls] == [2, 2, 1]
+    typed = [v for v in result.values if v is not None]  # a sampled number may run past 48
+    assert typed and all(isinstance(v, Sentiment) for v in typed), result.errors
 
 
 def test_a_greedy_map_on_transformers_batches_continuously_as_each_row_alone(api, monkeypatch):
