@@ -442,7 +442,8 @@ class TransformersBackend(Backend):
         """Masks under ``schema`` for a continuous batch of up to ``size`` rows."""
         if schema is None:
             return None
-        return GrammarRows(self._lltokenizer, self._json_grammar(schema), size)
+        grammar = self._json_grammar(schema)  # makes the llguidance tokenizer on first use
+        return GrammarRows(self._lltokenizer, grammar, size)
 
     def _json_grammar(self, schema: dict[str, Any]) -> str:
         """``schema`` as llguidance's grammar over this model's vocabulary."""

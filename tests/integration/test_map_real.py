@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import pytest
@@ -93,28 +94,30 @@ def test_twenty_typed_rows_on_llamacpp_then_a_rerun_hits_the_cache(api, monkeypa
     assert len(calls) == 23 and changed.usage.cached == 0
 
 
-def rows_per_forward(model, monkeypatch) -> list[int]:
-    """The rows of each forward pass of ``model`` from now on."""
+@contextmanager
+def rows_per_forward(model) -> Iterator[list[int]]:
+    """The rows of each forward pass of ``model`` inside the block."""
     rows: list[int] = []
-    forward = model.forward
 
-    def counted(*args, **kwargs):
+    def record(module, args, kwargs) -> None:
         rows.append(kwargs["input_ids"].shape[0])
-        return forward(*args, **kwargs)
 
-    monkeypatch.setattr(model, "forward", counted)
-    return rows
+    hook = model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        yield rows
+    finally:
+        hook.remove()
 
 
 def test_twenty_typed_rows_on_transformers_by_continuous_batching(api, monkeypatch):
     df = reviews()
     model = api.manager.get_loaded("smollm2-hf").backend._model
     calls = count_calls(model, "generate", monkeypatch)
-    in_flight = rows_per_forward(model, monkeypatch)
-    result = api.map(
-        TEMPLATE, df, model="smollm2-hf", schema=Sentiment, temperature=0, max_tokens=48,
-        batch_size=8, cache=False, progress=False,
-    )  # fmt: skip
+    with rows_per_forward(model) as in_flight:
+        result = api.map(
+            TEMPLATE, df, model="smollm2-hf", schema=Sentiment, temperature=0, max_tokens=48,
+            batch_size=8, cache=False, progress=False,
+        )  # fmt: skip
     check_typed(result, df)
     assert calls == [] and max(in_flight) == 8  # our loop, never more than 8 rows at once
 
