@@ -3,6 +3,7 @@ backends, and transformers' batched generation on a tiny random Llama."""
 
 from __future__ import annotations
 
+import json
 import threading
 from types import SimpleNamespace
 
@@ -119,6 +120,21 @@ def test_a_batch_gives_each_row_the_answer_it_gets_alone(tiny):
         assert answers[key].text == alone.text
         assert answers[key].completion_tokens == alone.usage.completion_tokens
         assert answers[key].prompt_tokens == alone.usage.prompt_tokens
+
+
+def test_a_typed_batch_decodes_each_row_under_the_schema_without_generate(tiny, monkeypatch):
+    pytest.importorskip("llguidance")
+    backend = tiny.load("tiny").backend
+    monkeypatch.setattr(backend._model, "generate", None)  # continuous batching only
+    schema = {
+        "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+        "additionalProperties": False,
+    }  # fmt: skip
+    params = GenerationParams(temperature=0, max_tokens=40, json_schema=schema)
+    batch = [BatchRequest(i, [Message("user", p)], params) for i, p in enumerate(PROMPTS)]
+    answers = list(backend.generate_batch(batch, threading.Event(), batch_size=2))
+    assert sorted(a.key for a in answers) == [0, 1, 2]
+    assert all(isinstance(json.loads(a.text)["ok"], bool) for a in answers), answers
 
 
 def test_a_row_longer_than_the_context_fails_alone_and_a_cancel_stops_the_batch(tiny):
