@@ -88,9 +88,12 @@ class MapResult:
 
     def summary(self) -> str:
         usage = self.usage
-        speed = ""
+        rates = []
         if usage.rows_per_second is not None:
-            speed = f" ({usage.rows_per_second:.2f} rows/s, {usage.tokens_per_second:.1f} tokens/s)"
+            rates.append(f"{usage.rows_per_second:.2f} rows/s")
+        if usage.completion_tokens and usage.tokens_per_second is not None:
+            rates.append(f"{usage.tokens_per_second:.1f} tokens/s")  # none when all were cached
+        speed = f" ({', '.join(rates)})" if rates else ""
         loading = f", {usage.load_seconds:.1f} s of it loading" if usage.load_seconds >= 0.1 else ""
         parts = [
             f"{self.model}: {usage.done} of {usage.rows} rows in {usage.seconds:.2f} s"

@@ -211,6 +211,8 @@ def test_the_rates_leave_the_model_load_out():
     assert "4 of 4 rows in 12.00 s, 10.0 s of it loading (2.00 rows/s, 50.0 tokens/s)" in str(
         result
     )
+    rerun = MapResult("m", [0, 1, 2, 3], [], {}, MapUsage(rows=4, done=4, cached=4, seconds=0.5))
+    assert "(8.00 rows/s); 4 from the cache" in rerun.summary()
 
 
 @pytest.mark.parametrize(
