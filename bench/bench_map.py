@@ -6,8 +6,8 @@
   the two alternating for ``--rounds`` rounds (medians, ± half their interquartile range);
   the same for a typed map (a dataclass schema) vs ``generate`` under the same llguidance masks;
 - remote: ``llm.map`` with concurrency 4 vs a sequential loop of the raw ``openai`` client
-  against the same ``llama_cpp.server`` on loopback (it serialises requests, so the ratio shows
-  our overhead; goal: within 5 %);
+  against the same ``llama_cpp.server`` on loopback, alternating rounds (it serialises
+  requests, so the ratio shows our overhead; goal: within 5 %);
 - llama.cpp: a map's first run vs its cached rerun (goal >= 100x).
 
 tokens/s is answer tokens over wall time. The sequential chat loop answers the first
@@ -99,9 +99,10 @@ class Fact:
     surprising: bool
 
 
-def versus(args, ours, raw, label: str, note: str) -> float:
+def versus(args, ours, raw, labels: tuple[str, str], goal: str = "goal >= 0.95") -> float:
     """``ours`` and ``raw`` (each returning (answer tokens, seconds)) alternately for
-    ``--rounds`` rounds; prints both medians and returns ours."""
+    ``--rounds`` rounds; prints both medians (labelled ``labels``) and their ratio, and
+    returns ours."""
     maps: list[Run] = []
     raws: list[Run] = []
     for round_number in range(args.rounds):  # alternate, so drift hits both sides
@@ -110,14 +111,10 @@ def versus(args, ours, raw, label: str, note: str) -> float:
             tokens, seconds = side()
             runs.append(Run(tokens, 0.0, tokens / seconds))
     mapped, batched = median(maps, "tokens_per_second"), median(raws, "tokens_per_second")
-    print(
-        f"  {label:18} {mapped:7.1f} tokens/s (±{spread(maps, 'tokens_per_second'):.0%}, "
-        f"{maps[0].tokens} tokens; continuous batching)\n"
-        f"  raw batched        {batched:7.1f} tokens/s (±{spread(raws, 'tokens_per_second'):.0%}, "
-        f"{raws[0].tokens} tokens; one generate per batch{note})\n"
-        f"  map / raw    {mapped / batched:5.3f}  (goal >= 0.95)",
-        flush=True,
-    )
+    for label, value, runs in ((labels[0], mapped, maps), (labels[1], batched, raws)):
+        noise = spread(runs, "tokens_per_second")
+        print(f"  {label:58} {value:7.1f} tokens/s (±{noise:.0%}, {runs[0].tokens} tokens)")
+    print(f"  ratio {mapped / batched:5.3f} ({goal})", flush=True)
     return mapped
 
 
@@ -159,16 +156,17 @@ def transformers_part(llm, args) -> None:
 
         return run
 
-    plain = versus(args, mapped(texts), raw(texts), "llm.map", "")
+    batches = ("one generate per batch", "continuous batching")
+    plain = versus(args, mapped(texts), raw(texts), (f"llm.map, {batches[1]}", batches[0]))
     typed_texts = [f"{text} Answer in JSON." for text in texts]
     schema = Schema.of(Fact).json_schema
 
     def masks(rows: int):
         return backend.json_processors(schema, rows)
 
-    print("typed (a dataclass schema), same prompts + ' Answer in JSON.'")
-    versus(args, mapped(typed_texts, schema=Fact), raw(typed_texts, masks), "llm.map typed",
-           ", the same llguidance masks")  # fmt: skip
+    print("typed (a dataclass schema), the same prompts + ' Answer in JSON.'")
+    labels = (f"llm.map typed, {batches[1]}", f"{batches[0]}, the same llguidance masks")
+    versus(args, mapped(typed_texts, schema=Fact), raw(typed_texts, masks), labels)
     loop_texts = texts[: args.loop_prompts]
 
     def loop() -> int:
@@ -197,35 +195,30 @@ def remote_part(llm, args, folder: Path) -> None:
             model=ALIAS, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
         )
 
-        def raw_loop() -> int:
-            return sum(
-                client.chat.completions.create(
-                    model=ALIAS, messages=[{"role": "user", "content": t}], temperature=0,
-                    max_tokens=args.remote_tokens,
-                ).usage.completion_tokens
-                for t in texts
+        def raw_loop() -> tuple[int, float]:
+            seconds, tokens = timed(
+                lambda: sum(
+                    client.chat.completions.create(
+                        model=ALIAS, messages=[{"role": "user", "content": t}], temperature=0,
+                        max_tokens=args.remote_tokens,
+                    ).usage.completion_tokens
+                    for t in texts
+                )
             )  # fmt: skip
+            return tokens, seconds
 
-        raw_seconds, raw_tokens = timed(raw_loop)
-        seconds, result = timed(
-            lambda: llm.map(
-                "{item}",
-                texts,
-                model="served",
-                concurrency=4,
-                temperature=0,
-                max_tokens=args.remote_tokens,
-                cache=False,
-                progress=False,
-            )
-        )
-        raw = raw_tokens / raw_seconds
-        ours = result.usage.completion_tokens / seconds
+        def mapped() -> tuple[int, float]:
+            seconds, result = timed(
+                lambda: llm.map(
+                    "{item}", texts, model="served", concurrency=4, temperature=0,
+                    max_tokens=args.remote_tokens, cache=False, progress=False,
+                )
+            )  # fmt: skip
+            return result.usage.completion_tokens, seconds
+
         print(f"remote (llama_cpp.server), {len(texts)} prompts x {args.remote_tokens} tokens")
-        print(f"  raw client loop    {raw:7.1f} tokens/s ({raw_tokens} tokens)")
-        answered = result.usage.completion_tokens
-        print(f"  llm.map, conc. 4   {ours:7.1f} tokens/s ({answered} tokens)")
-        print(f"  map / loop   {ours / raw:5.3f}  (the server serialises; goal >= 0.95)")
+        labels = ("llm.map, concurrency 4", "raw client loop")
+        versus(args, mapped, raw_loop, labels, "the server serialises: our overhead, goal >= 0.95")
         client.close()
     finally:
         llm.unload(all=True)
