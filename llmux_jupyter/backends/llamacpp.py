@@ -171,7 +171,6 @@ class LlamaCppBackend(Backend):
             needed = RequiredMemory(ram=CPU_OVERHEAD, vram=weights_and_cache + logits)
         if self.options.draft is None:
             return needed
-        draft_tokens(self.settings)
         extra = draft_memory(
             draft_model_info(self.options.draft, self.name), info, n_ctx, device != "cpu"
         )

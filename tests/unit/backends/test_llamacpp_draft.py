@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from llmux_jupyter.backends.llamacpp import LlamaCppBackend
 from llmux_jupyter.backends.llamacpp_draft import (
     AdaptiveDraft,
     DraftModel,
@@ -90,12 +91,13 @@ def test_guesses_never_run_past_the_context():
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [(0, "between 1 and 64"), (65, "between 1 and 64"), ("ten", "whole number"), (True, "whole")],
+    [(0, "at least 1"), (65, "at most 64"), ("ten", "a whole number"), (True, "a whole number")],
 )
 def test_bad_draft_tokens_are_refused(value, message):
-    with pytest.raises(InvalidParameter, match=message):
-        draft_tokens({"draft_tokens": value})
-    assert draft_tokens({}) == 10 and draft_tokens({"draft_tokens": 4}) == 4
+    with pytest.raises(InvalidParameter, match=f"draft_tokens={value!r}: give {message}"):
+        LlamaCppBackend.checked_settings({"draft_tokens": value})
+    assert draft_tokens({}) == 10
+    assert draft_tokens(LlamaCppBackend.checked_settings({"draft_tokens": "4"})) == 4
 
 
 def test_a_draft_model_must_be_a_llamacpp_chat_model(tmp_path):
