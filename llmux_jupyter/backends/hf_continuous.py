@@ -7,6 +7,10 @@ decodes under its own llguidance matcher, and a row whose matcher fails fails al
 It runs on models whose cache is transformers' plain ``DynamicCache`` (every layer a
 ``DynamicLayer``: full attention, no sliding window) and decodes greedily; ``supported`` says
 whether a model qualifies, and the caller falls back to ``model.generate`` otherwise.
+
+Why not transformers' own ``model.generate_batch`` (its continuous-batching manager, paged
+attention): on a 2-core CPU it ran 2.3-2.5x slower than plain batched ``generate`` (5.23;
+SmolLM2, 32 prompts x 64 tokens at 16 rows), where this loop matches or beats it.
 """
 
 from __future__ import annotations
