@@ -138,7 +138,7 @@ class ModelManager:
         if task in self._defaults:
             return self._defaults[task]
         specs = [spec for spec in self.catalog.all() if spec.task is task]
-        for spec in sorted(specs, key=lambda s: not s.builtin):
+        for spec in sorted(specs, key=lambda s: (not s.builtin, self.catalog.builtin_rank(s.name))):
             return spec.name
         raise ModelNotLoaded(f"No {task.value} model is known: add one with %llm register.")
 

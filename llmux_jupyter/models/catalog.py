@@ -147,6 +147,12 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted({*self._builtins, *self._registered})
 
+    def builtin_rank(self, name: str) -> int:
+        """A built-in's place in the declared order (the first of a task is its default);
+        a registration comes after every built-in."""
+        names = list(self._builtins)
+        return names.index(name) if name in names else len(names)
+
     def all(self) -> list[ModelSpec]:
         return [self.get(name) for name in self.names()]
 

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from llmux_jupyter.engine.manager import ModelManager
 from llmux_jupyter.errors import RegistrationError, UnknownModel
 from llmux_jupyter.models.catalog import BUILTIN_MODELS, Catalog, default_store_path
 from llmux_jupyter.models.sources import FileSource, HuggingFaceSource
@@ -95,3 +96,11 @@ def test_default_store_follows_the_environment(monkeypatch, tmp_path):
 
 def test_builtins_include_the_embedded_chat_model():
     assert {m.name: m.task for m in BUILTIN_MODELS}["smollm2"] is Task.CHAT
+
+
+def test_the_default_chat_model_is_smollm2_whatever_the_names_sort_to(tmp_path):
+    """The first built-in of a task, in declared order, is its default (qwen2.5-coder sorts
+    before smollm2 by name but is an optional extra)."""
+    manager = ModelManager(Catalog(tmp_path / "models.json"), budgets={})
+    assert manager.default_for(Task.CHAT) == "smollm2"
+    assert manager.default_for(Task.EMBEDDING) == "all-minilm"
