@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelLoadError
 from ..models.gguf_info import MAGIC, read_gguf_info
@@ -27,12 +28,24 @@ class ModelFiles:
         """The dtype a model directory's config declares (None for GGUF or when absent)."""
         if self.gguf:
             return None
-        try:
-            config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        config = _json(self.path / "config.json")
+        text = config.get("text_config")
         value = config.get("dtype") or config.get("torch_dtype")
+        if value is None and isinstance(text, dict):  # a vision model's language half
+            value = text.get("dtype") or text.get("torch_dtype")
         return value if isinstance(value, str) else None
+
+    def takes_images(self) -> bool:
+        """Whether the folder holds an image-text-to-text model: a vision tower in its config,
+        or an image processor saved beside it (a GGUF file: never)."""
+        if self.gguf:
+            return False
+        if "vision_config" in _json(self.path / "config.json"):
+            return True
+        preprocessor = _json(self.path / "preprocessor_config.json")
+        if "image_processor_type" in preprocessor or "image_mean" in preprocessor:
+            return True
+        return "image_processor" in _json(self.path / "processor_config.json")
 
 
 def locate(path: Path) -> ModelFiles:
@@ -82,3 +95,12 @@ def first_line(error: BaseException) -> str:
     """The first line of an exception's message (library errors can run to many lines)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _json(path: Path) -> dict[str, Any]:
+    """A JSON object file's content; {} when it is missing, unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
