@@ -3,6 +3,7 @@ them to (so we never send more pixels than it keeps)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..types.images import MAX_SIDE, PIXEL_BUDGET_THRESHOLD, ImageLimit
@@ -12,9 +13,8 @@ def processor_limit(image_processor: Any) -> ImageLimit:
     """The processor's bound on an image: ``size`` as ``longest_edge`` (Idefics3, SmolVLM),
     ``height``/``width`` (Gemma 3, SigLIP), ``shortest_edge`` (CLIP-like), or a pixel budget
     (Qwen2-VL's ``longest_edge`` counts pixels, as ``max_pixels`` did). Unknown: MAX_SIDE."""
-    size = getattr(image_processor, "size", None)
-    size = dict(size) if isinstance(size, dict) or hasattr(size, "keys") else {}
-    max_pixels = getattr(image_processor, "max_pixels", None)
+    size = _fields(getattr(image_processor, "size", None))
+    max_pixels = size.get("max_pixels") or getattr(image_processor, "max_pixels", None)
     longest = size.get("longest_edge")
     if isinstance(longest, int) and longest > PIXEL_BUDGET_THRESHOLD:
         max_pixels, longest = longest, None
@@ -27,3 +27,12 @@ def processor_limit(image_processor: Any) -> ImageLimit:
     if size.get("shortest_edge"):
         return ImageLimit(longest=MAX_SIDE, shortest=int(size["shortest_edge"]))
     return ImageLimit()
+
+
+def _fields(size: Any) -> dict[str, Any]:
+    """A processor's ``size``: a dict, or transformers 5's SizeDict (a dataclass)."""
+    if isinstance(size, dict):
+        return size
+    if dataclasses.is_dataclass(size) and not isinstance(size, type):
+        return dataclasses.asdict(size)
+    return {}

@@ -21,7 +21,6 @@ from llmux_jupyter.types.values import Message
 
 np = pytest.importorskip("numpy")
 PIL = pytest.importorskip("PIL.Image")
-pytestmark = pytest.mark.unit
 
 
 def png_bytes(image) -> bytes:
