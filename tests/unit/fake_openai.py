@@ -94,8 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(401, {"error": {"message": "Invalid API key", "type": "auth"}})
         if self.path == "/v1/models" and b.models is not None:
             data = [
-                {"id": m, "object": "model", "owned_by": "fake", **b.model_fields}
-                for m in b.models
+                {"id": m, "object": "model", "owned_by": "fake", **b.model_fields} for m in b.models
             ]
             return self._json(200, {"object": "list", "data": data})
         if self.path == "/v1/chat/completions":

@@ -111,9 +111,7 @@ def test_cancelling_mid_stream_keeps_the_partial_answer_and_the_model(api, pictu
     assert turn.interrupted and turn.images == (picture,)
 
 
-def test_a_text_model_refuses_images_before_loading_and_names_the_ones_that_take_them(
-    api, picture
-):
+def test_a_text_model_refuses_images_before_loading_and_names_the_ones_that_take_them(api, picture):
     if api.manager.is_loaded("text"):
         api.unload("text")
     with pytest.raises(ImagesUnsupported, match=r"'text' takes only text.*\(picture\).*vlm"):
