@@ -145,7 +145,7 @@ class ChatStream(ModelJob[Any]):
             f"ask one that does with -m NAME: {', '.join(able)}."
             if able
             else "no registered model does: register a transformers vision model, a GGUF with "
-            "--mmproj FILE, or a server's vision model (README: Images)."
+            "--mmproj FILE, or a server's vision model (README: Images in prompts)."
         )
         names = ", ".join(image.name for image in self.message.images)
         raise ImagesUnsupported(
