@@ -47,26 +47,33 @@ def train_tokenizer(vocab_size: int = 400, chat_template: str | None = CHATML) -
 def build_tiny_llama(directory: Path, tokenizer: Any, seed: int = 0, layers: int = 2) -> Path:
     """Save a random Llama (hidden 64) with ``tokenizer`` into ``directory``; returns it."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
-    config = LlamaConfig(
+    config = tiny_llama_config(tokenizer, layers, positions=512, tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def tiny_llama_config(tokenizer: Any, layers: int = 2, positions: int = 512, **more: Any) -> Any:
+    """A Llama config of hidden size 64 over ``tokenizer``'s vocabulary."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=positions,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        **more,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 def build_tiny_cross_encoder(directory: Path, labels: int = 1, seed: int = 0) -> Path:
@@ -115,7 +122,6 @@ def build_tiny_vlm(directory: Path, seed: int = 0, longest_edge: int = 64) -> Pa
         Idefics3ForConditionalGeneration,
         Idefics3ImageProcessorPil,
         Idefics3Processor,
-        LlamaConfig,
     )
 
     tokenizer = train_tokenizer(chat_template=None)
@@ -128,18 +134,7 @@ def build_tiny_vlm(directory: Path, seed: int = 0, longest_edge: int = 64) -> Pa
         image_seq_len=4,
         chat_template=VISION_CHATML,
     )
-    text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    text = tiny_llama_config(tokenizer, positions=1024)
     vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
               "num_attention_heads": 2, "image_size": 32, "patch_size": 8}  # fmt: skip
     config = Idefics3Config(

@@ -3,12 +3,11 @@ GGUF file, and how many bytes its weights take at a given dtype (read from file 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import ModelLoadError
+from ..models.chat_template import json_object
 from ..models.gguf_info import MAGIC, read_gguf_info
 from ..models.gguf_split import part_names
 from ..models.safetensors_info import tensor_elements, weight_bytes
@@ -28,7 +27,7 @@ class ModelFiles:
         """The dtype a model directory's config declares (None for GGUF or when absent)."""
         if self.gguf:
             return None
-        config = _json(self.path / "config.json")
+        config = json_object(self.path / "config.json")
         text = config.get("text_config")
         value = config.get("dtype") or config.get("torch_dtype")
         if value is None and isinstance(text, dict):  # a vision model's language half
@@ -40,12 +39,12 @@ class ModelFiles:
         or an image processor saved beside it (a GGUF file: never)."""
         if self.gguf:
             return False
-        if "vision_config" in _json(self.path / "config.json"):
+        if "vision_config" in json_object(self.path / "config.json"):
             return True
-        preprocessor = _json(self.path / "preprocessor_config.json")
+        preprocessor = json_object(self.path / "preprocessor_config.json")
         if "image_processor_type" in preprocessor or "image_mean" in preprocessor:
             return True
-        return "image_processor" in _json(self.path / "processor_config.json")
+        return "image_processor" in json_object(self.path / "processor_config.json")
 
 
 def locate(path: Path) -> ModelFiles:
@@ -95,12 +94,3 @@ def first_line(error: BaseException) -> str:
     """The first line of an exception's message (library errors can run to many lines)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _json(path: Path) -> dict[str, Any]:
-    """A JSON object file's content; {} when it is missing, unreadable or not an object."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}

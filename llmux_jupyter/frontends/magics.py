@@ -120,7 +120,7 @@ class LLMuxMagics(Magics):
             **tool_options(args, self.shell.user_ns),
             **params.as_dict(),
         )
-        strip = ThumbnailStrip(images) if images else None
+        thumbnails = ThumbnailStrip(images) if images else None
         fmt = "json" if schema is not None else args.format or self.llm.config.default_format
         output = live_output(fmt, self.llm.config.max_updates_per_second)
         with sigint_cancels(stream.cancel_event):
@@ -144,9 +144,9 @@ class LLMuxMagics(Magics):
             note = f"(answered without tools after {args.max_tool_calls} calls: --max-tool-calls)"
         if response.schema is not None:
             output.text = json.dumps(json.loads(response.text), indent=2, ensure_ascii=False)
+        if thumbnails is not None:
+            thumbnails.sent(response.images)
         output.finish(response.provenance(), response.interrupted, note)
-        if strip is not None:
-            strip.sent(response.images)
         if args.output:
             value = response.text if response.schema is None else response.value
             self.shell.user_ns[args.output] = value

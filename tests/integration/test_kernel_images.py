@@ -13,6 +13,7 @@ import pytest
 
 from ..tiny_models import build_tiny_vlm
 from ..unit.fake_openai import FakeOpenAIServer
+from .kernel import interrupt_answer
 
 PIL = pytest.importorskip("PIL.Image")
 SETUP = (
@@ -110,24 +111,12 @@ def test_an_image_to_a_text_model_is_a_typed_error_naming_the_models_that_take_i
 
 
 def test_interrupt_mid_stream_keeps_the_partial_answer_and_the_images(vision_kernel):
-    seen: list[str] = []
-
-    def interrupt_after_two_updates(message):
-        data = message["content"].get("data", {})
-        if message["msg_type"] == "update_display_data" and "text/markdown" in data:
-            seen.append(data["text/markdown"])
-            if len(seen) == 2:
-                vision_kernel.interrupt()
-
-    run = vision_kernel.run(
+    interrupt_answer(
+        vision_kernel,
         "%%llm -m tiny-vlm --image img --thread cut --new --max-tokens 900 --temperature 0.8\n"
         "Tell a very long story about this picture.",
-        on_message=interrupt_after_two_updates,
+        after_updates=2,
     )
-    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt", run.error
-    final = [m for m in run.displays if "text/markdown" in m["content"]["data"]][-1]["content"]
-    assert final["metadata"]["llmux"]["interrupted"] is True
-    assert final["data"]["text/plain"].startswith(seen[1])
     state = vision_kernel.value(
         "([t.interrupted for t in llm.threads.get('cut').turns],"
         " [len(t.images) for t in llm.threads.get('cut').turns],"
