@@ -116,7 +116,7 @@ class LLM:
         arrays, PNG/JPEG bytes, file paths) go with the prompt, before its text, to a model
         that takes images (``%llm list``); each is downscaled to the model's own size.
         ``response.images`` says what was sent. A model that takes only text refuses them
-        (ImagesUnsupported), an unreadable image is InvalidImage: nothing is sent.
+        (ImagesNotSupported), an unreadable image is InvalidImage: nothing is sent.
 
         ``schema`` (a pydantic model, dataclass, TypedDict or JSON-schema dict): the answer is
         decoded under its JSON schema and ``response.value`` is the validated instance

@@ -96,5 +96,5 @@ class InvalidImage(LLMuxError):
     the wrong shape or dtype, one too big to read."""
 
 
-class ImagesUnsupported(UnsupportedTask):
+class ImagesNotSupported(UnsupportedTask):
     """Images sent to a model that takes only text; the message names the models that do."""

@@ -150,16 +150,16 @@ class Backend(ABC):
         return max(0, -(-added // 2) - self.count_text("a"))
 
     @classmethod
-    def image_input(cls, spec: ModelSpec) -> bool | None:
+    def takes_images(cls, spec: ModelSpec) -> bool | None:
         """Whether ``spec``'s model takes images, read from its files or settings without
         loading it (a transformers processor, llama.cpp's mmproj projector); None: only the
         loaded model can tell (a server)."""
         return False
 
-    def takes_images(self) -> bool | None:
+    def takes_images_now(self) -> bool | None:
         """Whether the loaded model takes images; None: unknown (they are sent, and the
         server decides)."""
-        return self.image_input(self.spec)
+        return self.takes_images(self.spec)
 
     def image_limit(self) -> ImageLimit:
         """The size images are fitted to before they are sent: the model's own when known."""

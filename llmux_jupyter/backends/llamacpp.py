@@ -239,13 +239,13 @@ class LlamaCppBackend(Backend):
             self._formatter = _template_formatter(self._llm, template) if template else None
 
     @classmethod
-    def image_input(cls, spec: ModelSpec) -> bool:
+    def takes_images(cls, spec: ModelSpec) -> bool:
         """A model registered with a vision projector (``--mmproj FILE``) whose header says
         it has a vision encoder."""
         mmproj = spec.settings.get("mmproj")
         return bool(mmproj) and read_projector(projector_path(mmproj)) is not None
 
-    def takes_images(self) -> bool:
+    def takes_images_now(self) -> bool:
         return self._projector is not None
 
     def count_image(self, image: Image) -> int:

@@ -240,12 +240,12 @@ class OpenAIBackend(Backend):
         return self.settings.get("context_window", self._window)
 
     @classmethod
-    def image_input(cls, spec: ModelSpec) -> bool | None:
+    def takes_images(cls, spec: ModelSpec) -> bool | None:
         """The ``images`` setting; None without it (the server's model list may say)."""
         value = spec.settings.get("images")
         return None if value is None else cls.checked_settings({"images": value})["images"]
 
-    def takes_images(self) -> bool | None:
+    def takes_images_now(self) -> bool | None:
         """The ``images`` setting, else what ``/v1/models`` said; None: unknown."""
         return self.settings.get("images", self._images)
 

@@ -111,7 +111,7 @@ class TransformersBackend(Backend):
 
     # -- before loading ----------------------------------------------------------
     @classmethod
-    def image_input(cls, spec: ModelSpec) -> bool | None:
+    def takes_images(cls, spec: ModelSpec) -> bool | None:
         """A model folder with a vision tower or an image processor; None when the files are
         not on this machine yet."""
         path = spec.source.local_path()
@@ -327,7 +327,7 @@ class TransformersBackend(Backend):
         return "tools" in (owner.chat_template or "")
 
     # -- images ------------------------------------------------------------------
-    def takes_images(self) -> bool:
+    def takes_images_now(self) -> bool:
         """A vision model loaded with its processor (not as plain text completion)."""
         return self._processor is not None and not self.chat_setup().completion
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..backends.base import Backend
-from ..errors import ImagesUnsupported, InvalidParameter, UnsupportedTask
+from ..errors import ImagesNotSupported, InvalidParameter, UnsupportedTask
 from ..types.images import Image, SentImage
 from ..types.tools import ToolCall
 from ..types.values import DraftStats, GenerationParams, Message, Task, Usage
@@ -91,7 +91,7 @@ class ChatStream(ModelJob[Any]):
     ``cancel()`` (or breaking out of the loop, or KeyboardInterrupt) stops the backend
     between tokens; the partial answer is kept and recorded in the thread. ``images`` go
     with the prompt (before its text, or where ``image_offsets`` say); a model known to take
-    only text refuses them before it loads (ImagesUnsupported).
+    only text refuses them before it loads (ImagesNotSupported).
     """
 
     task = Task.CHAT
@@ -137,7 +137,7 @@ class ChatStream(ModelJob[Any]):
         self._reported = 0.0
 
     def _check_images(self, takes_images: bool | None) -> None:
-        """ImagesUnsupported when the model is known to take only text."""
+        """ImagesNotSupported when the model is known to take only text."""
         if takes_images is not False:
             return
         able = self._manager.image_models()
@@ -148,14 +148,14 @@ class ChatStream(ModelJob[Any]):
             "--mmproj FILE, or a server's vision model (README: Images in prompts)."
         )
         names = ", ".join(image.name for image in self.message.images)
-        raise ImagesUnsupported(
+        raise ImagesNotSupported(
             f"{self.model!r} takes only text, and the prompt has images ({names}): {todo} "
             "Nothing was sent."
         )
 
     def _produce(self, backend: Backend) -> Iterator[str]:
         if self.message.images:
-            self._check_images(backend.takes_images())
+            self._check_images(backend.takes_images_now())
         if self.schema is not None and not backend.json_schemas:
             raise UnsupportedTask(
                 f"{self.model!r} ({backend.name} backend) cannot decode under a schema: use a "

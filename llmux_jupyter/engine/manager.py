@@ -122,13 +122,13 @@ class ModelManager:
         with self._lock:
             loaded = self._loaded.get(name)
         if loaded is not None:
-            return loaded.backend.takes_images()
+            return loaded.backend.takes_images_now()
         spec = self.catalog.get(name)
         backend = self.backends.class_of(spec.backend)
         if backend is None or spec.task is not Task.CHAT:
             return False
         try:
-            return backend.image_input(spec)
+            return backend.takes_images(spec)
         except (LLMuxError, OSError):  # files missing or unreadable: loading will say
             return None
 

@@ -21,7 +21,7 @@ def turn_tokens(backend: Backend, model: str, turn: Turn) -> int:
 
 def message_tokens(backend: Backend, message: Message) -> int:
     """Tokens of one message's text and images as ``backend`` gets it (markup aside)."""
-    if message.images and backend.takes_images() is False:
+    if message.images and backend.takes_images_now() is False:
         message = message.without_images(note=True)
     return backend.count_text(message.content) + image_tokens(backend, message)
 
@@ -54,6 +54,6 @@ def fit_thread(
         costs = Costs(fixed, [turn_tokens(backend, model, turn) for turn in thread.turns])
     found = fit(costs, window, max_tokens, policy)
     messages = thread.messages_for(prompt, system, newest=found.used)
-    if backend.takes_images() is False:
+    if backend.takes_images_now() is False:
         messages = [message.without_images(note=True) for message in messages]
     return found, messages

@@ -103,7 +103,7 @@ def test_an_image_to_a_text_model_is_a_typed_error_naming_the_models_that_take_i
     vision_kernel,
 ):
     run = vision_kernel.run("%%llm -m smollm2 --image img --thread smol\nWhat is this?")
-    assert run.status == "error" and run.error["ename"] == "ImagesUnsupported"
+    assert run.status == "error" and run.error["ename"] == "ImagesNotSupported"
     message = run.error["evalue"]
     assert "'smollm2' takes only text" in message and "(img)" in message
     assert "tiny-vlm" in message and "eye" in message and "Nothing was sent" in message

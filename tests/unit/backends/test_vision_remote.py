@@ -11,7 +11,7 @@ import pytest
 
 from llmux_jupyter.api import LLM
 from llmux_jupyter.backends.openai import _served_images
-from llmux_jupyter.errors import ImagesUnsupported
+from llmux_jupyter.errors import ImagesNotSupported
 from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.types.images import MAX_SIDE, read_image
 
@@ -107,7 +107,7 @@ def test_the_servers_model_list_says_whether_the_model_takes_images(llm, server,
 @pytest.mark.parametrize("server", [{"model_fields": {"capabilities": ["completion"]}}],
                          indirect=True)  # fmt: skip
 def test_a_server_model_without_vision_refuses_images_and_sends_nothing(llm, server):
-    with pytest.raises(ImagesUnsupported, match=r"'remote' takes only text.*\(image 1\)"):
+    with pytest.raises(ImagesNotSupported, match=r"'remote' takes only text.*\(image 1\)"):
         llm.chat("What is it?", model="remote", images=np.zeros((2, 2), np.uint8), thread="x")
     assert chat_requests(server) == []
     assert llm.threads.get("x").turns == []
@@ -121,7 +121,7 @@ def test_the_images_setting_wins_and_is_known_before_loading(tmp_path, server):
                  images="false", **FAST)  # fmt: skip
     assert api.manager.takes_images("seeing") is True
     assert api.manager.takes_images("blind") is False
-    with pytest.raises(ImagesUnsupported, match="with -m NAME: seeing"):
+    with pytest.raises(ImagesNotSupported, match="with -m NAME: seeing"):
         api.chat("?", model="blind", images=np.zeros((2, 2), np.uint8))
     assert not api.manager.is_loaded("blind") and server.requests == []
 

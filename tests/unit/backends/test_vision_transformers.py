@@ -10,7 +10,7 @@ import pytest
 
 from llmux_jupyter.api import LLM
 from llmux_jupyter.engine.thread_fit import fit_thread
-from llmux_jupyter.errors import ImagesUnsupported
+from llmux_jupyter.errors import ImagesNotSupported
 from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.types.images import ImageLimit, read_image
 from llmux_jupyter.types.values import Message
@@ -55,7 +55,7 @@ def test_an_image_is_answered_and_sent_at_the_processor_size(api, picture):
                         temperature=0, new=True, thread="one")  # fmt: skip
     vlm = backend(api)
     assert type(vlm._model).__name__ == "Idefics3ForConditionalGeneration"
-    assert vlm.takes_images() and vlm.image_limit() == ImageLimit(longest=LONGEST_EDGE)
+    assert vlm.takes_images_now() and vlm.image_limit() == ImageLimit(longest=LONGEST_EDGE)
     [sent] = response.images
     assert (sent.name, sent.original, sent.sent) == ("picture", (400, 300), (64, 48))
     assert sent.tokens == vlm.count_image(picture.fitted(vlm.image_limit())) > 4
@@ -114,7 +114,7 @@ def test_cancelling_mid_stream_keeps_the_partial_answer_and_the_model(api, pictu
 def test_a_text_model_refuses_images_before_loading_and_names_the_ones_that_take_them(api, picture):
     if api.manager.is_loaded("text"):
         api.unload("text")
-    with pytest.raises(ImagesUnsupported, match=r"'text' takes only text.*\(picture\).*vlm"):
+    with pytest.raises(ImagesNotSupported, match=r"'text' takes only text.*\(picture\).*vlm"):
         api.chat("What is this?", model="text", images=[picture], thread="refused")
     assert not api.manager.is_loaded("text")
     assert "refused" not in api.threads

@@ -124,7 +124,7 @@ def test_a_model_that_takes_images_says_so_under_its_name(
     tmp_path, model_file, echo_backend, monkeypatch
 ):
     monkeypatch.setattr(
-        echo_backend, "image_input", classmethod(lambda cls, spec: spec.name == "seeing")
+        echo_backend, "takes_images", classmethod(lambda cls, spec: spec.name == "seeing")
     )
     specs = [echo_spec("seeing", model_file), echo_spec("blind", model_file)]
     picker = LLM(Catalog(tmp_path / "m.json", builtins=specs)).picker()
