@@ -134,3 +134,23 @@ def test_a_text_model_continuing_a_thread_with_images_reads_them_in_words(api, p
         text.count_text(messages[0].content) + text.count_text(thread.turns[0].assistant)
         + 2 * text.message_markup
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("size", "limit"),
+    [
+        ({"longest_edge": 1456}, ImageLimit(longest=1456)),  # SmolVLM / Idefics3
+        ({"height": 896, "width": 896}, ImageLimit(longest=896)),  # Gemma 3, SigLIP
+        ({"shortest_edge": 336}, ImageLimit(shortest=336)),  # CLIP-like
+        ({"shortest_edge": 3136, "longest_edge": 1003520}, ImageLimit(pixels=1003520)),  # Qwen2-VL
+        ({"longest_edge": 99999}, ImageLimit(pixels=99999)),  # no side is that long: pixels
+        ({}, ImageLimit()),
+    ],
+)
+def test_the_processor_size_becomes_the_limit_images_are_fitted_to(size, limit):
+    from transformers.image_utils import SizeDict
+
+    from llmux_jupyter.backends.hf_vision import processor_limit
+
+    for given in (size, SizeDict(**size)):  # a dict, or transformers 5's SizeDict
+        assert processor_limit(type("Processor", (), {"size": given})()) == limit
