@@ -28,6 +28,7 @@ from .models.disk import Clearing, DiskUsage, clear, disk_usage, plan_clearing
 from .models.sources import FileSource, HuggingFaceSource, RemoteSource, Source
 from .models.spec import LoadOptions, ModelSpec
 from .types.audio import AudioInput, SpeechAudio, SpeechOptions, TranscribeOptions, Transcript
+from .types.images import read_images
 from .types.ranking import Reranking
 from .types.values import GenerationParams, Task
 from .units import parse_duration
@@ -107,8 +108,15 @@ class LLM:
         approve: bool | Approve = False,
         run_tool: Runner | None = None,
         context: str | None = None,
+        images: Any = None,
     ) -> ChatResponse | ChatStream:
         """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``.
+
+        ``images`` (one, or a list: PIL images, matplotlib Figures, numpy HxW / HxWx3|4
+        arrays, PNG/JPEG bytes, file paths) go with the prompt, before its text, to a model
+        that takes images (``%llm list``); each is downscaled to the model's own size.
+        ``response.images`` says what was sent. A model that takes only text refuses them
+        (ImagesNotSupported), an unreadable image is InvalidImage: nothing is sent.
 
         ``schema`` (a pydantic model, dataclass, TypedDict or JSON-schema dict): the answer is
         decoded under its JSON schema and ``response.value`` is the validated instance
@@ -133,6 +141,7 @@ class LLM:
             "on_response": self._remember,
             "schema": None if schema is None else Schema.of(schema),
             "context": context or self.config.context_policy,
+            "images": [] if images is None else read_images(images),
         }
         if tools is None:
             chat_stream = ChatStream(self.manager, self.threads, prompt, **common)
@@ -465,14 +474,18 @@ class LLM:
         task: str | None = None,
         description: str = "",
         force: bool = False,
+        mmproj: str | None = None,
         **settings: Any,
     ) -> ModelSpec:
         """Add a model from a local ``path``, a Hugging Face repo ``hf`` (``file`` inside it),
         or an OpenAI-compatible server ``base_url`` serving ``model`` (a chat model unless
         ``task`` says otherwise; the key is read from the variable ``api_key_env``). A name in
-        use is refused unless ``force``; a loaded model of that name is unloaded first."""
+        use is refused unless ``force``; a loaded model of that name is unloaded first.
+        ``mmproj``: a llamacpp model's vision projector GGUF (the model then takes images)."""
         check_name(name)
         refuse_secrets(settings)
+        if mmproj is not None:
+            settings["mmproj"] = _projector_setting(backend, mmproj)
         source = _source(path, hf, file, revision, base_url, model, api_key_env)
         if task is None and isinstance(source, RemoteSource):
             task = Task.CHAT.value
@@ -535,6 +548,20 @@ class LLM:
             choices = ", ".join(sorted(t.value for t in tasks))
             raise InvalidParameter(f"The {backend} backend does {choices}: say which with task=.")
         return next(iter(tasks))
+
+
+def _projector_setting(backend: str, mmproj: str) -> str:
+    """The ``mmproj`` setting: the projector's absolute path, after checking its header."""
+    if backend != "llamacpp":
+        raise InvalidParameter(
+            f"mmproj= is a llama.cpp vision projector: it goes with --backend llamacpp, not "
+            f"{backend} (a transformers vision model carries its own processor)."
+        )
+    from .backends.llamacpp_vision import projector_path, read_projector
+
+    path = projector_path(mmproj).resolve()
+    read_projector(path)
+    return str(path)
 
 
 def _source(

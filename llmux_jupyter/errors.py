@@ -89,3 +89,12 @@ class SchemaError(LLMuxError):
 
 class ToolDefinitionError(InvalidParameter):
     """A function that cannot be offered as a tool (no type hints, no docstring...)."""
+
+
+class InvalidImage(LLMuxError):
+    """An image that cannot be used: an unknown type, a missing or corrupt file, an array of
+    the wrong shape or dtype, one too big to read."""
+
+
+class ImagesNotSupported(UnsupportedTask):
+    """Images sent to a model that takes only text; the message names the models that do."""

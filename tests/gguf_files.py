@@ -63,3 +63,20 @@ CHATML_ONE_LINE = (
     "{{ '\\n' }}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant{{ '\\n' }}"
     "{% endif %}"
 )
+
+
+def write_projector(target: Path, vision: bool = True) -> Path:
+    """A vision projector's GGUF header (as llama.cpp's mmproj files carry it: SigLIP 384
+    pixels, 16-pixel patches, pixel shuffle by 4) with one small tensor: enough for our header
+    reading and for llama-cpp-python's handlers to be made, not for libmtmd to encode images."""
+    import gguf
+    import numpy
+
+    writer = gguf.GGUFWriter(target, "clip")
+    writer.add_bool("clip.has_vision_encoder", vision)
+    writer.add_uint32("clip.vision.image_size", 384)
+    writer.add_uint32("clip.vision.patch_size", 16)
+    writer.add_uint32("clip.vision.projector.scale_factor", 4)
+    writer.add_tensor("v.patch_embd.weight", numpy.zeros((4, 4), dtype=numpy.float32))
+    save(writer)
+    return target

@@ -47,26 +47,33 @@ def train_tokenizer(vocab_size: int = 400, chat_template: str | None = CHATML) -
 def build_tiny_llama(directory: Path, tokenizer: Any, seed: int = 0, layers: int = 2) -> Path:
     """Save a random Llama (hidden 64) with ``tokenizer`` into ``directory``; returns it."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
-    config = LlamaConfig(
+    config = tiny_llama_config(tokenizer, layers, positions=512, tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def tiny_llama_config(tokenizer: Any, layers: int = 2, positions: int = 512, **more: Any) -> Any:
+    """A Llama config of hidden size 64 over ``tokenizer``'s vocabulary."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=positions,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        **more,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 def build_tiny_cross_encoder(directory: Path, labels: int = 1, seed: int = 0) -> Path:
@@ -89,4 +96,54 @@ def build_tiny_cross_encoder(directory: Path, labels: int = 1, seed: int = 0) ->
     torch.manual_seed(seed)
     BertForSequenceClassification(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    return directory
+
+
+# A SmolVLM-style chat template: content is a list of parts; an image part becomes <image>,
+# which the Idefics3 processor expands into the image's tokens.
+VISION_CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for part in m['content'] %}"
+    "{% if part['type'] == 'image' %}<image>{% else %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_vlm(directory: Path, seed: int = 0, longest_edge: int = 64) -> Path:
+    """A random Idefics3 (SmolVLM's architecture: a SigLIP-style vision tower, a pixel-shuffle
+    connector and a 2-layer Llama) with a real Idefics3 processor built here: the BPE
+    tokenizer above and an image processor that resizes to ``longest_edge`` (tiles of 32
+    pixels, each 4 tokens). Saved with save_pretrained like a downloaded model; its answers
+    are noise."""
+    import torch
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessorPil,
+        Idefics3Processor,
+    )
+
+    tokenizer = train_tokenizer(chat_template=None)
+    image_processor = Idefics3ImageProcessorPil(
+        size={"longest_edge": longest_edge}, max_image_size={"longest_edge": 32}
+    )
+    processor = Idefics3Processor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        image_seq_len=4,
+        chat_template=VISION_CHATML,
+    )
+    text = tiny_llama_config(tokenizer, positions=1024)
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+              "num_attention_heads": 2, "image_size": 32, "patch_size": 8}  # fmt: skip
+    config = Idefics3Config(
+        text_config=text.to_dict(),
+        vision_config=vision,
+        image_token_id=processor.image_token_id,
+        scale_factor=2,
+    )
+    torch.manual_seed(seed)
+    Idefics3ForConditionalGeneration(config).save_pretrained(directory)
+    processor.save_pretrained(directory)
     return directory

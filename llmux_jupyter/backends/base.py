@@ -15,6 +15,7 @@ from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.gguf_split import gguf_parts
 from ..models.spec import LoadOptions, ModelSpec
 from ..types.batch import BatchAnswer, BatchRequest
+from ..types.images import Image, ImageLimit, estimated_image_tokens
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 from ..units import parse_flag
 from .settings import VERBOSE, Setting, check_settings
@@ -147,6 +148,27 @@ class Backend(ABC):
         three = [*one, Message("assistant", "a"), *one]
         added = self.count_tokens(three) - self.count_tokens(one)
         return max(0, -(-added // 2) - self.count_text("a"))
+
+    @classmethod
+    def takes_images(cls, spec: ModelSpec) -> bool | None:
+        """Whether ``spec``'s model takes images, read from its files or settings without
+        loading it (a transformers processor, llama.cpp's mmproj projector); None: only the
+        loaded model can tell (a server)."""
+        return False
+
+    def takes_images_now(self) -> bool | None:
+        """Whether the loaded model takes images; None: unknown (they are sent, and the
+        server decides)."""
+        return self.takes_images(self.spec)
+
+    def image_limit(self) -> ImageLimit:
+        """The size images are fitted to before they are sent: the model's own when known."""
+        return ImageLimit()
+
+    def count_image(self, image: Image) -> int:
+        """Tokens ``image`` (fitted to ``image_limit``) costs in the prompt; by default an
+        estimate that rather counts too many."""
+        return estimated_image_tokens(image.width, image.height)
 
     def template_tools(self) -> bool:
         """Whether the loaded model's chat template describes tools itself (it then gets

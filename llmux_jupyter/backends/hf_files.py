@@ -3,11 +3,11 @@ GGUF file, and how many bytes its weights take at a given dtype (read from file 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from ..models.chat_template import json_object
 from ..models.gguf_info import MAGIC, read_gguf_info
 from ..models.gguf_split import part_names
 from ..models.safetensors_info import tensor_elements, weight_bytes
@@ -27,12 +27,24 @@ class ModelFiles:
         """The dtype a model directory's config declares (None for GGUF or when absent)."""
         if self.gguf:
             return None
-        try:
-            config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        config = json_object(self.path / "config.json")
+        text = config.get("text_config")
         value = config.get("dtype") or config.get("torch_dtype")
+        if value is None and isinstance(text, dict):  # a vision model's language half
+            value = text.get("dtype") or text.get("torch_dtype")
         return value if isinstance(value, str) else None
+
+    def takes_images(self) -> bool:
+        """Whether the folder holds an image-text-to-text model: a vision tower in its config,
+        or an image processor saved beside it (a GGUF file: never)."""
+        if self.gguf:
+            return False
+        if "vision_config" in json_object(self.path / "config.json"):
+            return True
+        preprocessor = json_object(self.path / "preprocessor_config.json")
+        if "image_processor_type" in preprocessor or "image_mean" in preprocessor:
+            return True
+        return "image_processor" in json_object(self.path / "processor_config.json")
 
 
 def locate(path: Path) -> ModelFiles:

@@ -22,11 +22,13 @@ from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
 from ..models.gguf_info import GGUFInfo
 from ..models.gguf_split import read_model_info
-from ..models.spec import DRAFT_MODEL, DraftMethod
+from ..models.spec import DRAFT_MODEL, DraftMethod, ModelSpec
+from ..types.images import Image
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 from . import llamacpp_log
-from .base import Backend, TokenCounts
+from .base import Backend, TokenCounts, path_size
 from .constrained import LlamaCppJSON, json_grammar, llamacpp_tokenizer
+from .image_parts import openai_message
 from .llamacpp_draft import (
     MAX_DRAFT_TOKENS,
     AdaptiveDraft,
@@ -36,6 +38,7 @@ from .llamacpp_draft import (
     draft_tokens,
     open_draft,
 )
+from .llamacpp_vision import Projector, chat_handler, check_layout, projector_path, read_projector
 from .registry import register_backend
 from .settings import COMPLETION, TEMPLATE, Setting
 
@@ -53,8 +56,10 @@ class LlamaCppBackend(Backend):
     per step with a draft, 10); how messages become the prompt (default: the template inside
     the GGUF): ``chat_format`` (a llama-cpp-python format name: chatml, gemma, ...),
     ``template`` (a .jinja file or the Jinja text) or ``completion`` (true: plain text
-    completion); ``verbose`` (true: llama.cpp's own log in the output).
-    ``LoadOptions.draft``: prompt-lookup, or a llamacpp chat model with the same vocabulary."""
+    completion); ``verbose`` (true: llama.cpp's own log in the output); ``mmproj`` (the model's
+    vision projector GGUF: it then takes images, through llama-cpp-python's multimodal chat
+    handlers). ``LoadOptions.draft``: prompt-lookup, or a llamacpp chat model with the same
+    vocabulary."""
 
     tasks = frozenset({Task.CHAT})
     draft_kinds = frozenset({DRAFT_MODEL, DraftMethod.PROMPT_LOOKUP.value})
@@ -88,7 +93,9 @@ class LlamaCppBackend(Backend):
         Setting("chat_format", str, "a llama-cpp-python chat format name (chatml, gemma...)"),
         TEMPLATE,
         COMPLETION,
+        Setting("mmproj", str, "the model's vision projector GGUF: the model takes images"),
     )
+    _projector: Projector | None = None
     _lltokenizer: Any = None  # llguidance's view of the vocabulary, made on the first schema
 
     @classmethod
@@ -126,7 +133,9 @@ class LlamaCppBackend(Backend):
                 self.spec.source.resolve(),
                 named_formats=self.named_chat_formats,
             )
-            if setup.chat_format is not None:
+            if self.settings.get("mmproj"):
+                check_layout(setup.chat_format, setup.source == "template", setup.completion)
+            elif setup.chat_format is not None:
                 _check_chat_format(setup.chat_format)
             self._chat = setup
         return self._chat
@@ -169,6 +178,9 @@ class LlamaCppBackend(Backend):
             n_batch = int(self.settings.get("n_batch", DEFAULT_BATCH))
             logits = n_batch * info.vocabulary_size * 4
             needed = RequiredMemory(ram=CPU_OVERHEAD, vram=weights_and_cache + logits)
+        if self.settings.get("mmproj"):
+            projector = path_size(projector_path(self.settings["mmproj"]))
+            needed = RequiredMemory(needed.ram + projector, needed.vram)
         if self.options.draft is None:
             return needed
         extra = draft_memory(
@@ -190,6 +202,11 @@ class LlamaCppBackend(Backend):
             "verbose": self.verbose,
             "chat_format": setup.chat_format,  # None: the template in the GGUF
         }
+        if self.settings.get("mmproj"):
+            projector = read_projector(projector_path(self.settings["mmproj"]))
+            keywords["chat_handler"] = chat_handler(projector, setup.chat_format, self.verbose)
+            self._projector = projector
+            keywords["chat_format"] = None
         if device.startswith("cuda:"):
             keywords["main_gpu"] = int(device.partition(":")[2])
         keywords.update({k: self.settings[k] for k in PASSED_THROUGH if k in self.settings})
@@ -221,6 +238,21 @@ class LlamaCppBackend(Backend):
             template = self._llm.metadata.get("tokenizer.chat_template")
             self._formatter = _template_formatter(self._llm, template) if template else None
 
+    @classmethod
+    def takes_images(cls, spec: ModelSpec) -> bool:
+        """A model registered with a vision projector (``--mmproj FILE``) whose header says
+        it has a vision encoder."""
+        mmproj = spec.settings.get("mmproj")
+        return bool(mmproj) and read_projector(projector_path(mmproj)) is not None
+
+    def takes_images_now(self) -> bool:
+        return self._projector is not None
+
+    def count_image(self, image: Image) -> int:
+        """The projector's tokens per image, when its header says."""
+        known = self._projector.image_tokens if self._projector is not None else None
+        return known if known is not None else super().count_image(image)
+
     def context_window(self) -> int:
         return int(self._llm.n_ctx())
 
@@ -251,6 +283,7 @@ class LlamaCppBackend(Backend):
 
     def unload(self) -> None:
         self.__dict__.pop("_lltokenizer", None)
+        self.__dict__.pop("_projector", None)
         llm = self.__dict__.pop("_llm", None)
         if llm is not None:
             llm.close()
@@ -337,8 +370,9 @@ class LlamaCppBackend(Backend):
             return self._llm.create_completion(
                 completion_prompt(messages), stream=True, **{"max_tokens": None, **keywords}
             )
+        limit = self.image_limit()
         return self._llm.create_chat_completion(
-            messages=[m.as_dict() for m in messages], stream=True, **keywords
+            messages=[openai_message(m, limit) for m in messages], stream=True, **keywords
         )
 
 

@@ -27,6 +27,7 @@ from ..types.audio import (
 )
 from ..types.values import GenerationParams, Message, RequiredMemory, Task
 from .base import Backend, TokenCounts
+from .image_parts import openai_message
 from .registry import register_backend
 from .settings import CONTEXT_WINDOW, Setting
 
@@ -47,6 +48,7 @@ class ServedModel:
     id: str
     owned_by: str = ""
     context_window: int | None = None  # when the server says (vLLM, llama.cpp's llama-server)
+    takes_images: bool | None = None  # when the server says (capabilities, modalities)
 
 
 class Server:
@@ -87,7 +89,12 @@ class Server:
 
         try:
             return [
-                ServedModel(m.id, m.owned_by or "", _served_window(m.model_extra or {}))
+                ServedModel(
+                    m.id,
+                    m.owned_by or "",
+                    _served_window(m.model_extra or {}),
+                    _served_images(m.model_extra or {}),
+                )
                 for m in client.models.list()
             ]
         except openai.NotFoundError:
@@ -170,6 +177,12 @@ class OpenAIBackend(Backend):
             choices=("json_schema", "json_object"),
         ),
         CONTEXT_WINDOW,
+        Setting(
+            "images",
+            bool,
+            "the model takes images (default: what the server's model list says; unknown: "
+            "they are sent and the server decides)",
+        ),
         Setting("voice", str, "the server's voice for speech (alloy)"),
         Setting("speed", float, "speech speed", minimum=0),
         Setting("prompt", str, "transcription: text to steer the transcript"),
@@ -177,6 +190,7 @@ class OpenAIBackend(Backend):
         Setting("response_format", str, "transcription: the server's answer format"),
     )
     _window: int | None = None
+    _images: bool | None = None
     json_schemas = native_tools = True
 
     def __init__(self, spec: ModelSpec, options: LoadOptions) -> None:
@@ -205,7 +219,9 @@ class OpenAIBackend(Backend):
         served = self.server.models(self._client)
         names = {m.id for m in served or ()}
         model = self.source.model
-        self._window = next((m.context_window for m in served or () if m.id == model), None)
+        entry = next((m for m in served or () if m.id == model), None)
+        if entry is not None:
+            self._window, self._images = entry.context_window, entry.takes_images
         if served is not None and model not in names and f"{model}:latest" not in names:
             raise RemoteServerError(
                 f"{self.server.where} does not serve {model!r}; it serves "
@@ -223,10 +239,22 @@ class OpenAIBackend(Backend):
         whole thread is sent, and the server's refusal is ContextOverflow)."""
         return self.settings.get("context_window", self._window)
 
+    @classmethod
+    def takes_images(cls, spec: ModelSpec) -> bool | None:
+        """The ``images`` setting; None without it (the server's model list may say)."""
+        value = spec.settings.get("images")
+        return None if value is None else cls.checked_settings({"images": value})["images"]
+
+    def takes_images_now(self) -> bool | None:
+        """The ``images`` setting, else what ``/v1/models`` said; None: unknown."""
+        return self.settings.get("images", self._images)
+
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[str]:
-        summary = yield from self._stream([m.as_dict() for m in messages], {}, params, cancel)
+        limit = self.image_limit()
+        wire = [openai_message(m, limit) for m in messages]
+        summary = yield from self._stream(wire, {}, params, cancel)
         summary.pop("text")
         summary.pop("tool_calls")
         return summary
@@ -400,6 +428,24 @@ def _served_window(fields: Mapping[str, Any]) -> int | None:
     for value in (fields.get("max_model_len"), fields.get("context_length"), meta.get("n_ctx")):
         if isinstance(value, int) and value > 0:
             return value
+    return None
+
+
+def _served_images(fields: Mapping[str, Any]) -> bool | None:
+    """Whether a ``/v1/models`` entry says its model takes images: Ollama's and llama.cpp's
+    ``capabilities``, LM Studio's ``type`` (vlm), OpenRouter's ``input_modalities``; None
+    when the entry says nothing (vLLM, most servers)."""
+    capabilities = fields.get("capabilities")
+    if isinstance(capabilities, list):
+        return bool({"vision", "multimodal", "image"} & {str(c).lower() for c in capabilities})
+    if fields.get("type") in ("vlm", "llm"):
+        return fields["type"] == "vlm"
+    architecture = fields.get("architecture")
+    modalities = fields.get("input_modalities") or (
+        architecture.get("input_modalities") if isinstance(architecture, dict) else None
+    )
+    if isinstance(modalities, list):
+        return "image" in modalities
     return None
 
 

@@ -1,6 +1,6 @@
-"""Hugging Face transformers on torch: chat with causal LMs (streamed, optionally sped up by a
-draft model), sentence embeddings from encoders (mean pooled, normalised) and reranking with
-cross-encoders (sequence classifiers with one output)."""
+"""Hugging Face transformers on torch: chat with causal LMs and image-text-to-text models
+(streamed, optionally sped up by a draft model), sentence embeddings from encoders (mean
+pooled, normalised) and reranking with cross-encoders (sequence classifiers with one output)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from ..errors import ContextOverflow, InvalidParameter, ModelLoadError, Unsuppor
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
-from ..models.spec import DRAFT_MODEL, LoadOptions
+from ..models.spec import DRAFT_MODEL, LoadOptions, ModelSpec
 from ..types.batch import BatchAnswer, BatchRequest
+from ..types.images import Image, ImageLimit
 from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Task
 from ..units import format_bytes
 from .base import Backend, TokenCounts, error_message, path_size
@@ -27,6 +28,8 @@ from .gguf_conversion import cached_conversion, convert
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_progress import progress_bars
 from .hf_rerank import check_cross_encoder, cross_encoder_scores
+from .hf_vision import processor_limit
+from .image_parts import hf_message
 from .registry import register_backend
 from .settings import COMPLETION, TEMPLATE, Setting
 from .torch_devices import torch_support
@@ -42,6 +45,7 @@ MODEL_CLASSES = {
     Task.EMBEDDING: "AutoModel",
     Task.RERANK: "AutoModelForSequenceClassification",
 }
+VISION_CLASS = "AutoModelForImageTextToText"  # chat models that also take images
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,9 @@ class TransformersBackend(Backend):
     Jinja text or a .jinja file, for a model without one), ``completion`` (true: continue the
     conversation's text, no chat template), ``n_ctx`` (context cap; default the model's),
     ``batch_size`` (texts per embedding or reranking batch, 32). ``LoadOptions.draft``: a
-    transformers chat model with the same tokenizer, used for speculative decoding."""
+    transformers chat model with the same tokenizer, used for speculative decoding. A chat
+    model folder with a vision tower or an image processor loads with AutoProcessor and
+    AutoModelForImageTextToText and takes images."""
 
     tasks = frozenset({Task.CHAT, Task.EMBEDDING, Task.RERANK})
     default_task = Task.CHAT
@@ -88,6 +94,8 @@ class TransformersBackend(Backend):
     _placement: Placement | None = None
     _chat: ChatSetup | None = None
     _draft: TransformersBackend | None = None
+    _processor: Any = None  # a vision model's AutoProcessor (images and text)
+    _image_tokens: dict[tuple[int, int], int] | None = None  # an image's cost, by its size
     accepted_settings = (
         Setting("dtype", str, "weight precision (auto: float32 on the CPU)", choices=DTYPES),
         TEMPLATE,
@@ -102,6 +110,15 @@ class TransformersBackend(Backend):
         return torch_support(device)
 
     # -- before loading ----------------------------------------------------------
+    @classmethod
+    def takes_images(cls, spec: ModelSpec) -> bool | None:
+        """A model folder with a vision tower or an image processor; None when the files are
+        not on this machine yet."""
+        path = spec.source.local_path()
+        if path is None:
+            return None
+        return spec.task is Task.CHAT and locate(path).takes_images()
+
     def files(self) -> ModelFiles:
         if self._files is None:
             self._files = locate(self.spec.source.resolve())
@@ -178,10 +195,17 @@ class TransformersBackend(Backend):
         import transformers
         from transformers import AutoTokenizer
 
-        model_class = getattr(transformers, MODEL_CLASSES[self.spec.task])
+        vision = self.spec.task is Task.CHAT and locate(directory).takes_images()
+        class_name = VISION_CLASS if vision else MODEL_CLASSES[self.spec.task]
+        model_class = getattr(transformers, class_name)
         try:
             with progress_bars(self.verbose):
-                self._tokenizer = AutoTokenizer.from_pretrained(directory)
+                if vision:
+                    self._processor = transformers.AutoProcessor.from_pretrained(directory)
+                    self._tokenizer = self._processor.tokenizer
+                    self._image_tokens = {}
+                else:
+                    self._tokenizer = AutoTokenizer.from_pretrained(directory)
                 model = model_class.from_pretrained(
                     directory, dtype=getattr(torch, placement.dtype), device_map=placement.device
                 )
@@ -230,6 +254,8 @@ class TransformersBackend(Backend):
         template = self.chat_setup().template
         if template is not None:
             self._tokenizer.chat_template = template
+            if self._processor is not None:
+                self._processor.chat_template = template
 
     def _load_draft(self) -> None:
         draft = self.draft_backend()
@@ -250,7 +276,7 @@ class TransformersBackend(Backend):
         draft = self.__dict__.pop("_draft", None)
         if draft is not None:
             draft.unload()
-        for attribute in ("_model", "_tokenizer", "_lltokenizer"):
+        for attribute in ("_model", "_tokenizer", "_lltokenizer", "_processor", "_image_tokens"):
             self.__dict__.pop(attribute, None)
         gc.collect()
         _empty_accelerator_cache(self.device)
@@ -273,9 +299,11 @@ class TransformersBackend(Backend):
         return counts
 
     def context_window(self) -> int:
-        """``n_ctx``, else the model's ``max_position_embeddings``, else the tokenizer's limit."""
+        """``n_ctx``, else the model's ``max_position_embeddings`` (a vision model's language
+        half's), else the tokenizer's limit."""
         limit = getattr(self._tokenizer, "model_max_length", 0)
-        known = getattr(self._model.config, "max_position_embeddings", 0) or (
+        config = self._model.config.get_text_config()
+        known = getattr(config, "max_position_embeddings", 0) or (
             limit if 0 < limit < 10**7 else DEFAULT_CONTEXT
         )
         return int(self.settings.get("n_ctx") or known)
@@ -285,6 +313,8 @@ class TransformersBackend(Backend):
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """The prompt's tokens: the chat template applied and tokenized, as ``generate`` does."""
+        if self._processor is not None:
+            return int(self._encode(messages)["input_ids"].shape[-1])
         if self.chat_setup().completion:
             return len(self._tokenizer(completion_prompt(messages))["input_ids"])
         ids = self._tokenizer.apply_chat_template(
@@ -293,7 +323,29 @@ class TransformersBackend(Backend):
         return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
     def template_tools(self) -> bool:
-        return "tools" in (self._tokenizer.chat_template or "")
+        owner = self._processor if self._processor is not None else self._tokenizer
+        return "tools" in (owner.chat_template or "")
+
+    # -- images ------------------------------------------------------------------
+    def takes_images_now(self) -> bool:
+        """A vision model loaded with its processor (not as plain text completion)."""
+        return self._processor is not None and not self.chat_setup().completion
+
+    def image_limit(self) -> ImageLimit:
+        """The size the model's image processor resizes to."""
+        if self._processor is None:
+            return super().image_limit()
+        return processor_limit(self._processor.image_processor)
+
+    def count_image(self, image: Image) -> int:
+        """The model's own count: what the image adds to a prompt through the processor (by
+        size, counted once)."""
+        if self._processor is None or self._image_tokens is None:
+            return super().count_image(image)
+        if image.size not in self._image_tokens:
+            alone = self.count_tokens([Message("user", "", (image,))])
+            self._image_tokens[image.size] = alone - self.count_tokens([Message("user", "")])
+        return self._image_tokens[image.size]
 
     def generate_batch(
         self,
@@ -332,7 +384,7 @@ class TransformersBackend(Backend):
             longest = max(len(row.ids) for row in rows)
             new_tokens = self._generation_keywords(_unconstrained(params), longest)
             tokens = longest + new_tokens["max_new_tokens"]
-            per_row = row_bytes(self._model.config, dtype_bytes, tokens)
+            per_row = row_bytes(self._model.config.get_text_config(), dtype_bytes, tokens)
             size = batch_size or fit_batch_size(len(rows), per_row, free_memory)
             if hf_continuous.supported(self._model, new_tokens):
                 yield from self._continuous_answers(params, rows, size, cancel)
@@ -393,6 +445,17 @@ class TransformersBackend(Backend):
     def _encode(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
     ) -> dict[str, Any]:
+        if self._processor is not None and not self.chat_setup().completion:
+            limit = self.image_limit()
+            encoded = self._processor.apply_chat_template(
+                [hf_message(m, limit) for m in messages],
+                tools=list(tools) or None,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+            )
+            return {key: self._on_model(value) for key, value in encoded.items()}
         if self.chat_setup().completion:
             encoded = self._tokenizer(completion_prompt(messages), return_tensors="pt")
         else:
@@ -404,6 +467,12 @@ class TransformersBackend(Backend):
                 return_tensors="pt",
             )
         return {key: value.to(self._model.device) for key, value in encoded.items()}
+
+    def _on_model(self, tensor: Any) -> Any:
+        """A processor's tensor on the model's device; pixels in the model's dtype."""
+        if tensor.is_floating_point():
+            return tensor.to(self._model.device, self._model.dtype)
+        return tensor.to(self._model.device)
 
     def _generation_keywords(self, params: GenerationParams, prompt_tokens: int) -> dict[str, Any]:
         context = self.context_window()
@@ -454,7 +523,8 @@ class TransformersBackend(Backend):
                 "once, the schema's mask one)."
             )
         if self._lltokenizer is None:
-            self._lltokenizer = hf_tokenizer(self._tokenizer, self._model.config.vocab_size)
+            vocabulary = self._model.config.get_text_config().vocab_size
+            self._lltokenizer = hf_tokenizer(self._tokenizer, vocabulary)
         return json_grammar(schema, self._lltokenizer)
 
     def _pad_token_id(self) -> int | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..backends.base import Backend
-from ..errors import InvalidParameter, UnsupportedTask
+from ..errors import ImagesNotSupported, InvalidParameter, UnsupportedTask
+from ..types.images import Image, SentImage
 from ..types.tools import ToolCall
 from ..types.values import DraftStats, GenerationParams, Message, Task, Usage
 from .context import Fit, check_policy
@@ -42,6 +43,7 @@ class ChatResponse:
     schema: str | None = None  # the schema's name
     tool_calls: list[ToolCall] = field(default_factory=list)  # in the order they ran
     tool_limit_reached: bool = False  # the last answer came without tools: the cap was hit
+    images: list[SentImage] = field(default_factory=list)  # sent with the prompt, in order
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -62,6 +64,8 @@ class ChatResponse:
             found["schema"] = self.schema
         if self.tool_calls:
             found["tool_calls"] = [call.as_dict() for call in self.tool_calls]
+        if self.images:
+            found["images"] = [image.as_dict() for image in self.images]
         return found
 
     @property
@@ -85,7 +89,9 @@ class ChatStream(ModelJob[Any]):
     """Iterate to receive text deltas; afterwards ``response`` holds the whole answer.
 
     ``cancel()`` (or breaking out of the loop, or KeyboardInterrupt) stops the backend
-    between tokens; the partial answer is kept and recorded in the thread.
+    between tokens; the partial answer is kept and recorded in the thread. ``images`` go
+    with the prompt (before its text, or where ``image_offsets`` say); a model known to take
+    only text refuses them before it loads (ImagesNotSupported).
     """
 
     task = Task.CHAT
@@ -104,12 +110,17 @@ class ChatStream(ModelJob[Any]):
         on_response: Callable[[ChatResponse], None] | None = None,
         context: str = "truncate",
         schema: Schema | None = None,
+        images: Sequence[Image] = (),
+        image_offsets: Sequence[int] = (),
     ) -> None:
         if not prompt.strip():
             raise InvalidParameter("The prompt is empty: write something for the model to answer.")
         super().__init__(manager, model)
         self._threads = threads
         self.prompt = prompt
+        self.message = Message("user", prompt, tuple(images), tuple(image_offsets))
+        if self.message.images:
+            self._check_images(manager.takes_images(self.model))
         self.thread_name = thread
         self.system = system
         self.new = new
@@ -125,7 +136,26 @@ class ChatStream(ModelJob[Any]):
         self._usage = Usage()
         self._reported = 0.0
 
+    def _check_images(self, takes_images: bool | None) -> None:
+        """ImagesNotSupported when the model is known to take only text."""
+        if takes_images is not False:
+            return
+        able = self._manager.image_models()
+        todo = (
+            f"ask one that does with -m NAME: {', '.join(able)}."
+            if able
+            else "no registered model does: register a transformers vision model, a GGUF with "
+            "--mmproj FILE, or a server's vision model (README: Images in prompts)."
+        )
+        names = ", ".join(image.name for image in self.message.images)
+        raise ImagesNotSupported(
+            f"{self.model!r} takes only text, and the prompt has images ({names}): {todo} "
+            "Nothing was sent."
+        )
+
     def _produce(self, backend: Backend) -> Iterator[str]:
+        if self.message.images:
+            self._check_images(backend.takes_images_now())
         if self.schema is not None and not backend.json_schemas:
             raise UnsupportedTask(
                 f"{self.model!r} ({backend.name} backend) cannot decode under a schema: use a "
@@ -142,7 +172,7 @@ class ChatStream(ModelJob[Any]):
             backend,
             self.model,
             self._thread,
-            self.prompt,
+            self.message,
             self.system,
             self.params.max_tokens,
             self.context_policy,
@@ -151,7 +181,11 @@ class ChatStream(ModelJob[Any]):
 
     def _turn(self, text: str, interrupted: bool) -> Turn:
         """The turn the thread records for this answer."""
-        return Turn(self.prompt, text, self.model, interrupted)
+        message = self.message
+        return Turn(
+            self.prompt, text, self.model, interrupted,
+            images=message.images, image_offsets=message.image_offsets,
+        )  # fmt: skip
 
     def _complete(self, response: ChatResponse, summary: dict[str, Any]) -> None:
         """Add to the response what a subclass knows (before anyone sees it)."""
@@ -203,6 +237,7 @@ class ChatStream(ModelJob[Any]):
             draft=summary.get("draft"),
             stop_reason=summary.get("stop_reason"),
             context=self._fit,
+            images=self._sent_images(),
         )
         self._complete(self.response, summary)
         if self._on_response is not None:
@@ -211,6 +246,19 @@ class ChatStream(ModelJob[Any]):
             self.response.schema = self.schema.name
             cut = _was_cut(self.response, self.params.max_tokens)
             self.response.value = self.schema.parse(text, cut)
+
+    def _sent_images(self) -> list[SentImage]:
+        """What the prompt's images were as sent: sizes, bytes and token costs."""
+        if not self.message.images:
+            return []
+        limit = self._backend.image_limit()
+        sent = []
+        for image in self.message.images:
+            fitted = image.fitted(limit)
+            tokens = self._backend.count_image(fitted)
+            sent.append(SentImage(image.name, image.original, fitted.size, len(fitted.data),
+                                  fitted.mime, tokens))  # fmt: skip
+        return sent
 
 
 def _was_cut(response: ChatResponse, max_tokens: int | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..types.images import Image
 from ..types.tools import ToolCall
 from ..types.values import Message
 
@@ -21,6 +22,14 @@ class Turn:
     interrupted: bool = False
     tokens: dict[str, int] = field(default_factory=dict)
     tool_calls: list[ToolCall] = field(default_factory=list)  # made before the answer
+    images: tuple[Image, ...] = ()  # sent with ``user``, where ``image_offsets`` say
+    image_offsets: tuple[int, ...] = ()
+
+    def user_message(self) -> Message:
+        """The user's message of this turn: its text (with the tools' results) and images."""
+        return Message(
+            "user", with_results(self.user, self.tool_calls), self.images, self.image_offsets
+        )
 
 
 @dataclass
@@ -38,19 +47,19 @@ class Thread:
         return system if system is not None else self.system
 
     def messages_for(
-        self, user_text: str, system: str | None = None, newest: int | None = None
+        self, user: str | Message, system: str | None = None, newest: int | None = None
     ) -> list[Message]:
         """The messages to send for a new user turn: the system prompt, the ``newest`` turns
-        (default all) and ``user_text``."""
+        (default all) and ``user`` (its text, or the message with its images)."""
         messages: list[Message] = []
         system_prompt = self.system_prompt(system)
         if system_prompt:
             messages.append(Message("system", system_prompt))
         newest = len(self.turns) if newest is None else newest
         for turn in self.turns[len(self.turns) - newest :]:
-            messages.append(Message("user", with_results(turn.user, turn.tool_calls)))
+            messages.append(turn.user_message())
             messages.append(Message("assistant", turn.assistant))
-        messages.append(Message("user", user_text))
+        messages.append(user if isinstance(user, Message) else Message("user", user))
         return messages
 
     def record(self, turn: Turn, system: str | None = None) -> None:

@@ -116,6 +116,30 @@ class ModelManager:
                 raise ModelNotLoaded(f"{name!r} is not loaded (see %llm ps).")
             return self._loaded[name]
 
+    def takes_images(self, name: str) -> bool | None:
+        """Whether the model takes images: the loaded model's answer, else what its files
+        and settings say (None: unknown until loaded, or unreadable files)."""
+        with self._lock:
+            loaded = self._loaded.get(name)
+        if loaded is not None:
+            return loaded.backend.takes_images_now()
+        spec = self.catalog.get(name)
+        backend = self.backends.class_of(spec.backend)
+        if backend is None or spec.task is not Task.CHAT:
+            return False
+        try:
+            return backend.takes_images(spec)
+        except (LLMuxError, OSError):  # files missing or unreadable: loading will say
+            return None
+
+    def image_models(self) -> list[str]:
+        """The chat models known to take images."""
+        return [
+            spec.name
+            for spec in self.catalog.all()
+            if spec.task is Task.CHAT and self.takes_images(spec.name)
+        ]
+
     def used(self) -> dict[str, int]:
         """Bytes our models hold per budget (their estimates)."""
         with self._lock:

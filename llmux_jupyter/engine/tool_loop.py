@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..backends.base import Backend
+from ..backends.image_parts import openai_message
 from ..errors import InvalidParameter, UnsupportedTask
 from ..types.tools import ToolCall, shortened
 from ..types.values import Message
@@ -118,7 +119,7 @@ class ToolChatStream(ChatStream):
                 break  # its result is already in the conversation: answer with it
             call = self._unfinished(name, arguments) if parsed is None else self._call(tool, parsed)
             yield call
-            messages[-1] = Message("user", with_results(self.prompt, self.calls))
+            messages[-1] = replace(messages[-1], content=with_results(self.prompt, self.calls))
             forced = None
         if self.cancel_event.is_set():
             return counts
@@ -162,7 +163,8 @@ class ToolChatStream(ChatStream):
                 return "".join(text)
 
     def _native(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
-        wire: list[dict[str, Any]] = [m.as_dict() for m in messages]
+        limit = backend.image_limit()
+        wire: list[dict[str, Any]] = [openai_message(m, limit) for m in messages]
         offered = [tool.openai() for tool in self.tools.values()]
         counts = {"prompt_tokens": 0, "completion_tokens": 0}
         choice: Any = self.choice

@@ -63,6 +63,16 @@ def cell_parser() -> LineParser:
     parser.add_argument("-f", "--format", choices=FORMATS, help="how to render the answer")
     parser.add_argument("--raw", action="store_true", help="send the cell as is: no {var}")
     parser.add_argument(
+        "--image",
+        dest="images",
+        action="append",
+        default=[],
+        metavar="PATH_OR_VAR",
+        help="an image for a model that takes images (repeatable, sent in this order before "
+        "the text): a file, or a variable holding a PIL image, a matplotlib Figure, a numpy "
+        "HxW/HxWx3|4 array or PNG/JPEG bytes; downscaled to the model's size",
+    )
+    parser.add_argument(
         "--context",
         choices=POLICIES,
         help="a thread longer than the context window: leave old turns out (truncate), or "
@@ -170,6 +180,11 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     register.add_argument("--description", default="")
     register.add_argument(
         "--force", action="store_true", help="replace a model of that name (built-in or yours)"
+    )
+    register.add_argument(
+        "--mmproj",
+        metavar="FILE",
+        help="llamacpp: the model's vision projector GGUF (mmproj); the model then takes images",
     )
     _add_settings(register)
 

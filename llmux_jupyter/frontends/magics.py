@@ -26,12 +26,13 @@ from .arguments import cell_parser, command_parser, parse_settings, say_cell_par
 from .bench_view import bench_command
 from .compare import compare_cell
 from .empty_answer import empty_answer_note
+from .image_view import ThumbnailStrip, option_images
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
 from .map_view import check_no_map_options, map_cell
 from .player import live_player
 from .render import live_output
-from .status import chat_layout, model_statuses
+from .status import chat_layout, images_text, model_statuses
 from .tables import Table
 from .tool_calls import show_call, tool_options
 
@@ -88,6 +89,8 @@ class LLMuxMagics(Magics):
             raise UsageError("%%llm needs a prompt: write it in the cell below the %%llm line.")
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"-o {args.output!r}: give a Python variable name.")
+        if args.images and (args.map is not None or args.compare is not None):
+            raise UsageError("--image goes with one answer: drop --map and --compare.")
         if args.map is not None:
             map_cell(self.llm, args, cell, self.shell.user_ns)
             return
@@ -103,6 +106,7 @@ class LLMuxMagics(Magics):
             compare_cell(self.llm, args, prompt, params, self.shell.user_ns)
             return
         schema = None if args.schema is None else self._variable("--schema", args.schema)
+        images = option_images(args.images, self.shell.user_ns)
         stream = self.llm.chat(
             prompt,
             model=args.model,
@@ -112,9 +116,11 @@ class LLMuxMagics(Magics):
             stream=True,
             context=args.context,
             schema=schema,
+            images=images,
             **tool_options(args, self.shell.user_ns),
             **params.as_dict(),
         )
+        thumbnails = ThumbnailStrip(images) if images else None
         fmt = "json" if schema is not None else args.format or self.llm.config.default_format
         output = live_output(fmt, self.llm.config.max_updates_per_second)
         with sigint_cancels(stream.cancel_event):
@@ -138,6 +144,8 @@ class LLMuxMagics(Magics):
             note = f"(answered without tools after {args.max_tool_calls} calls: --max-tool-calls)"
         if response.schema is not None:
             output.text = json.dumps(json.loads(response.text), indent=2, ensure_ascii=False)
+        if thumbnails is not None:
+            thumbnails.sent(response.images)
         output.finish(response.provenance(), response.interrupted, note)
         if args.output:
             value = response.text if response.schema is None else response.value
@@ -247,7 +255,7 @@ class LLMuxMagics(Magics):
             self._list_remote(args)
             return
         models = Table(
-            ["name", "backend", "task", "source", "size", "chat template", "loaded"],
+            ["name", "backend", "task", "source", "size", "chat template", "images", "loaded"],
             title="Models",
         )
         for model in model_statuses(self.llm):
@@ -258,7 +266,7 @@ class LLMuxMagics(Magics):
             spec = self.llm.manager.catalog.get(model.name)
             chat = chat_layout(spec, self.llm.backend_registry.class_of(spec.backend))
             models.rows.append([model.name, model.backend, model.task, model.source, size, chat,
-                                "yes" if model.loaded else "no"])  # fmt: skip
+                                images_text(model), "yes" if model.loaded else "no"])  # fmt: skip
         backends = Table(["backend", "tasks", "status"], title="Backends")
         for status in self.llm.backends():
             backends.rows.append([status.name, ", ".join(status.tasks), status.status])
@@ -425,6 +433,7 @@ class LLMuxMagics(Magics):
             task=args.task,
             description=args.description,
             force=args.force,
+            mmproj=args.mmproj,
             **parse_settings(args.settings),
         )
         print(
@@ -452,11 +461,12 @@ class LLMuxMagics(Magics):
         table = Table(columns, title=f"Thread {args.name}")
         for number, turn in enumerate(thread.turns, 1):
             note = " [interrupted]" if turn.interrupted else ""
+            shown = f" [+ {', '.join(i.describe() for i in turn.images)}]" if turn.images else ""
             tokens = turn.tokens.get(thread.turns[-1].model)
             counted = "" if tokens is None else f"{tokens:,}"
             used = _use_in_last(thread, number - 1)
             table.rows.append(
-                [str(number), turn.model, counted, used, turn.user, turn.assistant + note]
+                [str(number), turn.model, counted, used, turn.user + shown, turn.assistant + note]
             )
         display(table)
 

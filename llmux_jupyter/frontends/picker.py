@@ -105,6 +105,7 @@ class ModelRow:
     def show(self, status: ModelStatus, activity: Activity | None) -> None:
         """Match the model's status; ``activity`` adds loading, generating, error."""
         state = badge(status, activity)
+        self.about.value = about_html(status.backend, self.size, status.images)
         loading = state.progress is not None
         self.badge.value = f"<div style='line-height:1.4'>{state.html}</div>"
         self.progress.value = state.progress or 0.0

@@ -173,9 +173,11 @@ def size_text(size: int | None) -> str:
     return "not on disk" if size is None else format_bytes(size)
 
 
-def about_html(backend: str, size: int | None) -> str:
-    """The line under a model's name: its backend and its size on disk."""
-    return _small(f"{backend} · {size_text(size)}")
+def about_html(backend: str, size: int | None, images: bool | None = False) -> str:
+    """The line under a model's name: its backend, its size on disk, and whether it takes
+    images."""
+    seen = " · takes images" if images else ""
+    return _small(f"{backend} · {size_text(size)}{seen}")
 
 
 def memory_text(use: BudgetUse) -> str:

@@ -39,6 +39,7 @@ class ModelStatus:
     expires_at: float | None = None
     loaded_at: float | None = None
     last_used: float | None = None
+    images: bool | None = False  # takes images (None: unknown until loaded, e.g. a server)
 
 
 def model_statuses(llm: LLM, *, sizes: bool = True) -> list[ModelStatus]:
@@ -49,7 +50,11 @@ def model_statuses(llm: LLM, *, sizes: bool = True) -> list[ModelStatus]:
     defaults = set(manager.defaults().values())
     return [
         _status(
-            spec, source_size(spec) if sizes else None, loaded.get(spec.name), spec.name in defaults
+            spec,
+            source_size(spec) if sizes else None,
+            loaded.get(spec.name),
+            spec.name in defaults,
+            manager.takes_images(spec.name),
         )
         for spec in manager.catalog.all()
     ]
@@ -60,16 +65,21 @@ def model_status(llm: LLM, name: str, size: int | None) -> ModelStatus:
     manager = llm.manager
     spec = manager.catalog.get(name)
     model = next((m for m in manager.loaded() if m.name == name), None)
-    return _status(spec, size, model, manager.default_for(spec.task) == name)
+    default = manager.default_for(spec.task) == name
+    return _status(spec, size, model, default, manager.takes_images(name))
 
 
 def _status(
-    spec: ModelSpec, size: int | None, model: LoadedModel | None, is_default: bool
+    spec: ModelSpec,
+    size: int | None,
+    model: LoadedModel | None,
+    is_default: bool,
+    images: bool | None,
 ) -> ModelStatus:
     common = {
         "name": spec.name, "backend": spec.backend, "task": spec.task.value,
         "source": spec.source.describe(), "size": size, "is_default": is_default,
-        "remote": isinstance(spec.source, RemoteSource),
+        "remote": isinstance(spec.source, RemoteSource), "images": images,
     }  # fmt: skip
     if model is None:
         return ModelStatus(**common, loaded=False)
@@ -86,6 +96,13 @@ def source_size(spec: ModelSpec) -> int | None:
     downloaded to find out)."""
     path = spec.source.local_path()
     return None if path is None else path_size(path)
+
+
+def images_text(status: ModelStatus) -> str:
+    """Whether a chat model takes images, in a word ('-' for other tasks)."""
+    if status.task != Task.CHAT.value:
+        return "-"
+    return {True: "yes", False: "no", None: "ask server" if status.remote else "?"}[status.images]
 
 
 def chat_layout(spec: ModelSpec, backend: type[Backend] | None) -> str:

@@ -116,7 +116,7 @@ def embedded_template(path: Path) -> str | None:
     if jinja.is_file():
         return jinja.read_text(encoding="utf-8")
     for config in ("chat_template.json", "tokenizer_config.json"):
-        value = _json(path / config).get("chat_template")
+        value = json_object(path / config).get("chat_template")
         if isinstance(value, list):  # [{"name": "default", "template": ...}, ...]
             value = next((t.get("template") for t in value if t.get("name") == "default"), None)
         if isinstance(value, str) and value.strip():
@@ -129,7 +129,8 @@ def completion_prompt(messages: Sequence[Message]) -> str:
     return "\n\n".join(m.content for m in messages)
 
 
-def _json(path: Path) -> dict[str, Any]:
+def json_object(path: Path) -> dict[str, Any]:
+    """A JSON file's object; {} when it is missing, unreadable or not an object."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

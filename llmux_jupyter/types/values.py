@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from ..errors import InvalidParameter
+from .images import Image, placeholder
 
 
 class Task(str, Enum):
@@ -25,13 +26,52 @@ class Task(str, Enum):
 
 @dataclass(frozen=True)
 class Message:
-    """One chat message."""
+    """One chat message: its text and the images that go with it. ``image_offsets`` says
+    where each image sits in the text (character offsets, in order; by default all before
+    it)."""
 
     role: str
     content: str
+    images: tuple[Image, ...] = ()
+    image_offsets: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.images and not self.image_offsets:
+            object.__setattr__(self, "image_offsets", (0,) * len(self.images))
+        offsets = self.image_offsets
+        if len(offsets) != len(self.images) or list(offsets) != sorted(offsets):
+            raise ValueError("image_offsets must give each image's place, in order")
+        if offsets and not 0 <= offsets[-1] <= len(self.content):
+            raise ValueError("an image offset lies outside the message's text")
 
     def as_dict(self) -> dict[str, str]:
+        """The text of the message (images left out) as a chat library takes it."""
         return {"role": self.role, "content": self.content}
+
+    def parts(self) -> list[str | Image]:
+        """The text and the images in their order (no empty texts)."""
+        found: list[str | Image] = []
+        start = 0
+        for image, offset in zip(self.images, self.image_offsets, strict=True):
+            if offset > start:
+                found.append(self.content[start:offset])
+            found.append(image)
+            start = offset
+        if start < len(self.content) or not found:
+            found.append(self.content[start:])
+        return found
+
+    def without_images(self, note: bool = False) -> Message:
+        """The message with its images left out, or (``note``) said in words where they were,
+        for a model that takes only text."""
+        if not self.images:
+            return self
+        if not note:
+            return Message(self.role, self.content)
+        text = "".join(
+            part if isinstance(part, str) else f"{placeholder(part)}\n" for part in self.parts()
+        )
+        return Message(self.role, text)
 
 
 @dataclass(frozen=True)

@@ -205,8 +205,9 @@ def interrupt_answer(kernel: Kernel, cell: str, after_updates: int = 3) -> Inter
     seen: list[str] = []
 
     def interrupt_after_updates(message: Message) -> None:
-        if message["msg_type"] == "update_display_data":
-            seen.append(message["content"]["data"]["text/markdown"])
+        data = message["content"].get("data", {})
+        if message["msg_type"] == "update_display_data" and "text/markdown" in data:
+            seen.append(data["text/markdown"])
             if len(seen) == after_updates:
                 kernel.interrupt()
 

@@ -34,6 +34,7 @@ class Request:
 class Behaviour:
     key: str | None = None
     models: tuple[str, ...] | None = ("fake-model",)
+    model_fields: dict[str, Any] = field(default_factory=dict)  # extra keys of each model entry
     words: tuple[str, ...] = ("Hello", " there", ",", " friend", "!")
     usage: tuple[int, int] | None = (11, 5)
     hold_after: int | None = None
@@ -92,7 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
         if b.key is not None and self.headers.get("Authorization") != f"Bearer {b.key}":
             return self._json(401, {"error": {"message": "Invalid API key", "type": "auth"}})
         if self.path == "/v1/models" and b.models is not None:
-            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in b.models]
+            data = [
+                {"id": m, "object": "model", "owned_by": "fake", **b.model_fields} for m in b.models
+            ]
             return self._json(200, {"object": "list", "data": data})
         if self.path == "/v1/chat/completions":
             return self._chat(json.loads(body))

@@ -120,6 +120,21 @@ def test_models_are_grouped_by_task_with_backend_size_and_state(tmp_path, model_
         picker.close()
 
 
+def test_a_model_that_takes_images_says_so_under_its_name(
+    tmp_path, model_file, echo_backend, monkeypatch
+):
+    monkeypatch.setattr(
+        echo_backend, "takes_images", classmethod(lambda cls, spec: spec.name == "seeing")
+    )
+    specs = [echo_spec("seeing", model_file), echo_spec("blind", model_file)]
+    picker = LLM(Catalog(tmp_path / "m.json", builtins=specs)).picker()
+    try:
+        assert "echo · 1000 B · takes images" in picker.rows["seeing"].about.value
+        assert "images" not in picker.rows["blind"].about.value
+    finally:
+        picker.close()
+
+
 def test_no_hard_coded_colours_anywhere(picker, fake_llm):
     picker.rows["echo"].load.click()
     picker.rows["broken"].load.click()
