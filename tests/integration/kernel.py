@@ -159,9 +159,10 @@ def llmux_kernel(
     python: str | None = None,
     timeout: float = 300,
 ) -> Iterator[Kernel]:
-    """A kernel with its own LLMux config folder, the extension loaded and ``setup`` run;
-    shut down on exit."""
-    kernel = Kernel(env={"LLMUX_CONFIG_DIR": str(config), **(env or {})}, python=python)
+    """A kernel with its own LLMux config folder and history (``env`` may say otherwise),
+    the extension loaded and ``setup`` run; shut down on exit."""
+    own = {"LLMUX_CONFIG_DIR": str(config), "LLMUX_DATA_DIR": str(config / "data")}
+    kernel = Kernel(env={**own, **(env or {})}, python=python)
     try:
         run = kernel.run(LOAD_EXTENSION + setup, timeout=timeout)
         assert run.status == "ok", run.error
