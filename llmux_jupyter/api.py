@@ -13,7 +13,8 @@ from .engine.budgets import BudgetUse, DeviceBudget, plan_budgets
 from .engine.chat import ChatResponse, ChatStream
 from .engine.compare import Comparison
 from .engine.conversation import DEFAULT_THREAD
-from .engine.history import History, SecretFilter
+from .engine.history.log import History
+from .engine.history.secrets import SecretFilter
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.map import MapJob, MapResult
 from .engine.rerank import RerankJob

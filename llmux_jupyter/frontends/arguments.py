@@ -282,8 +282,8 @@ def _history_actions(history: LineParser) -> dict[str, LineParser]:
     found: dict[str, LineParser] = {}
 
     def add(name: str, summary: str) -> LineParser:
-        sub: LineParser = actions.add_parser(name, help=summary, description=summary)
-        sub.prog = f"%llm history {name}"
+        escaped = summary.replace("%", "%%")  # argparse formats help strings with %
+        sub: LineParser = actions.add_parser(name, help=escaped, description=summary)
         found[f"history {name}"] = sub
         return sub
 

@@ -13,8 +13,8 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.display import display
 
 from ..api import LLM
-from ..engine.history import Exchange, Origin
 from ..engine.history.log import notebook_origin
+from ..engine.history.records import Exchange, Origin
 from ..types.tools import shortened
 from ..units import format_path
 from .tables import Table
