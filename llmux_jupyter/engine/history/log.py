@@ -230,18 +230,23 @@ class History:
         return found
 
     def logged_threads(self) -> list[LoggedThread]:
-        """Each thread the log would resume (its latest conversation), newest first."""
-        if not self.store.exists():
+        """Each thread the log would resume (its latest conversation), newest first; none
+        when the log cannot be read (logging then says why, once)."""
+        if not self.store.exists() or not self._usable():
             return []
         notebook = self.origin().notebook
         found: dict[str, LoggedThread] = {}
-        for conversation, name, where, updated in self.store.conversations():
-            if name in found or (name == DEFAULT_THREAD and (not notebook or where != notebook)):
-                continue
-            thread = self._thread(name, conversation)
-            found[name] = LoggedThread(
-                name, conversation, len(thread.turns), thread.system, where, updated
-            )
+        try:
+            for conversation, name, where, updated in self.store.conversations():
+                other_default = name == DEFAULT_THREAD and (not notebook or where != notebook)
+                if name in found or other_default:  # another notebook's default thread
+                    continue
+                thread = self._thread(name, conversation)
+                found[name] = LoggedThread(
+                    name, conversation, len(thread.turns), thread.system, where, updated
+                )
+        except HistoryError as error:
+            self._failed(error)
         return list(found.values())
 
     def fork(self, exchange_id: int, thread: str) -> Thread:

@@ -5,11 +5,12 @@ journal, a busy timeout, one short ``BEGIN IMMEDIATE`` transaction per write) an
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ class HistoryStore:
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._create_private()
                 connection = sqlite3.connect(
                     self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
                 )
@@ -128,6 +129,13 @@ class HistoryStore:
                 raise self._error("cannot open", error) from None
             self._connection = connection
         return self._connection
+
+    def _create_private(self) -> None:
+        """Make the folder and an empty database file readable by the user only (SQLite
+        gives its -wal and -shm files the database's permissions): prompts are private."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
         (version,) = connection.execute("PRAGMA user_version").fetchone()

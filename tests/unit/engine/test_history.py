@@ -147,6 +147,20 @@ def test_the_default_thread_resumes_per_notebook_only(fake_llm):
     assert prompts(restarted(fake_llm, ""), "default") == []  # no notebook known: afresh
 
 
+def test_the_logged_threads_are_those_this_notebook_would_continue(fake_llm):
+    fake_llm.history.origin = lambda: Origin("/a.ipynb")
+    fake_llm.chat("in notebook a")
+    fake_llm.chat("named", thread="n", system="terse")
+    fake_llm.chat("named again", thread="n")
+
+    def listed(notebook: str) -> list[tuple[str, int, str | None]]:
+        found = restarted(fake_llm, notebook).history.logged_threads()
+        return [(thread.name, thread.turns, thread.system) for thread in found]
+
+    assert listed("/a.ipynb") == [("n", 2, "terse"), ("default", 1, None)]
+    assert listed("/b.ipynb") == listed("") == [("n", 2, "terse")]
+
+
 def test_the_notebook_comes_from_jupyter_server(monkeypatch):
     monkeypatch.setenv("JPY_SESSION_NAME", "/work/analysis.ipynb")
     assert notebook_origin() == Origin("/work/analysis.ipynb", "")

@@ -189,3 +189,10 @@ def test_a_full_disk_is_a_history_error_and_keeps_what_was_there(store):
     with pytest.raises(HistoryError, match=r"cannot write the history .*full"):
         store.add(exchange("x" * 100_000))
     assert [e.prompt for e in store.search()] == ["kept"]
+
+
+def test_the_file_is_the_users_alone(store):
+    store.add(exchange("a private prompt"))
+    assert store.path.stat().st_mode & 0o777 == 0o600
+    assert store.path.parent.stat().st_mode & 0o777 == 0o700
+    assert all(path.stat().st_mode & 0o077 == 0 for path in store.path.parent.iterdir())
