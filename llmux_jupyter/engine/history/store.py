@@ -293,7 +293,8 @@ class HistoryStore:
 
     def conversation(self, conversation: str, upto: int | None = None) -> list[Exchange]:
         """The chat exchanges of ``conversation`` in order (up to exchange ``upto``), after
-        those of the conversation it was forked from, up to the fork."""
+        those of the conversation it was forked from, up to the fork; without the messages
+        each one sent (a long thread's turns would read the thread again and again)."""
         chain: list[list[Exchange]] = []
         for _ in range(MAX_FORK_DEPTH):
             bound = "" if upto is None else "AND id <= ?"
@@ -302,6 +303,7 @@ class HistoryStore:
                     f"WHERE conversation = ? AND kind = 'chat' {bound}",
                     [conversation] if upto is None else [conversation, upto],
                     order="ORDER BY id",
+                    messages=False,
                 )
             )
             parent = self._read(
@@ -330,8 +332,11 @@ class HistoryStore:
         parameters: Sequence[Any],
         source: str = "exchanges e",
         order: str = "",
+        messages: bool = True,
     ) -> list[Exchange]:
-        columns = ", ".join(f"e.{name}" for name in ("id", *COLUMNS))
+        columns = ", ".join(
+            f"e.{name}" if messages or name != "messages" else "'[]'" for name in ("id", *COLUMNS)
+        )
         rows = self._read(f"SELECT {columns} FROM {source} {where} {order}", parameters)
         return [_exchange(row) for row in rows]
 

@@ -104,12 +104,16 @@ def test_match_expression_quotes_every_word():
 
 
 def test_a_conversation_comes_after_the_one_it_was_forked_from(store):
-    first = [store.add(exchange(f"q{i}", conversation="a", thread="t")) for i in range(3)]
+    sent = [{"role": "user", "content": "q"}]
+    first = [
+        store.add(exchange(f"q{i}", conversation="a", thread="t", messages=sent)) for i in range(3)
+    ]
     store.add(exchange("elsewhere", conversation="b", thread="u"))
     store.add(Exchange("map", "{item}?", "3 rows", "smol", "llamacpp", conversation="a"))
     store.fork("c", "t2", "", first[1], 0.0)
     store.add(exchange("branch", conversation="c", thread="t2"))
     assert [e.prompt for e in store.conversation("a")] == ["q0", "q1", "q2"]  # chat only
+    assert store.conversation("a")[0].messages == [] and store.get(first[0]).messages == sent
     assert [e.prompt for e in store.conversation("c")] == ["q0", "q1", "branch"]
     store.fork("d", "t3", "", store.search("branch")[0].id, 0.0)
     assert [e.prompt for e in store.conversation("d")] == ["q0", "q1", "branch"]
