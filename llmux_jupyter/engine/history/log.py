@@ -214,8 +214,14 @@ class History:
             self._failed(error)
             return None
 
-    def _thread(self, name: str, conversation: str) -> Thread:
-        kept = [e for e in self.store.conversation(conversation) if e.in_thread]
+    def _thread(
+        self, name: str, conversation: str, exchanges: list[Exchange] | None = None
+    ) -> Thread:
+        """Thread ``name`` as conversation ``conversation``, its turns those of ``exchanges``
+        (by default the conversation's own) that became turns."""
+        if exchanges is None:
+            exchanges = self.store.conversation(conversation)
+        kept = [e for e in exchanges if e.in_thread]
         system = kept[-1].system if kept else None
         return Thread(name, system, [e.turn() for e in kept], id=conversation)
 
@@ -267,11 +273,8 @@ class History:
         conversation = new_conversation_id()
         if self._enabled():
             self.store.fork(conversation, thread, notebook, exchange_id, time.time())
-        kept = [
-            e for e in self.store.conversation(exchange.conversation, exchange_id) if e.in_thread
-        ]
-        forked = Thread(thread, kept[-1].system if kept else None, [e.turn() for e in kept],
-                        id=conversation)  # fmt: skip
+        upto = self.store.conversation(exchange.conversation, exchange_id)
+        forked = self._thread(thread, conversation, upto)
         self.threads.put(forked)
         return forked
 
