@@ -72,6 +72,19 @@ def test_tool_calls_and_schema_values_are_logged(scripted_llm):
     assert [c.signature() for c in resumed.turns[0].tool_calls] == ["multiply(a=2, b=3)"]
 
 
+def test_images_are_logged_as_what_was_sent_and_resume_as_text(fake_llm, echo_backend, monkeypatch):
+    import numpy
+
+    monkeypatch.setattr(echo_backend, "takes_images", classmethod(lambda cls, spec: True))
+    picture = numpy.zeros((30, 40, 3), dtype=numpy.uint8)
+    fake_llm.chat("what is in it", images=[picture], thread="look")
+    (logged,) = fake_llm.history.search(thread="look")
+    (image,) = logged.details["images"]
+    assert (image["original"], image["mime"]) == ([40, 30], "image/png") and image["tokens"] > 0
+    (turn,) = restarted(fake_llm).threads.get("look").turns
+    assert (turn.user, turn.images) == ("what is in it", ())
+
+
 def test_interrupted_failed_and_invalid_answers_are_logged_as_such(scripted_llm, fake_llm):
     stream = fake_llm.chat("a b c d e", stream=True, thread="t")
     for number, _ in enumerate(stream):
