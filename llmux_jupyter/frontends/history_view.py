@@ -7,6 +7,7 @@ import json
 import os
 import time
 from argparse import Namespace
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
@@ -36,9 +37,7 @@ def cell_origin(shell: Any) -> Origin:
 
 def history_command(llm: LLM, args: Namespace) -> None:
     """Run ``%llm history ACTION``."""
-    {"search": _search, "show": _show, "fork": _fork, "export": _export, "clear": _clear}[
-        args.action
-    ](llm, args)
+    ACTIONS[args.action](llm, args)
 
 
 def _search(llm: LLM, args: Namespace) -> None:
@@ -158,3 +157,12 @@ def _when(created: float, full: bool = False) -> str:
     today = time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(created))
     pattern = "%H:%M:%S" if today and not full else "%Y-%m-%d %H:%M:%S"
     return time.strftime(pattern, time.localtime(created))
+
+
+ACTIONS: dict[str, Callable[[LLM, Namespace], None]] = {
+    "search": _search,
+    "show": _show,
+    "fork": _fork,
+    "export": _export,
+    "clear": _clear,
+}

@@ -13,7 +13,7 @@ from llmux_jupyter.api import LLM
 from llmux_jupyter.engine.history.log import notebook_origin
 from llmux_jupyter.engine.history.records import Origin
 from llmux_jupyter.engine.history.secrets import SecretFilter
-from llmux_jupyter.errors import HistoryError, InvalidParameter, SchemaError
+from llmux_jupyter.errors import HistoryError, InvalidParameter, ModelLoadError, SchemaError
 from llmux_jupyter.models.sources import RemoteSource
 from llmux_jupyter.models.spec import ModelSpec
 from llmux_jupyter.types.values import Task
@@ -136,6 +136,14 @@ def test_a_map_is_one_row_and_a_comparison_one_per_model(fake_llm):
     assert (first.details["cached"], cached.details["cached"]) == (0, 3)
     assert first.completion_tokens == 9 and first.params == {"temperature": 0}
     assert fake_llm.history.logged_threads() == []  # neither belongs to a thread
+
+
+def test_a_failed_map_is_logged_with_its_reason(fake_llm):
+    with pytest.raises(ModelLoadError):
+        fake_llm.map("{item}?", ["a", "b"], model="broken", progress=False)
+    (failed,) = fake_llm.history.search()
+    assert (failed.kind, failed.status, failed.details["done"]) == ("map", "error", 0)
+    assert "injected load failure" in failed.error
 
 
 def test_a_named_thread_resumes_after_a_restart_and_new_starts_afresh(fake_llm):

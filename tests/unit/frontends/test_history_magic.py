@@ -130,6 +130,8 @@ def test_bad_history_commands_are_one_clear_error_and_change_nothing(
 def test_no_log_keeps_a_cell_out(shell, fake_llm):
     cell(shell, "--no-log --thread quiet", "not logged")
     cell(shell, "--no-log --compare echo,small", "not logged either")
+    shell.user_ns["items"] = ["a", "b"]
+    cell(shell, "--no-log --map items", "{item}?")
     fake_llm.config.log = False
     cell(shell, "--thread quiet", "nor this")
     assert fake_llm.history.search() == []
