@@ -291,6 +291,16 @@ def test_a_corrupt_database_never_breaks_a_chat_and_warns_once(fake_llm, capsys)
     assert [e.prompt for e in fake_llm.history.search()] == ["question 3"]
 
 
+def test_a_full_disk_never_breaks_a_chat_and_warns_once(fake_llm, capsys):
+    fake_llm.chat("a first answer", thread="f")
+    fake_llm.history.store._open().execute("PRAGMA max_page_count = 1")  # SQLite's "full"
+    long = " ".join(["word"] * 20_000)
+    assert [fake_llm.chat(long, thread="f").text == long for _ in range(3)] == [True] * 3
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and "database or disk is full" in warning
+    assert prompts(fake_llm, "f") == ["a first answer", long, long, long]
+
+
 def test_an_unusable_folder_warns_once(fake_llm, tmp_path, monkeypatch, capsys):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("LLMUX_DATA_DIR", str(tmp_path / "a-file"))
