@@ -35,6 +35,7 @@ class Turn:
 
 
 def new_conversation_id() -> str:
+    """A fresh id for a thread's conversation in the history log."""
     return uuid.uuid4().hex
 
 

@@ -14,6 +14,7 @@ from llmux_jupyter.engine.history.log import notebook_origin
 from llmux_jupyter.engine.history.records import Origin
 from llmux_jupyter.engine.history.secrets import SecretFilter
 from llmux_jupyter.errors import HistoryError, InvalidParameter, ModelLoadError, SchemaError
+from llmux_jupyter.models.credentials import keys_file
 from llmux_jupyter.models.sources import RemoteSource
 from llmux_jupyter.models.spec import ModelSpec
 from llmux_jupyter.types.values import Task
@@ -262,6 +263,15 @@ def test_secrets_never_reach_the_log(fake_llm, monkeypatch):
     stored = b"".join(p.read_bytes() for p in fake_llm.history.path.parent.iterdir())
     assert key.encode() not in stored and token.encode() not in stored
     assert b"secret MY_SERVER_KEY" in stored
+
+
+def test_keys_in_keys_env_never_reach_the_log(fake_llm, monkeypatch):
+    key = "sk-from-the-keys-file-0042"
+    (keys := keys_file()).parent.mkdir(parents=True, exist_ok=True)
+    keys.write_text(f"# my servers\nLAB_SERVER={key}\n")
+    keys.chmod(0o600)
+    fake_llm.chat(f"the lab key is {key}", thread="k")
+    assert fake_llm.history.search(thread="k")[0].prompt == "the lab key is [secret LAB_SERVER]"
 
 
 def test_the_secret_filter_replaces_whole_values_in_nested_data():
