@@ -265,7 +265,7 @@ def test_secrets_never_reach_the_log(fake_llm, monkeypatch):
     assert b"secret MY_SERVER_KEY" in stored
 
 
-def test_keys_in_keys_env_never_reach_the_log(fake_llm, monkeypatch):
+def test_keys_in_keys_env_never_reach_the_log(fake_llm):
     key = "sk-from-the-keys-file-0042"
     (keys := keys_file()).parent.mkdir(parents=True, exist_ok=True)
     keys.write_text(f"# my servers\nLAB_SERVER={key}\n")
