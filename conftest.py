@@ -14,9 +14,12 @@ _SESSION_CACHE = os.path.join(tempfile.gettempdir(), f"llmux-test-cache-{os.getp
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Kernels, notebooks and subprocesses inherit this: nothing writes the user's ~/.jupyter.
+    # Kernels, notebooks and subprocesses inherit these: nothing writes the user's ~/.jupyter
+    # or the history in the user's Jupyter data folder.
     if "LLMUX_CONFIG_DIR" not in os.environ:
         os.environ["LLMUX_CONFIG_DIR"] = tempfile.mkdtemp(prefix="llmux-test-config-")
+    if "LLMUX_DATA_DIR" not in os.environ:
+        os.environ["LLMUX_DATA_DIR"] = tempfile.mkdtemp(prefix="llmux-test-data-")
     # Converted models (GGUF -> transformers, ~0.5 GB) are cached once per session, then
     # removed; set LLMUX_CACHE_DIR yourself to keep them between sessions.
     if "LLMUX_CACHE_DIR" not in os.environ:
@@ -37,5 +40,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Each in-process test gets its own registration store."""
+    """Each in-process test gets its own registration store and history."""
     monkeypatch.setenv("LLMUX_CONFIG_DIR", str(tmp_path_factory.mktemp("llmux-config")))
+    monkeypatch.setenv("LLMUX_DATA_DIR", str(tmp_path_factory.mktemp("llmux-data")))

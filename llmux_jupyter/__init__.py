@@ -6,17 +6,20 @@ is the same machinery as a Python API.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from .api import LLM, llm
 from .backends.base import Backend
 from .backends.registry import register_backend
 from .engine.chat import ChatResponse, ChatStream
+from .engine.history.log import notebook_origin
 from .engine.map import MapResult
 from .errors import (
     BackendNotInstalled,
     CacheError,
     GenerationError,
+    HistoryError,
     InvalidParameter,
     LLMuxError,
     ModelBusy,
@@ -44,6 +47,7 @@ __all__ = [
     "ChatStream",
     "GenerationError",
     "GenerationParams",
+    "HistoryError",
     "InvalidParameter",
     "LLMuxError",
     "MapResult",
@@ -74,8 +78,10 @@ def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext llmux_jupyter``: register the magics, the ``LLMux`` configurable and (in a
     Jupyter kernel) the sidebar's comm target."""
     from .frontends import sidebar
+    from .frontends.history_view import cell_origin
     from .frontends.magics import LLMuxMagics
 
+    llm.history.origin = partial(cell_origin, ipython)
     llm.config.parent = ipython
     llm.config.update_config(ipython.config)
     if llm.config not in ipython.configurables:
@@ -91,6 +97,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .frontends import sidebar
 
     sidebar.unregister(ipython)
+    llm.history.origin = notebook_origin
     ipython.magics_manager.magics["line"].pop("llm", None)
     ipython.magics_manager.magics["cell"].pop("llm", None)
     if llm.config in ipython.configurables:

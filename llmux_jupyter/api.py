@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .backends.registry import BackendRegistry, BackendStatus, registry
@@ -11,7 +12,9 @@ from .engine.bench import DEFAULT_MAX_TOKENS, DEFAULT_PROMPTS, Bench, BenchRepor
 from .engine.budgets import BudgetUse, DeviceBudget, plan_budgets
 from .engine.chat import ChatResponse, ChatStream
 from .engine.compare import Comparison
-from .engine.conversation import DEFAULT_THREAD, Threads
+from .engine.conversation import DEFAULT_THREAD
+from .engine.history.log import History
+from .engine.history.secrets import SecretFilter
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.map import MapJob, MapResult
 from .engine.rerank import RerankJob
@@ -23,7 +26,7 @@ from .errors import CacheError, InvalidParameter, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
 from .models.catalog import Catalog, check_name
-from .models.credentials import refuse_secrets
+from .models.credentials import refuse_secrets, secret_values
 from .models.disk import Clearing, DiskUsage, clear, disk_usage, plan_clearing
 from .models.sources import FileSource, HuggingFaceSource, RemoteSource, Source
 from .models.spec import LoadOptions, ModelSpec
@@ -56,11 +59,12 @@ class LLM:
         self._manager: ModelManager | None = None
         self._host: list[DeviceMemory] = []
         self.backend_registry = backends
-        self.threads = Threads()
         self.config = LLMux()
         self.config.observe(
             self._apply_config, names=["memory_budget", "memory_fraction", "keep_alive"]
         )
+        self.history = History(enabled=lambda: self.config.log, secrets=self._secret_filter)
+        self.threads = self.history.threads
         self.last: ChatResponse | None = None
 
     @property
@@ -109,6 +113,7 @@ class LLM:
         run_tool: Runner | None = None,
         context: str | None = None,
         images: Any = None,
+        log: bool = True,
     ) -> ChatResponse | ChatStream:
         """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``.
 
@@ -130,7 +135,8 @@ class LLM:
         between the text deltas.
 
         ``context``: "truncate" or "error" when the thread outgrows the model's window
-        (default ``LLMux.context_policy``)."""
+        (default ``LLMux.context_policy``). ``log=False`` keeps this exchange out of the
+        history (so out of the thread when it resumes after a restart)."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
         common: dict[str, Any] = {
             "model": model,
@@ -138,7 +144,7 @@ class LLM:
             "system": system,
             "new": new,
             "params": params,
-            "on_response": self._remember,
+            "on_response": partial(self._remember, log=log),
             "schema": None if schema is None else Schema.of(schema),
             "context": context or self.config.context_policy,
             "images": [] if images is None else read_images(images),
@@ -164,8 +170,20 @@ class LLM:
         assert chat_stream.response is not None
         return chat_stream.response
 
-    def _remember(self, response: ChatResponse) -> None:
-        self.last = response
+    def _remember(self, response: ChatResponse, log: bool) -> None:
+        if response.text or response.error is None:  # a failed backend leaves no answer
+            self.last = response
+        if log:
+            self.history.log_chat(response)
+
+    def _secret_filter(self) -> SecretFilter:
+        """The keys of the registered servers, and any secret-looking variable's value."""
+        variables = [
+            spec.source.api_key_env
+            for spec in self.manager.catalog.all()
+            if isinstance(spec.source, RemoteSource) and spec.source.api_key_env
+        ]
+        return SecretFilter(secret_values(variables))
 
     # -- tables ----------------------------------------------------------------
     def map(
@@ -187,6 +205,7 @@ class LLM:
         progress: bool = True,
         variables: Mapping[str, Any] | None = None,
         stream: bool = False,
+        log: bool = True,
     ) -> MapResult | MapJob:
         """The template's answer for every row of ``data`` (a DataFrame, a list of dicts, or a
         list of strings as ``{item}``): ``{column}`` fields from the row, else from
@@ -195,7 +214,8 @@ class LLM:
         rows (``.values``, ``.errors``, ``.usage``, ``.to_pandas()``), or with ``stream`` the
         MapJob yielding rows as they finish. Deterministic requests (temperature 0 or a
         seed) are cached on disk unless ``cache=False``. An interrupt returns the rows
-        finished so far, marked interrupted."""
+        finished so far, marked interrupted. The history logs one row for the whole map
+        (unless ``log=False``)."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
         job = MapJob(
             self.manager,
@@ -209,6 +229,7 @@ class LLM:
             batch_size=batch_size,
             concurrency=concurrency,
             cache=cache,
+            on_finish=self.history.log_map if log else None,
         )
         return job if stream else job.run(progress)
 
@@ -225,12 +246,21 @@ class LLM:
         max_tokens: int | None = None,
         seed: int | None = None,
         stop: tuple[str, ...] | list[str] = (),
+        log: bool = True,
     ) -> dict[str, ChatResponse] | Comparison:
         """The same prompt to several chat models, each in a fresh thread (not kept): a dict
         model -> response, or with ``stream`` a Comparison of events as they happen. Remote
-        models answer at once, local ones in turn; the first failure is raised at the end."""
+        models answer at once, local ones in turn; the first failure is raised at the end.
+        Each answer is logged to the history unless ``log=False``."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
-        comparison = Comparison(self.manager, prompt, list(models), system=system, params=params)
+        comparison = Comparison(
+            self.manager,
+            prompt,
+            list(models),
+            system=system,
+            params=params,
+            on_response=partial(self.history.log_chat, kind="compare") if log else None,
+        )
         if stream:
             return comparison
         for _ in comparison:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import CaselessStrEnum, Float, TraitError, Unicode, validate
+from traitlets import Bool, CaselessStrEnum, Float, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .engine.budgets import DEFAULT_FRACTION, plan_budgets
@@ -45,6 +45,14 @@ class LLMux(Configurable):
         default_value="truncate",
         help="A thread longer than the model's context window: 'truncate' leaves the oldest "
         "turns out of the prompt (and says so), 'error' refuses with ContextOverflow.",
+    ).tag(config=True)
+
+    log = Bool(
+        True,
+        help="Log every answer (and one row per map) to the history database in "
+        "$LLMUX_DATA_DIR (default <jupyter data dir>/llmux): %llm history searches it and "
+        "threads resume from it after a restart. False: nothing is written (%%llm --no-log "
+        "does it for one cell).",
     ).tag(config=True)
 
     @validate("memory_budget")

@@ -79,6 +79,11 @@ class ContextOverflow(LLMuxError):
     a thread that would need turns left out)."""
 
 
+class HistoryError(LLMuxError):
+    """The history database cannot be opened, read or written (a corrupt file, a read-only
+    folder, a full disk), or holds no such exchange or thread."""
+
+
 class SchemaError(LLMuxError):
     """An answer that does not validate against the schema asked for; ``raw`` keeps its text."""
 

@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..backends.base import Backend
+from ..backends.base import Backend, error_message
 from ..errors import ImagesNotSupported, InvalidParameter, UnsupportedTask
 from ..types.images import Image, SentImage
 from ..types.tools import ToolCall
 from ..types.values import DraftStats, GenerationParams, Message, Task, Usage
 from .context import Fit, check_policy
-from .conversation import Thread, Threads, Turn
+from .conversation import Thread, Threads, Turn, kept_in_thread
 from .jobs import ModelJob
 from .manager import ModelManager
 from .schemas import Schema
@@ -44,6 +44,14 @@ class ChatResponse:
     tool_calls: list[ToolCall] = field(default_factory=list)  # in the order they ran
     tool_limit_reached: bool = False  # the last answer came without tools: the cap was hit
     images: list[SentImage] = field(default_factory=list)  # sent with the prompt, in order
+    # The exchange as the history logs it: the prompt, the system prompt in effect, the
+    # messages sent (the thread fitted to the window), the thread's conversation id, and why
+    # it failed (the backend raised, or the answer did not validate against the schema).
+    prompt: str = ""
+    system: str | None = None
+    messages: list[Message] = field(default_factory=list)
+    conversation: str = ""
+    error: str | None = None
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -91,7 +99,9 @@ class ChatStream(ModelJob[Any]):
     ``cancel()`` (or breaking out of the loop, or KeyboardInterrupt) stops the backend
     between tokens; the partial answer is kept and recorded in the thread. ``images`` go
     with the prompt (before its text, or where ``image_offsets`` say); a model known to take
-    only text refuses them before it loads (ImagesNotSupported).
+    only text refuses them before it loads (ImagesNotSupported). ``on_response`` gets the
+    response once the answer ends, however it ends: also after a failure (with ``error`` set)
+    once the prompt was sent.
     """
 
     task = Task.CHAT
@@ -133,6 +143,7 @@ class ChatStream(ModelJob[Any]):
         self._thread: Thread | None = None
         self.context_policy = check_policy(context)
         self._fit: Fit | None = None
+        self._sent: list[Message] = []
         self._usage = Usage()
         self._reported = 0.0
 
@@ -168,7 +179,7 @@ class ChatStream(ModelJob[Any]):
         thread is fetched here)."""
         self._thread = Thread(self.thread_name) if self.new else self._threads.get(self.thread_name)
         self._backend = backend
-        self._fit, messages = fit_thread(
+        self._fit, self._sent = fit_thread(
             backend,
             self.model,
             self._thread,
@@ -177,7 +188,25 @@ class ChatStream(ModelJob[Any]):
             self.params.max_tokens,
             self.context_policy,
         )
-        return messages
+        return self._sent
+
+    def _run(self) -> Iterator[Any]:
+        try:
+            yield from super()._run()
+        except Exception as error:
+            if self._sent:  # the prompt went to the model: an exchange that failed
+                self._failed(error)
+            raise
+        finally:
+            if self.response is not None and self._on_response is not None:
+                self._on_response(self.response)
+
+    def _failed(self, error: Exception) -> None:
+        """Mark the response as failed (the backend kept nothing: an empty one)."""
+        if self.response is None:
+            self.response = self._response("", {}, interrupted=False)
+            self._complete(self.response, {})
+        self.response.error = error_message(error)
 
     def _turn(self, text: str, interrupted: bool) -> Turn:
         """The turn the thread records for this answer."""
@@ -218,7 +247,7 @@ class ChatStream(ModelJob[Any]):
         usage.prompt_tokens = summary.get("prompt_tokens", 0)
         text = "".join(items)
         assert self._thread is not None  # set by _produce, which ran first
-        if text.strip() or interrupted:  # an empty answer would only mislead the next turn
+        if kept_in_thread(text, interrupted):
             turn = self._turn(text, interrupted)
             if self._fit is not None and self._fit.window is not None:
                 before = len(self._thread.turns)
@@ -226,26 +255,32 @@ class ChatStream(ModelJob[Any]):
                 turn_tokens(self._backend, self.model, turn)  # counted while the model is here
             self._thread.record(turn, self.system)
             self._threads.put(self._thread)
-        self.response = ChatResponse(
+        self.response = self._response(text, summary, interrupted)
+        self._complete(self.response, summary)
+        if self.schema is not None and not interrupted:
+            self.response.schema = self.schema.name
+            cut = _was_cut(self.response, self.params.max_tokens)
+            self.response.value = self.schema.parse(text, cut)
+
+    def _response(self, text: str, summary: dict[str, Any], interrupted: bool) -> ChatResponse:
+        assert self._thread is not None  # set by _produce, which ran first
+        return ChatResponse(
             text=text,
             model=self.model,
-            backend=self.provenance["backend"],
+            backend=self._backend.spec.backend,
             params=self.params.as_dict(),
-            usage=usage,
+            usage=self._usage,
             thread=self.thread_name,
             interrupted=interrupted,
             draft=summary.get("draft"),
             stop_reason=summary.get("stop_reason"),
             context=self._fit,
             images=self._sent_images(),
+            prompt=self.prompt,
+            system=self._thread.system_prompt(self.system),
+            messages=self._sent,
+            conversation=self._thread.id,
         )
-        self._complete(self.response, summary)
-        if self._on_response is not None:
-            self._on_response(self.response)
-        if self.schema is not None and not interrupted:
-            self.response.schema = self.schema.name
-            cut = _was_cut(self.response, self.params.max_tokens)
-            self.response.value = self.schema.parse(text, cut)
 
     def _sent_images(self) -> list[SentImage]:
         """What the prompt's images were as sent: sizes, bytes and token costs."""

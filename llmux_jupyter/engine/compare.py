@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +40,7 @@ class Comparison(Job[CompareEvent]):
     while it answers, so a budget that cannot hold them all evicts the previous one (least
     recently used first) instead of refusing. ``cancel()`` stops every answer between two
     tokens and keeps what each has. A model that fails does not stop the others.
+    ``on_response`` gets each model's response as it ends.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class Comparison(Job[CompareEvent]):
         *,
         system: str | None = None,
         params: GenerationParams | None = None,
+        on_response: Callable[[ChatResponse], None] | None = None,
     ) -> None:
         if len(models) < 2:
             raise InvalidParameter("Compare at least two models, e.g. --compare smollm2,other.")
@@ -67,6 +69,7 @@ class Comparison(Job[CompareEvent]):
                 system=system,
                 new=True,
                 params=params,
+                on_response=on_response,
             )
             for name in models
         }

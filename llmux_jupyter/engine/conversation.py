@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..types.images import Image
@@ -32,15 +34,28 @@ class Turn:
         )
 
 
+def new_conversation_id() -> str:
+    """A fresh id for a thread's conversation in the history log."""
+    return uuid.uuid4().hex
+
+
+def kept_in_thread(answer: str, interrupted: bool) -> bool:
+    """Whether an answer becomes a turn of its thread (an empty one would only mislead the
+    next turn)."""
+    return bool(answer.strip()) or interrupted
+
+
 @dataclass
 class Thread:
-    """A conversation: an optional system prompt and the turns so far."""
+    """A conversation: an optional system prompt and the turns so far. ``id`` names this
+    conversation in the history log (``--new`` starts another under the same name)."""
 
     name: str
     system: str | None = None
     turns: list[Turn] = field(default_factory=list)
     # The turns (by index) the prompt of the last answer held; that answer is the last turn.
     last_prompt: range = range(0)
+    id: str = field(default_factory=new_conversation_id)
 
     def system_prompt(self, system: str | None = None) -> str | None:
         """The system prompt a new turn goes with (a given one wins)."""
@@ -87,14 +102,17 @@ RESULT_WORDS = {
 
 
 class Threads:
-    """All threads of this kernel by name."""
+    """All threads of this kernel by name. A thread not yet used in this kernel comes from
+    ``load`` (the history log) when it knows one of that name, else starts empty."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: Callable[[str], Thread | None] | None = None) -> None:
         self._threads: dict[str, Thread] = {}
+        self._load = load
 
     def get(self, name: str = DEFAULT_THREAD) -> Thread:
         if name not in self._threads:
-            self._threads[name] = Thread(name)
+            loaded = self._load(name) if self._load is not None else None
+            self._threads[name] = loaded or Thread(name)
         return self._threads[name]
 
     def put(self, thread: Thread) -> None:

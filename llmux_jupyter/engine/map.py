@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backends.base import error_message
 from ..errors import InvalidParameter, SchemaError, UnsupportedTask
 from ..types.batch import BatchAnswer, BatchRequest
 from ..types.values import GenerationParams, Message, Task
@@ -146,8 +147,8 @@ class _Plan:
 
 class MapJob(Job[MapRow]):
     """Iterate (once) for each row as it finishes; ``result`` holds the MapResult afterwards,
-    also after an interrupt (finished rows kept) or a failure. ``run()`` does both with a
-    progress bar.
+    also after an interrupt (finished rows kept) or a failure (``error`` says which).
+    ``run()`` does both with a progress bar. ``on_finish`` gets the job once it ends.
 
     Every prompt is rendered (and the model checked) when the job is made, so bad input fails
     before anything runs. Cached answers come first; the model is loaded only for the rest,
@@ -168,12 +169,14 @@ class MapJob(Job[MapRow]):
         batch_size: int | None = None,
         concurrency: int | None = None,
         cache: bool = True,
+        on_finish: Callable[[MapJob], None] | None = None,
     ) -> None:
         super().__init__()
         self._manager = manager
         self.model = task_model(manager, model, Task.CHAT)
         self.schema = None if schema is None else Schema.of(schema)
-        backend = manager.backends.get(manager.catalog.get(self.model).backend)
+        self.backend = manager.catalog.get(self.model).backend
+        backend = manager.backends.get(self.backend)
         if self.schema is not None and not backend.json_schemas:
             raise UnsupportedTask(
                 f"{self.model!r} ({backend.name} backend) cannot decode under a schema: use a "
@@ -186,7 +189,11 @@ class MapJob(Job[MapRow]):
         self.concurrency = _positive("concurrency", concurrency)
         table = as_table(data)
         self.prompts = render_prompts(template, table, variables)
+        self.template = template
+        self.columns = table.columns
         self.system = system
+        self.error: str | None = None
+        self._on_finish = on_finish
         self._cache = AnswerCache() if cache and deterministic(self.params) else None
         self.result = MapResult(
             self.model,
@@ -238,12 +245,17 @@ class MapJob(Job[MapRow]):
         except (GeneratorExit, KeyboardInterrupt):
             self.cancel_event.set()
             raise
+        except Exception as error:
+            self.error = error_message(error)
+            raise
         finally:
             usage = self.result.usage
             usage.seconds = time.perf_counter() - started
             self.result.interrupted = self.cancel_event.is_set() and (
                 usage.done + usage.failed < usage.rows
             )
+            if self._on_finish is not None:
+                self._on_finish(self)
 
     def _generate(
         self, requests: list[BatchRequest], keys: list[str | None], started: float

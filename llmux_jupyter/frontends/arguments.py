@@ -17,13 +17,32 @@ from ..engine.tool_loop import DEFAULT_MAX_CALLS
 from ..types.values import DTYPES, Task
 from .quoting import split_arguments
 
+# Commands whose first word may be free text: the action it then means, and the others.
+HISTORY_ACTIONS = ("search", "show", "fork", "export", "clear")
+DEFAULT_ACTIONS = {"history": ("search", HISTORY_ACTIONS)}
+
 
 class LineParser(MagicArgumentParser):
     """A MagicArgumentParser whose lines split with our quoting rules (its sub-parsers too)."""
 
     def parse_argstring(self, argstring: str, *, partial: bool = False) -> Any:
-        argv = split_arguments(argstring)
+        argv = self.words(argstring)
         return self.parse_known_args(argv) if partial else self.parse_args(argv)
+
+    def words(self, argstring: str) -> list[str]:
+        return split_arguments(argstring)
+
+
+class CommandParser(LineParser):
+    """The ``%llm`` parser: ``%llm history QUERY`` means ``%llm history search QUERY``."""
+
+    def words(self, argstring: str) -> list[str]:
+        argv = super().words(argstring)
+        if argv and argv[0] in DEFAULT_ACTIONS:
+            default, actions = DEFAULT_ACTIONS[argv[0]]
+            if len(argv) == 1 or argv[1] not in (*actions, "-h", "--help"):
+                argv.insert(1, default)
+        return argv
 
 
 def cell_parser() -> LineParser:
@@ -58,8 +77,18 @@ def cell_parser() -> LineParser:
         "--max-tool-calls", type=int, default=DEFAULT_MAX_CALLS, metavar="N", help="(5)"
     )
     parser.add_argument("--approve", action="store_true", help="ask before each tool call")
-    parser.add_argument("--thread", default="default", help="conversation thread name")
+    parser.add_argument(
+        "--thread",
+        default="default",
+        help="conversation thread name; a thread continues from the history after a restart "
+        "(the default thread per notebook)",
+    )
     parser.add_argument("--new", action="store_true", help="start the thread afresh")
+    parser.add_argument(
+        "--no-log",
+        action="store_true",
+        help="keep this cell out of the history (so also out of its thread after a restart)",
+    )
     parser.add_argument("-f", "--format", choices=FORMATS, help="how to render the answer")
     parser.add_argument("--raw", action="store_true", help="send the cell as is: no {var}")
     parser.add_argument(
@@ -107,9 +136,10 @@ def _add_map_options(parser: MagicArgumentParser) -> None:
 
 
 def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
-    """The ``%llm`` parser and its sub-parsers by command name."""
-    parser = LineParser(prog="%llm", description="Manage the kernel's models.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    """The ``%llm`` parser and its sub-parsers by command name (``history``'s actions as
+    "history show"...)."""
+    parser = CommandParser(prog="%llm", description="Manage the kernel's models.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=LineParser)
     commands.required = True
     subparsers: dict[str, LineParser] = {}
 
@@ -191,8 +221,11 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     unregister = add("unregister", "forget a registered model")
     unregister.add_argument("name")
 
-    threads = add("threads", "conversation threads and their turns")
+    threads = add("threads", "conversation threads (this kernel's and the logged ones)")
     threads.add_argument("name", nargs="?", help="show this thread's messages")
+
+    history = add("history", "search the logged answers (newest first); show, fork, export, clear")
+    subparsers.update(_history_actions(history))
 
     transcribe = add("transcribe", "speech to text: an audio file or a notebook variable")
     transcribe.add_argument("audio", metavar="PATH_OR_VAR", help="file, or variable with audio")
@@ -239,8 +272,52 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     )
 
     helper = add("help", "this help, or one command's options")
-    helper.add_argument("topic", nargs="?")
+    helper.add_argument("topic", nargs="*", help="a command, e.g. load or history show")
     return parser, subparsers
+
+
+def _history_actions(history: LineParser) -> dict[str, LineParser]:
+    """``%llm history ACTION``'s parsers, by "history ACTION"."""
+    actions = history.add_subparsers(dest="action", metavar="ACTION", parser_class=LineParser)
+    found: dict[str, LineParser] = {}
+
+    def add(name: str, summary: str) -> LineParser:
+        escaped = summary.replace("%", "%%")  # argparse formats help strings with %
+        sub: LineParser = actions.add_parser(name, help=escaped, description=summary)
+        found[f"history {name}"] = sub
+        return sub
+
+    search = add("search", "the newest logged answers, as a table (%llm history QUERY)")
+    search.add_argument(
+        "query",
+        nargs="*",
+        metavar="WORD",
+        help='words each prompt-and-answer must hold (any order; "a phrase" in quotes, word* '
+        "for a prefix); none: the newest answers",
+    )
+    search.add_argument("-m", "--model", help="only this model's answers")
+    search.add_argument("--thread", help="only this thread's answers")
+    search.add_argument("-n", type=int, default=20, metavar="N", help="how many to show (20)")
+
+    show = add("show", "one logged answer in full: messages sent, answer, usage, tool calls")
+    show.add_argument("id", type=int, metavar="ID", help="its number in %%llm history")
+
+    fork = add("fork", "a new thread that continues from a logged answer")
+    fork.add_argument("id", type=int, metavar="ID", help="the answer to continue from")
+    fork.add_argument("--thread", required=True, metavar="NEW", help="the new thread's name")
+
+    export = add("export", "write a thread's logged turns to a .md or .jsonl file")
+    export.add_argument("thread", help="the thread (as %%llm --thread would continue it)")
+    export.add_argument(
+        "path", metavar="FILE", help="FILE.md (Markdown) or FILE.jsonl (one message a line)"
+    )
+
+    clear = add("clear", "delete logged answers: --before DATE, --thread T or --all")
+    clear.add_argument("--before", metavar="DATE", help="those logged before 2026-01-31[T18:00]")
+    clear.add_argument("--thread", help="those of this thread (every notebook's)")
+    clear.add_argument("--all", action="store_true", help="every logged answer")
+    clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return found
 
 
 def say_cell_parser() -> LineParser:

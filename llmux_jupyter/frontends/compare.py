@@ -184,7 +184,12 @@ def compare_cell(
     if args.new or args.thread != DEFAULT_THREAD:
         raise UsageError("--compare answers in fresh threads of their own: drop --thread/--new.")
     comparison = llm.compare(
-        prompt, args.compare, system=args.system, stream=True, **params.as_dict()
+        prompt,
+        args.compare,
+        system=args.system,
+        stream=True,
+        log=not args.no_log,
+        **params.as_dict(),
     )
     output = compare_output(
         comparison.models, args.format or llm.config.default_format,

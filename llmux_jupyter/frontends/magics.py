@@ -26,6 +26,7 @@ from .arguments import cell_parser, command_parser, parse_settings, say_cell_par
 from .bench_view import bench_command
 from .compare import compare_cell
 from .empty_answer import empty_answer_note
+from .history_view import history_command
 from .image_view import ThumbnailStrip, option_images
 from .interpolate import interpolate
 from .interrupts import sigint_cancels
@@ -62,6 +63,7 @@ class LLMuxMagics(Magics):
             "register": self._register,
             "unregister": self._unregister,
             "threads": self._threads,
+            "history": lambda args: history_command(self.llm, args),
             "help": self._help,
             "transcribe": self._transcribe,
             "say": self._say_line,
@@ -117,6 +119,7 @@ class LLMuxMagics(Magics):
             context=args.context,
             schema=schema,
             images=images,
+            log=not args.no_log,
             **tool_options(args, self.shell.user_ns),
             **params.as_dict(),
         )
@@ -447,14 +450,22 @@ class LLMuxMagics(Magics):
         print(f"Unregistered {args.name}.")
 
     def _threads(self, args: Namespace) -> None:
+        logged = {thread.name: thread for thread in self.llm.history.logged_threads()}
         if args.name is None:
-            table = Table(["thread", "turns", "system"], title="Threads", empty="(no thread yet)")
+            table = Table(
+                ["thread", "turns", "system", "where"], title="Threads", empty="(no thread yet)"
+            )
             for name in self.llm.threads.names():
                 thread = self.llm.threads.get(name)
-                table.rows.append([name, str(len(thread.turns)), thread.system or ""])
+                table.rows.append([name, str(len(thread.turns)), thread.system or "", "kernel"])
+            for name, found in logged.items():
+                if name not in self.llm.threads:
+                    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(found.updated))
+                    table.rows.append([name, str(found.turns), found.system or "",
+                                       f"log, {when} (continues when used)"])  # fmt: skip
             display(table)
             return
-        if args.name not in self.llm.threads:
+        if args.name not in self.llm.threads and args.name not in logged:
             raise UsageError(f"No thread named {args.name!r} (see %llm threads).")
         thread = self.llm.threads.get(args.name)
         columns = ["#", "model", "tokens", "last answer", "user", "assistant"]
@@ -471,19 +482,20 @@ class LLMuxMagics(Magics):
         display(table)
 
     def _help(self, args: Namespace) -> None:
-        if args.topic in (None, "llm", "%%llm"):
+        topic = " ".join(args.topic) or None
+        commands = {name: sub for name, sub in self._subparsers.items() if " " not in name}
+        if topic in (None, "llm", "%%llm"):
             lines = ["%%llm [options]   stream a chat answer (options: %llm help %%llm)", ""]
-            lines += [
-                f"%llm {name:<11} {sub.description}" for name, sub in self._subparsers.items()
-            ]
+            lines += [f"%llm {name:<11} {sub.description}" for name, sub in commands.items()]
             lines += ["", "%llm help COMMAND shows a command's options."]
             print("\n".join(lines))
-            if args.topic == "%%llm":
+            if topic == "%%llm":
                 print("\n" + self._cell_parser.format_help())
             return
-        if args.topic not in self._subparsers:
-            raise UsageError(f"No command {args.topic!r}; commands: {', '.join(self._subparsers)}")
-        print(self._subparsers[args.topic].format_help())
+        if topic not in self._subparsers:
+            raise UsageError(f"No command {topic!r}; commands: {', '.join(commands)}")
+        actions = [sub for name, sub in self._subparsers.items() if name.startswith(f"{topic} ")]
+        print("\n\n".join(sub.format_help() for sub in [self._subparsers[topic], *actions]))
 
 
 def _device(device: str, spec: ModelSpec) -> str:

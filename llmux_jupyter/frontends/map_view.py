@@ -56,6 +56,7 @@ def map_cell(llm: LLM, args: Namespace, cell: str, user_ns: dict[str, Any]) -> N
         cache=not args.no_cache,
         variables=user_ns,
         stream=True,
+        log=not args.no_log,
     )
     with sigint_cancels(job.cancel_event):
         result = job.run(progress=True)

@@ -7,7 +7,7 @@ registrations (``NAME=key`` lines; it must be readable by its owner only, as for
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,27 @@ def refuse_secrets(settings: Mapping[str, Any]) -> None:
             )
 
 
-def _read_keys_file(path: Path) -> dict[str, str]:
+def secret_values(variables: Iterable[str] = ()) -> dict[str, str]:
+    """Values that must never be written or shown, by variable name: those of the key
+    ``variables`` (from the environment or keys.env, all of whose keys count) and of every
+    environment variable whose name says it holds a secret (OPENAI_API_KEY, HF_TOKEN...)."""
+    wanted = set(variables)
+    try:
+        found = _read_keys_file(keys_file(), check_mode=False)
+    except OSError:
+        found = {}
+    for name, value in os.environ.items():
+        if name in wanted or SECRET_WORDS & set(name.lower().split("_")):
+            found[name] = value
+    return {name: value for name, value in found.items() if value}
+
+
+def _read_keys_file(path: Path, check_mode: bool = True) -> dict[str, str]:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         return {}
-    if os.name == "posix" and mode & 0o077:
+    if check_mode and os.name == "posix" and mode & 0o077:
         shown = format_path(path)
         raise InvalidParameter(f"{shown} holds API keys but others may read it: chmod 600 {shown}")
     keys: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -106,9 +107,11 @@ class Kernel:
         on_message: Callable[[Message], None] | None = None,
         native_log: bool = False,
         stdin: Callable[[str], str] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> CellRun:
         """Run ``code``; unless ``native_log``, check that no llama.cpp log line was shown.
-        ``stdin`` answers the cell's input() prompts (given the prompt's text)."""
+        ``stdin`` answers the cell's input() prompts (given the prompt's text); ``metadata``
+        goes with the execute request, as JupyterLab sends a cell's id (``cellId``)."""
         messages: list[Message] = []
 
         def hook(message: Message) -> None:
@@ -121,13 +124,20 @@ class Kernel:
             messages.append(message)
             self.client.input(stdin(message["content"]["prompt"]))
 
-        reply = self.client.execute_interactive(
-            code,
-            timeout=timeout,
-            output_hook=hook,
-            allow_stdin=stdin is not None,
-            stdin_hook=answer if stdin is not None else None,
-        )
+        session = self.client.session
+        make_message = session.msg
+        if metadata is not None:
+            session.msg = functools.partial(make_message, metadata=metadata)  # type: ignore[method-assign]
+        try:
+            reply = self.client.execute_interactive(
+                code,
+                timeout=timeout,
+                output_hook=hook,
+                allow_stdin=stdin is not None,
+                stdin_hook=answer if stdin is not None else None,
+            )
+        finally:
+            session.msg = make_message  # type: ignore[method-assign]
         run = CellRun(reply, messages)
         assert native_log or not run.native_log_lines(), run.shown_text
         return run
@@ -142,6 +152,12 @@ class Kernel:
 
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()
+
+    def restart(self, timeout: float = 180) -> None:
+        """Restart the kernel process (as the Restart button does) and wait until it answers;
+        its namespace and models are gone."""
+        self.manager.restart_kernel(now=True)
+        self.client.wait_for_ready(timeout=timeout)
 
     def shutdown(self) -> None:
         self.client.stop_channels()
@@ -159,9 +175,10 @@ def llmux_kernel(
     python: str | None = None,
     timeout: float = 300,
 ) -> Iterator[Kernel]:
-    """A kernel with its own LLMux config folder, the extension loaded and ``setup`` run;
-    shut down on exit."""
-    kernel = Kernel(env={"LLMUX_CONFIG_DIR": str(config), **(env or {})}, python=python)
+    """A kernel with its own LLMux config folder and history (``env`` may say otherwise),
+    the extension loaded and ``setup`` run; shut down on exit."""
+    own = {"LLMUX_CONFIG_DIR": str(config), "LLMUX_DATA_DIR": str(config / "data")}
+    kernel = Kernel(env={**own, **(env or {})}, python=python)
     try:
         run = kernel.run(LOAD_EXTENSION + setup, timeout=timeout)
         assert run.status == "ok", run.error

@@ -233,3 +233,20 @@ def test_the_key_never_appears_in_any_output(remote, server):
     assert "smollm2" in outputs and KEY not in outputs
     assert KEY not in (remote.config / "models.json").read_text()
     assert remote.value("__import__('os').environ['REMOTE_KEY']") == KEY
+
+
+def test_the_key_never_reaches_the_history(remote, server):
+    """A prompt holding the key (as a {variable}), a server's refusal of the wrong key: the
+    log keeps neither key, in any of its files."""
+    runs = [
+        remote.run("import os\nmine = os.environ['REMOTE_KEY']"),
+        remote.run("%%llm -m remote --max-tokens 8 --thread keylog\nRepeat this key: {mine}"),
+        remote.run("%%llm -m wrongkey --thread keylog-wrong\nhi"),
+    ]
+    assert runs[1].status == "ok", runs[1].error
+    assert runs[2].error["ename"] == "RemoteServerError"
+    assert remote.value("llm.last.prompt") == f"Repeat this key: {KEY}"  # it was sent
+    history = remote.config / "data"
+    stored = b"".join(path.read_bytes() for path in history.iterdir())
+    assert b"keylog" in stored and b"[secret REMOTE_KEY]" in stored
+    assert KEY.encode() not in stored and b"sk-wrong-000" not in stored
