@@ -41,13 +41,19 @@ def tool_options(args: Namespace, user_ns: dict[str, Any]) -> dict[str, Any]:
                 raise UsageError(f"{option} needs --tools F,G: the functions to offer.")
         return {}
     functions: list[Any] = []
+    labels: list[str] = []
     for name in args.tools:
         if not name.isidentifier() or name not in user_ns:
             raise UsageError(f"--tools {name}: no function of that name in the notebook.")
         value = user_ns[name]
-        functions.extend(value if isinstance(value, (list, tuple)) else [value])
+        if isinstance(value, (list, tuple)):
+            functions.extend(value)
+            labels.extend(f"{name}[{index}]" for index in range(len(value)))
+        else:
+            functions.append(value)
+            labels.append(name)
     try:
-        tools = tools_of(functions)
+        tools = tools_of(functions, labels)
         check_choice(args.tool_choice, tools)
     except InvalidParameter as error:  # what the functions lack, or an unknown choice
         raise UsageError(str(error)) from None

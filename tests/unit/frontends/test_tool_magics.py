@@ -39,7 +39,8 @@ def no_hints(a):
 def tool_shell(scripted_llm) -> Iterator[InteractiveShell]:
     shell = InteractiveShell.instance()
     shell.register_magics(LLMuxMagics(shell, scripted_llm))
-    names = {"multiply": multiply, "both": [multiply], "no_hints": no_hints, "Person": Person}
+    names = {"multiply": multiply, "both": [multiply], "no_hints": no_hints, "Person": Person,
+             "limit_value": 42, "mixed": [multiply, "text"]}  # fmt: skip
     shell.user_ns.update(names)
     yield shell
     for name in [*names, "p"]:
@@ -65,6 +66,8 @@ def test_a_schema_answer_is_pretty_json_and_the_instance_goes_to_o(tool_shell, c
     [
         ("--tools not_a_name", "--tools not_a_name: no function of that name"),
         ("--tools 42", "--tools 42: no function of that name"),
+        ("--tools limit_value", "^limit_value is an int, not a function"),
+        ("--tools mixed", r"^mixed\[1\] is a str, not a function"),
         ("--tools multiply,", "name the models separated by commas"),
         ("--tools no_hints", "no_hints's parameter 'a' has no type hint"),
         ("--tools multiply --tool-choice unknown", "tool choice 'unknown'"),
