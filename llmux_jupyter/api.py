@@ -37,12 +37,9 @@ from .types.values import GenerationParams, Task
 from .units import parse_duration
 
 if TYPE_CHECKING:
-    from .backends.openai import ServedModel
-    from .frontends.picker import ModelPicker
-
-
-if TYPE_CHECKING:
     import numpy as np
+
+    from .backends.openai import ServedModel
 
 
 class LLM:
@@ -482,13 +479,6 @@ class LLM:
     def use(self, name: str) -> ModelSpec:
         return self.manager.use(name)
 
-    def picker(self) -> ModelPicker:
-        """A widget to load, unload, pin and choose models, with memory bars per device;
-        it follows every change live. ``picker.close()`` stops it."""
-        from .frontends.picker import ModelPicker  # ipywidgets only when a picker is made
-
-        return ModelPicker(self)
-
     def register(
         self,
         name: str,
@@ -530,8 +520,8 @@ class LLM:
             settings=backend_class.checked_settings(settings),
             description=description,
         )
-        if force and self.manager.is_loaded(name):
-            self.manager.unload(name)  # ModelBusy while it generates: nothing changes
+        if force:
+            self.manager.unload_if_loaded(name)  # ModelBusy while it generates: nothing changes
         self.manager.catalog.register(spec, force=force)
         self.manager.events.emit("registered", name)
         return spec
@@ -552,8 +542,8 @@ class LLM:
         return served_models(source.base_url, source.api_key_env or api_key_env, spec.settings)
 
     def unregister(self, name: str) -> None:
-        if self.manager.is_loaded(name):
-            self.manager.unload(name)
+        """Forget a registered model (unloaded first if it is loaded)."""
+        self.manager.unload_if_loaded(name)
         self.manager.catalog.unregister(name)
         self.manager.events.emit("unregistered", name)
 
