@@ -145,6 +145,7 @@ class LLM:
             "schema": None if schema is None else Schema.of(schema),
             "context": context or self.config.context_policy,
             "images": [] if images is None else read_images(images),
+            "repeat_limit": self.config.repeat_limit,
         }
         if tools is None:
             chat_stream = ChatStream(self.manager, self.threads, prompt, **common)

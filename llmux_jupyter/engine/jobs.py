@@ -65,6 +65,13 @@ class ModelJob(Job[Item]):
         self.model = self.choose_model(manager, model)
         self._manager = manager
         self.provenance: dict[str, Any] = {}
+        # Why the job stopped the backend itself (e.g. "repetition"): not an interrupt.
+        self.stopped: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """Stop the backend between two pieces for ``reason``; what was made is kept."""
+        self.stopped = reason
+        self.cancel_event.set()
 
     def choose_model(self, manager: ModelManager, name: str | None) -> str:
         """The model to run: ``name`` (or the task's default), checked to do the job's task."""
@@ -85,7 +92,7 @@ class ModelJob(Job[Item]):
                         summary = stop.value or {}
                         break
                     items.append(item)
-                    self._on_item(len(items), time.perf_counter() - started)
+                    self._on_item(item, len(items), time.perf_counter() - started)
                     yield item
             except (GeneratorExit, KeyboardInterrupt):
                 interrupted = True
@@ -98,6 +105,7 @@ class ModelJob(Job[Item]):
                 if not failed:
                     seconds = time.perf_counter() - started
                     interrupted = interrupted or self.cancel_event.is_set()
+                    interrupted = interrupted and self.stopped is None
                     self.provenance = {
                         "model": self.model,
                         "backend": loaded.spec.backend,
@@ -112,7 +120,7 @@ class ModelJob(Job[Item]):
     def _produce(self, backend: Backend) -> Iterator[Item]:
         """The backend's generator of pieces (its return value is the summary)."""
 
-    def _on_item(self, count: int, elapsed: float) -> None:
+    def _on_item(self, item: Item, count: int, elapsed: float) -> None:
         """Called as the ``count``-th piece arrives, ``elapsed`` seconds after the start."""
 
     @abstractmethod

@@ -140,9 +140,8 @@ class LLMuxMagics(Magics):
         response = stream.response
         assert response is not None
         empty = not response.text.strip() and not response.interrupted
-        note = ". ".join(
-            filter(None, [response.context_note, empty_answer_note(response) if empty else ""])
-        )
+        notes = [response.context_note, response.stop_note]
+        note = ". ".join(filter(None, [*notes, empty_answer_note(response) if empty else ""]))
         if response.tool_limit_reached:
             note = f"(answered without tools after {args.max_tool_calls} calls: --max-tool-calls)"
         if response.schema is not None:

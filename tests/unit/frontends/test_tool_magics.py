@@ -89,3 +89,16 @@ def test_each_status_reads_as_a_compact_line():
     assert line.startswith("🔧 f(x='aaa") and "… ✗ ValueError: boom  (0.50 s)" in line
     declined = call_line(ToolCall("f", {}, "the user declined this call", status="declined"))
     assert declined == "🔧 f() ⊘ declined: the user declined this call"
+
+
+def test_an_answer_repeating_itself_is_stopped_and_the_note_says_so(
+    tool_shell, scripted_llm, capsys
+):
+    ScriptedBackend.replies = ["The answer is 37. " * 12]
+    tool_shell.run_cell_magic("llm", "", "17 + 20?")
+    out = capsys.readouterr().out
+    assert out.count("The answer is 37.") == 4 + 1  # the answer's four, and the note's
+    assert "⏹ repetition: the answer was stopped as it kept repeating" in out
+    response = scripted_llm.last
+    assert (response.stop_reason, response.interrupted) == ("repetition", False)
+    assert response.provenance()["stop_reason"] == "repetition"
