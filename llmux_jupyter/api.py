@@ -20,7 +20,14 @@ from .engine.map import MapJob, MapResult
 from .engine.rerank import RerankJob
 from .engine.schemas import Schema
 from .engine.speech import SpeechStream, TranscriptionStream
-from .engine.tool_loop import DEFAULT_MAX_CALLS, Approve, Runner, ToolChatStream, ask_on_stdin
+from .engine.tool_loop import (
+    DEFAULT_MAX_CALLS,
+    TOOL_TOKENS,
+    Approve,
+    Runner,
+    ToolChatStream,
+    ask_on_stdin,
+)
 from .engine.tools import tools_of
 from .errors import CacheError, InvalidParameter, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
@@ -106,6 +113,7 @@ class LLM:
         tools: Any = None,
         tool_choice: str = "auto",
         max_tool_calls: int = DEFAULT_MAX_CALLS,
+        tool_tokens: int = TOOL_TOKENS,
         approve: bool | Approve = False,
         run_tool: Runner | None = None,
         context: str | None = None,
@@ -125,9 +133,10 @@ class LLM:
         (SchemaError, with the text on ``.raw``, if it still does not fit).
 
         ``tools`` (functions with type hints and a docstring): the model may call them
-        (``tool_choice`` auto, required, none or a tool's name; at most ``max_tool_calls``)
-        before it answers; ``approve`` (True: ask on stdin, or a function of the ToolCall)
-        may decline a call; ``run_tool`` runs each call (default: directly).
+        (``tool_choice`` auto, required, none or a tool's name; at most ``max_tool_calls``,
+        each in at most ``tool_tokens`` tokens, apart from ``max_tokens``) before it answers;
+        ``approve`` (True: ask on stdin, or a function of the ToolCall) may decline a call;
+        ``run_tool`` runs each call (default: directly).
         ``response.tool_calls`` lists the calls. The stream then yields ToolCall records
         between the text deltas.
 
@@ -157,6 +166,7 @@ class LLM:
                 tools=tools_of(tools),
                 choice=tool_choice,
                 max_calls=max_tool_calls,
+                tool_tokens=tool_tokens,
                 approve=ask_on_stdin if approve is True else approve or None,
                 run=run_tool,
                 **common,

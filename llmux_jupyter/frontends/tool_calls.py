@@ -8,7 +8,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..engine.tool_loop import check_choice
+from ..engine.tool_loop import TOOL_TOKENS, check_choice
 from ..engine.tools import tools_of
 from ..errors import InvalidParameter
 from ..types.tools import ToolCall, shortened
@@ -36,6 +36,7 @@ def tool_options(args: Namespace, user_ns: dict[str, Any]) -> dict[str, Any]:
     """``llm.chat``'s tool keywords from ``%%llm --tools ...``; bad input is a UsageError."""
     if args.tools is None:
         for option, given in (("--tool-choice", args.tool_choice != "auto"),
+                              ("--tool-tokens", args.tool_tokens != TOOL_TOKENS),
                               ("--approve", args.approve)):  # fmt: skip
             if given:
                 raise UsageError(f"{option} needs --tools F,G: the functions to offer.")
@@ -59,10 +60,13 @@ def tool_options(args: Namespace, user_ns: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(str(error)) from None
     if args.max_tool_calls < 0:
         raise UsageError(f"--max-tool-calls {args.max_tool_calls}: give 0 or more.")
+    if args.tool_tokens < 1:
+        raise UsageError(f"--tool-tokens {args.tool_tokens}: give 1 or more.")
     return {
         "tools": tools,
         "tool_choice": args.tool_choice,
         "max_tool_calls": args.max_tool_calls,
+        "tool_tokens": args.tool_tokens,
         "approve": args.approve,
         "run_tool": interrupts_raise,
     }

@@ -73,6 +73,8 @@ def test_a_schema_answer_is_pretty_json_and_the_instance_goes_to_o(tool_shell, c
         ("--tools multiply --tool-choice unknown", "tool choice 'unknown'"),
         ("--tools multiply --max-tool-calls -1", "give 0 or more"),
         ("--approve", "--approve needs --tools"),
+        ("--tool-tokens 9", "--tool-tokens needs --tools"),
+        ("--tools multiply --tool-tokens 0", "--tool-tokens 0: give 1 or more"),
         ("--schema NotAType", "--schema NotAType: no notebook variable"),
         ("--compare scripted,echo --schema Person", "drop --tools and --schema"),
     ],
