@@ -170,15 +170,10 @@ class ToolChatStream(ChatStream):
         """One free generation: the calls it wrote (nothing shown), or None once it streamed
         as the answer. The text is held back while it may still become a call; an answer is
         cut at the answer's own ``max_tokens`` (the generation may run to the tool budget)."""
-        pieces = backend.generate(messages, params, self.cancel_event)
+        generation = _Returned(backend.generate(messages, params, self.cancel_event))
         held: list[str] | None = []
         shown, cap = 0, self.params.max_tokens
-        while True:
-            try:
-                piece = next(pieces)
-            except StopIteration as stop:
-                summary = stop.value or {}
-                break
+        for piece in generation:
             if held is not None:
                 held.append(piece)
                 if may_be_call(text := "".join(held)):
@@ -188,6 +183,7 @@ class ToolChatStream(ChatStream):
             yield piece
             if cap is not None and shown >= cap and not self.cancel_event.is_set():
                 self.stop("max_tokens")
+        summary = generation.value or {}
         if held is None:
             return None, summary
         text = "".join(held)
@@ -220,14 +216,10 @@ class ToolChatStream(ChatStream):
     ) -> str:
         """One constrained generation, whole (it is not shown: its call is)."""
         params = replace(self.params, max_tokens=max_tokens, stop=(), json_schema=schema)
-        pieces = backend.generate(messages, params, self.cancel_event)
-        text = []
-        while True:
-            try:
-                text.append(next(pieces))
-            except StopIteration as stop:
-                _added(counts, stop.value or {})
-                return "".join(text)
+        generation = _Returned(backend.generate(messages, params, self.cancel_event))
+        text = "".join(generation)
+        _added(counts, generation.value or {})
+        return text
 
     def _native(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
         limit = backend.image_limit()
@@ -321,6 +313,18 @@ class ToolChatStream(ChatStream):
     ) -> None:
         text = [item for item in items if isinstance(item, str)]
         super()._finish(text, summary, seconds, interrupted)
+
+
+class _Returned:
+    """Iterate a generator's pieces; what it returns (the backend's summary) lands on
+    ``value``."""
+
+    def __init__(self, generator: Generator[str, None, Any]) -> None:
+        self._generator = generator
+        self.value: Any = None
+
+    def __iter__(self) -> Iterator[str]:
+        self.value = yield from self._generator
 
 
 def ask_on_stdin(call: ToolCall) -> bool:
