@@ -109,7 +109,8 @@ class ToolChatStream(ChatStream):
         return not self.limit_reached
 
     def _constrained(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
-        if backend.template_tools():  # the chat template describes the tools itself
+        template = backend.template_tools()
+        if template:  # the chat template describes the tools itself
             self.params = replace(self.params, tools=tuple(t.openai() for t in self.tools.values()))
         else:
             messages = with_tools_prompt(messages, list(self.tools.values()))
@@ -131,9 +132,12 @@ class ToolChatStream(ChatStream):
             yield call
             messages[-1] = replace(messages[-1], content=with_results(self.prompt, self.calls))
             forced = None
+            if template and not self.cancel_event.is_set():  # the first call was forced:
+                answer = yield from self._template(backend, messages)  # it goes on by itself
+                return _added(counts, answer or {})
         if self.cancel_event.is_set():
             return counts
-        answer = yield from backend.generate(messages, self.params, self.cancel_event)
+        answer = yield from backend.generate(messages, _untooled(self.params), self.cancel_event)
         return _added(counts, answer or {})
 
     def _repeated(self, name: str, arguments: dict[str, Any] | None) -> bool:
@@ -161,7 +165,7 @@ class ToolChatStream(ChatStream):
             messages[-1] = Message("user", with_results(self.prompt, self.calls))
         if self.cancel_event.is_set():
             return counts
-        answer = yield from backend.generate(messages, self.params, self.cancel_event)
+        answer = yield from backend.generate(messages, _untooled(self.params), self.cancel_event)
         return _added(counts, answer or {})
 
     def _written(
@@ -344,6 +348,12 @@ def with_tools_prompt(messages: list[Message], tools: list[Tool]) -> list[Messag
     if messages and messages[0].role == "system":
         return [Message("system", f"{messages[0].content}\n\n{described}"), *messages[1:]]
     return [Message("system", described), *messages]
+
+
+def _untooled(params: GenerationParams) -> GenerationParams:
+    """The final answer's parameters: no tools in the template (their results are in the
+    question), so the model answers instead of writing another call."""
+    return replace(params, tools=())
 
 
 def _loads(text: str) -> dict[str, Any] | None:

@@ -96,3 +96,11 @@ def test_a_call_is_not_cut_by_the_answers_max_tokens(template_llm):
     response = template_llm.chat("17 times 23?", tools=[multiply], max_tokens=3, tool_tokens=6)
     assert response.tool_calls[0].status == "error"  # cut by its own budget, said so
     assert "not a whole JSON object" in response.tool_calls[0].result
+
+
+def test_after_a_forced_call_the_model_goes_on_in_its_own_syntax(template_llm):
+    ScriptedBackend.replies = ['{"a": 17, "b": 23}', "It is 391."]
+    response = template_llm.chat("17 times 23?", tools=[multiply], tool_choice="multiply")
+    assert [c.result for c in response.tool_calls] == ["391"] and response.text == "It is 391."
+    first, then = (schema for schema, _ in ScriptedBackend.calls)
+    assert first["properties"].keys() == {"a", "b"} and then is None  # no "call or answer" step
