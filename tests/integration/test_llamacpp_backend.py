@@ -73,6 +73,20 @@ def test_cancel_between_tokens(api):
     assert api.ps()[0].busy == 0
 
 
+def test_an_answer_repeating_a_line_is_stopped_and_said(api):
+    """The repetition stop on the real model (checked by the engine, so on every backend)."""
+    response = api.chat(
+        'Write a list of 10 lines, each one exactly: "Hello from the notebook."',
+        model="smollm2",
+        temperature=0,
+        max_tokens=120,
+        new=True,
+    )
+    assert response.stop_reason == "repetition" and not response.interrupted
+    assert response.text.count("Hello from the notebook.") == 4
+    assert "kept repeating “Hello from the notebook.”" in response.stop_note
+
+
 def test_model_from_a_prepopulated_hugging_face_cache(tmp_path, smollm2_path, monkeypatch):
     """--hf goes through huggingface_hub for real, resolving from its cache offline."""
     import huggingface_hub.constants as constants

@@ -57,6 +57,20 @@ def test_smollm2_from_the_gguf_answers_and_streams(api):
     assert abs(model.measured.ram - model.estimate.ram) < 1_000_000
 
 
+def test_an_answer_repeating_a_line_is_stopped_and_said(api):
+    """The repetition stop on the real model (checked by the engine, so on every backend)."""
+    response = api.chat(
+        'Write a list of 10 lines, each one exactly: "Hello from the notebook."',
+        model="smollm2-hf",
+        temperature=0,
+        max_tokens=120,
+        new=True,
+    )
+    assert response.stop_reason == "repetition" and not response.interrupted
+    assert response.text.count("Hello from the notebook.") == 4
+    assert "kept repeating “Hello from the notebook.”" in response.stop_note
+
+
 def test_the_conversion_is_cached_and_a_second_load_reuses_it(api, tmp_path):
     gguf = api.manager.get_loaded("smollm2-hf").backend.files().path
     folder = cached_conversion(gguf, "float32")
