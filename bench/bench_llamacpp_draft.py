@@ -88,6 +88,7 @@ def main() -> None:
         from llmux_jupyter.api import LLM
 
         llm = LLM()
+        llm.config.repeat_limit = 0  # speed, not quality: a looping answer runs its course
         llm.register("lookup", backend="llamacpp", path=str(SMOLLM2_GGUF))
         llm.load("smollm2", n_ctx=N_CTX)
         drafted = llm.load(
