@@ -19,6 +19,29 @@ from ..types.values import Task
 from .manager import ModelManager
 
 Item = TypeVar("Item")
+POLL_S = 0.05
+
+
+class JobCancel(threading.Event):
+    """What a running job hands its backend: set when the job stops itself (``stop``) or when
+    the cancel it was given is set (the interrupt, or a bench's or comparison's cancel, shared
+    by its jobs), so a job that stops itself never stops the others."""
+
+    def __init__(self, given: threading.Event) -> None:
+        super().__init__()
+        self.given = given
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.given.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = POLL_S if end is None else min(POLL_S, end - time.monotonic())
+            if left <= 0:
+                return False
+            super().wait(left)
+        return True
 
 
 def task_model(manager: ModelManager, name: str | None, task: Task) -> str:
@@ -69,7 +92,8 @@ class ModelJob(Job[Item]):
         self.stopped: str | None = None
 
     def stop(self, reason: str) -> None:
-        """Stop the backend between two pieces for ``reason``; what was made is kept."""
+        """Stop this job's backend between two pieces for ``reason`` (what was made is
+        kept); a cancel shared with other jobs stays as it is."""
         self.stopped = reason
         self.cancel_event.set()
 
@@ -78,6 +102,7 @@ class ModelJob(Job[Item]):
         return task_model(manager, name, self.task)
 
     def _run(self) -> Iterator[Item]:
+        self.cancel_event = JobCancel(self.cancel_event)  # what this run sets, it sets alone
         with self._manager.using(self.model) as loaded:
             items: list[Item] = []
             summary: dict[str, Any] = {}
