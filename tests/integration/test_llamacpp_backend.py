@@ -13,6 +13,8 @@ from llmux_jupyter.api import LLM
 from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.models.gguf_info import read_gguf_info
 
+from .repetition import check_repetition_stop
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -75,16 +77,7 @@ def test_cancel_between_tokens(api):
 
 def test_an_answer_repeating_a_line_is_stopped_and_said(api):
     """The repetition stop on the real model (checked by the engine, so on every backend)."""
-    response = api.chat(
-        'Write a list of 10 lines, each one exactly: "Hello from the notebook."',
-        model="smollm2",
-        temperature=0,
-        max_tokens=120,
-        new=True,
-    )
-    assert response.stop_reason == "repetition" and not response.interrupted
-    assert response.text.count("Hello from the notebook.") == 4
-    assert "kept repeating “Hello from the notebook.”" in response.stop_note
+    check_repetition_stop(api, "smollm2")
 
 
 def test_model_from_a_prepopulated_hugging_face_cache(tmp_path, smollm2_path, monkeypatch):

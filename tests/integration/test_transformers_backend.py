@@ -13,6 +13,7 @@ from llmux_jupyter.errors import InvalidParameter
 from llmux_jupyter.models.catalog import Catalog
 
 from ..tiny_models import build_tiny_llama, train_tokenizer
+from .repetition import check_repetition_stop
 
 QUESTION = "What is the capital of France? Answer in one word."
 
@@ -59,16 +60,7 @@ def test_smollm2_from_the_gguf_answers_and_streams(api):
 
 def test_an_answer_repeating_a_line_is_stopped_and_said(api):
     """The repetition stop on the real model (checked by the engine, so on every backend)."""
-    response = api.chat(
-        'Write a list of 10 lines, each one exactly: "Hello from the notebook."',
-        model="smollm2-hf",
-        temperature=0,
-        max_tokens=120,
-        new=True,
-    )
-    assert response.stop_reason == "repetition" and not response.interrupted
-    assert response.text.count("Hello from the notebook.") == 4
-    assert "kept repeating “Hello from the notebook.”" in response.stop_note
+    check_repetition_stop(api, "smollm2-hf")
 
 
 def test_the_conversion_is_cached_and_a_second_load_reuses_it(api, tmp_path):
