@@ -135,7 +135,7 @@ def test_a_model_that_takes_images_says_so_under_its_name(
         echo_backend, "takes_images", classmethod(lambda cls, spec: spec.name == "seeing")
     )
     specs = [echo_spec("seeing", model_file), echo_spec("blind", model_file)]
-    picker = LLM(Catalog(tmp_path / "m.json", builtins=specs)).picker()
+    picker = ModelPicker(LLM(Catalog(tmp_path / "m.json", builtins=specs)))
     try:
         assert "echo · 1000 B · takes images" in picker.rows["seeing"].about.value
         assert "images" not in picker.rows["blind"].about.value
