@@ -2,7 +2,8 @@
 SmolLM2 GGUF, greedy, in one process run, on a copy-heavy prompt (rewrite a 150-word paragraph
 with one word changed) and a free-form one. Also raw llama-cpp-python with its own
 ``LlamaPromptLookupDecoding`` (fixed 10-token guesses, the same threads as ours), to show what
-the adaptive guess length adds.
+the adaptive drafting adds (guess length, and a pause while guesses fail). Goals: copy-heavy
+at least the library's ratio, free-form at least 0.95 (drafting never costs).
 
     .venv/bin/python bench/bench_llamacpp_draft.py [--rounds 3] [--draft-tokens 10]
 """
@@ -87,6 +88,7 @@ def main() -> None:
         from llmux_jupyter.api import LLM
 
         llm = LLM()
+        llm.config.repeat_limit = 0  # speed, not quality: a looping answer runs its course
         llm.register("lookup", backend="llamacpp", path=str(SMOLLM2_GGUF))
         llm.load("smollm2", n_ctx=N_CTX)
         drafted = llm.load(
@@ -109,8 +111,8 @@ def main() -> None:
             f"{threads}, draft_tokens {args.draft_tokens}"
         )
         for label, prompt, goal in (
-            ("copy-heavy (150-word rewrite)", COPY, "goal >= 1.5"),
-            ("free-form (short story)", PROMPT, "goal: not < 0.9"),
+            ("copy-heavy (150-word rewrite)", COPY, "goal >= library's"),
+            ("free-form (short story)", PROMPT, "goal >= 0.95"),
         ):
             plain_runs, lookup_runs, library_runs = [], [], []
             plain_texts: set[str] = set()

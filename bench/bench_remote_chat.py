@@ -88,6 +88,7 @@ def main() -> None:
     try:
         client = openai.OpenAI(base_url=server.url, api_key="none")
         llm = LLM(Catalog(folder / "models.json"))
+        llm.config.repeat_limit = 0  # speed, not quality: a looping answer runs its course
         llm.register("remote", backend="openai", base_url=server.url, model=ALIAS)
         raw_openai(client, 8, 0)  # warm both paths (first answers are slower)
         ours(llm, 8, 0)

@@ -127,6 +127,7 @@ def main() -> None:
 
         (_, raw_gguf_seconds) = timed(raw_gguf_load)
         api = LLM(Catalog(Path(config) / "models.json"))
+        api.config.repeat_limit = 0  # speed, not quality: a looping answer runs its course
         cold = api.load("smollm2-hf")
         cache_note = cold.backend.load_note
         api.unload("smollm2-hf")

@@ -7,7 +7,7 @@ is the same machinery as a Python API.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .api import LLM, llm
 from .backends.base import Backend
@@ -37,6 +37,9 @@ from .errors import (
 from .models.spec import ModelSpec
 from .types.tools import ToolCall
 from .types.values import GenerationParams, Message, RequiredMemory, Task, Usage
+
+if TYPE_CHECKING:
+    from .frontends.picker import ModelPicker
 
 __all__ = [
     "LLM",
@@ -69,9 +72,19 @@ __all__ = [
     "UnsupportedTask",
     "Usage",
     "llm",
+    "picker",
     "register_backend",
 ]
 __version__ = "0.1.0"
+
+
+def picker(models: LLM | None = None) -> ModelPicker:
+    """The model picker of ``models`` (default: ``llm``): a widget to load, unload, pin and
+    choose models, with memory bars per device; it follows every change live.
+    ``picker.close()`` stops it. ipywidgets is imported here, not at ``%load_ext``."""
+    from .frontends.picker import ModelPicker
+
+    return ModelPicker(llm if models is None else models)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -20,7 +20,14 @@ from .engine.map import MapJob, MapResult
 from .engine.rerank import RerankJob
 from .engine.schemas import Schema
 from .engine.speech import SpeechStream, TranscriptionStream
-from .engine.tool_loop import DEFAULT_MAX_CALLS, Approve, Runner, ToolChatStream, ask_on_stdin
+from .engine.tool_loop import (
+    DEFAULT_MAX_CALLS,
+    TOOL_TOKENS,
+    Approve,
+    Runner,
+    ToolChatStream,
+    ask_on_stdin,
+)
 from .engine.tools import tools_of
 from .errors import CacheError, InvalidParameter, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
@@ -37,12 +44,9 @@ from .types.values import GenerationParams, Task
 from .units import parse_duration
 
 if TYPE_CHECKING:
-    from .backends.openai import ServedModel
-    from .frontends.picker import ModelPicker
-
-
-if TYPE_CHECKING:
     import numpy as np
+
+    from .backends.openai import ServedModel
 
 
 class LLM:
@@ -109,6 +113,7 @@ class LLM:
         tools: Any = None,
         tool_choice: str = "auto",
         max_tool_calls: int = DEFAULT_MAX_CALLS,
+        tool_tokens: int = TOOL_TOKENS,
         approve: bool | Approve = False,
         run_tool: Runner | None = None,
         context: str | None = None,
@@ -128,9 +133,10 @@ class LLM:
         (SchemaError, with the text on ``.raw``, if it still does not fit).
 
         ``tools`` (functions with type hints and a docstring): the model may call them
-        (``tool_choice`` auto, required, none or a tool's name; at most ``max_tool_calls``)
-        before it answers; ``approve`` (True: ask on stdin, or a function of the ToolCall)
-        may decline a call; ``run_tool`` runs each call (default: directly).
+        (``tool_choice`` auto, required, none or a tool's name; at most ``max_tool_calls``,
+        each in at most ``tool_tokens`` tokens, apart from ``max_tokens``) before it answers;
+        ``approve`` (True: ask on stdin, or a function of the ToolCall) may decline a call;
+        ``run_tool`` runs each call (default: directly).
         ``response.tool_calls`` lists the calls. The stream then yields ToolCall records
         between the text deltas.
 
@@ -148,6 +154,7 @@ class LLM:
             "schema": None if schema is None else Schema.of(schema),
             "context": context or self.config.context_policy,
             "images": [] if images is None else read_images(images),
+            "repeat_limit": self.config.repeat_limit,
         }
         if tools is None:
             chat_stream = ChatStream(self.manager, self.threads, prompt, **common)
@@ -159,6 +166,7 @@ class LLM:
                 tools=tools_of(tools),
                 choice=tool_choice,
                 max_calls=max_tool_calls,
+                tool_tokens=tool_tokens,
                 approve=ask_on_stdin if approve is True else approve or None,
                 run=run_tool,
                 **common,
@@ -482,13 +490,6 @@ class LLM:
     def use(self, name: str) -> ModelSpec:
         return self.manager.use(name)
 
-    def picker(self) -> ModelPicker:
-        """A widget to load, unload, pin and choose models, with memory bars per device;
-        it follows every change live. ``picker.close()`` stops it."""
-        from .frontends.picker import ModelPicker  # ipywidgets only when a picker is made
-
-        return ModelPicker(self)
-
     def register(
         self,
         name: str,
@@ -530,8 +531,8 @@ class LLM:
             settings=backend_class.checked_settings(settings),
             description=description,
         )
-        if force and self.manager.is_loaded(name):
-            self.manager.unload(name)  # ModelBusy while it generates: nothing changes
+        if force:
+            self.manager.unload_if_loaded(name)  # ModelBusy while it generates: nothing changes
         self.manager.catalog.register(spec, force=force)
         self.manager.events.emit("registered", name)
         return spec
@@ -552,8 +553,8 @@ class LLM:
         return served_models(source.base_url, source.api_key_env or api_key_env, spec.settings)
 
     def unregister(self, name: str) -> None:
-        if self.manager.is_loaded(name):
-            self.manager.unload(name)
+        """Forget a registered model (unloaded first if it is loaded)."""
+        self.manager.unload_if_loaded(name)
         self.manager.catalog.unregister(name)
         self.manager.events.emit("unregistered", name)
 

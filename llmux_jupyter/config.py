@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, CaselessStrEnum, Float, TraitError, Unicode, validate
+from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .engine.budgets import DEFAULT_FRACTION, plan_budgets
 from .engine.context import POLICIES
+from .engine.repetition import DEFAULT_REPEATS
 from .errors import InvalidParameter
 from .hardware.memory import DeviceMemory
 from .units import parse_duration
@@ -53,6 +54,13 @@ class LLMux(Configurable):
         "$LLMUX_DATA_DIR (default <jupyter data dir>/llmux): %llm history searches it and "
         "threads resume from it after a restart. False: nothing is written (%%llm --no-log "
         "does it for one cell).",
+    ).tag(config=True)
+
+    repeat_limit = Int(
+        DEFAULT_REPEATS,
+        min=0,
+        help="Stop an answer once the same line or sentence (or a run of up to three) has come "
+        "this many times in a row, and say so; 0 never stops one.",
     ).tag(config=True)
 
     @validate("memory_budget")

@@ -14,6 +14,10 @@ from typing import Any
 from ..errors import BackendNotInstalled, GenerationError, InvalidParameter
 
 EXTRA_HINT = "pip install 'llmux-jupyter[tools]'"
+# Numbers under a schema: at most 15 integer digits (exact in a float) and 8 decimals. A small
+# model otherwise writes digits until its token cap ({"x": 1000000000...), and the answer is cut.
+INTEGER_DIGITS = 15
+DECIMALS = 8
 
 
 def _llguidance() -> Any:
@@ -25,11 +29,12 @@ def _llguidance() -> Any:
 
 
 def json_grammar(schema: dict[str, Any], tokenizer: Any) -> str:
-    """The llguidance grammar of a JSON schema (compact JSON), checked against the tokenizer."""
+    """The llguidance grammar of a JSON schema (compact JSON, numbers of a sane length: see
+    ``bounded_numbers``), checked against the tokenizer."""
     llguidance = _llguidance()
     try:
         grammar = llguidance.LLMatcher.grammar_from_json_schema(
-            schema, defaults={"whitespace_flexible": False}
+            bounded_numbers(schema), defaults={"whitespace_flexible": False}
         )
     except ValueError as error:
         raise InvalidParameter(f"Not a JSON schema llguidance can read: {error}.") from None
@@ -40,6 +45,32 @@ def json_grammar(schema: dict[str, Any], tokenizer: Any) -> str:
             "(llguidance supports most of JSON Schema, see its docs)."
         )
     return grammar
+
+
+def bounded_numbers(schema: Any) -> Any:
+    """``schema`` with every integer and number given the digits a decoder may write: bounds
+    of 15 digits where it sets none, and for numbers at most 8 decimals (``multipleOf``), so
+    the grammar ends every number (llguidance's unbounded ``[0-9]*`` otherwise lets a small
+    model go on). Only the decoding changes; answers are validated against the schema as
+    given."""
+    if isinstance(schema, list):
+        return [bounded_numbers(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: bounded_numbers(value) for key, value in schema.items()}
+    named = schema.get("type")  # a property may be called "type": its schema is a dict
+    types = {t for t in (named if isinstance(named, list) else [named]) if isinstance(t, str)}
+    if types & {"integer", "number"}:
+        largest = 10**INTEGER_DIGITS - 1
+        low = schema.get("minimum", schema.get("exclusiveMinimum"))
+        high = schema.get("maximum", schema.get("exclusiveMaximum"))
+        if low is None and (high is None or high >= -largest):
+            bounded["minimum"] = -largest
+        if high is None and (low is None or low <= largest):
+            bounded["maximum"] = largest
+        if "number" in types and "multipleOf" not in schema:
+            bounded["multipleOf"] = 10.0**-DECIMALS
+    return bounded
 
 
 class RowMatchers:

@@ -5,9 +5,12 @@ have chosen: greedy answers stay the same, and come faster when the guesses are 
 ``AdaptiveDraft`` is that ``draft_model``. It asks a proposer — prompt lookup (llama-cpp-python's
 ``LlamaPromptLookupDecoding``) or a small GGUF model with the same vocabulary — for up to
 ``draft_tokens`` tokens; after a rejection the next guess is shorter, after full acceptance
-longer, so free-form text (where guesses fail) costs little. It counts drafted and accepted
-tokens: a round counts once the model has checked it, which shows at the next call, so the
-last round of an answer (cut short when the answer ended) is left out of the counts.
+longer. After two rounds in a row with nothing accepted it stops sending guesses (free-form
+text, where they fail, then costs nothing to check) but keeps asking the proposer and
+watching: once its guess would have been right twice in a row (the text started copying),
+it drafts again. It counts drafted and accepted tokens: a round counts once the model has
+checked it, which shows at the next call, so the last round of an answer (cut short when
+the answer ended) is left out of the counts.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 DEFAULT_DRAFT_TOKENS = 10
 MAX_DRAFT_TOKENS = 64
 LOOKUP_NGRAM = 2  # LlamaPromptLookupDecoding's default n-gram size
+PAUSE_AFTER_MISSES = 2  # rounds in a row with nothing accepted: stop sending guesses
+RESUME_AFTER_HITS = 2  # unsent guesses in a row whose first token came true: draft again
 # Proposes up to ``count`` tokens to follow ``input_ids``.
 Proposer = Callable[["np.ndarray", int], "np.ndarray"]
 
@@ -116,6 +121,10 @@ class AdaptiveDraft:
         self._answer = DraftStats(self.name)
         self._size = self.most
         self._pending: tuple[int, np.ndarray] | None = None
+        self._misses = 0
+        self.paused = False
+        self._watched: tuple[int, np.ndarray] | None = None  # the last guess not sent
+        self._hits = 0
         # The first call sees the prompt and the first answer token: the prompt's true
         # length (the context's end also holds guesses not yet checked).
         self.prompt_tokens: int | None = None
@@ -130,10 +139,26 @@ class AdaptiveDraft:
         if self.prompt_tokens is None:
             self.prompt_tokens = len(input_ids) - 1
         self._settle(input_ids)
+        if self.paused and self._still_paused(input_ids):
+            self._pending = None
+            return input_ids[:0]
         size = max(0, min(self._size, self.n_ctx - len(input_ids)))
         guess = self.propose(input_ids, size)[:size] if size else input_ids[:0]
         self._pending = (len(input_ids), guess)
         return guess
+
+    def _still_paused(self, input_ids: np.ndarray) -> bool:
+        """While paused: would the last unsent guess have been right? Resume after
+        ``RESUME_AFTER_HITS`` such guesses in a row; else watch the next one."""
+        if self._watched is not None:
+            start, guess = self._watched
+            came = input_ids[start : start + 1].tolist()
+            self._hits = self._hits + 1 if len(guess) and guess[:1].tolist() == came else 0
+        if self._hits >= RESUME_AFTER_HITS:
+            self.paused, self._misses, self._size, self._watched = False, 0, self.most, None
+            return False
+        self._watched = (len(input_ids), self.propose(input_ids, 1)[:1])
+        return True
 
     def _settle(self, input_ids: np.ndarray) -> None:
         """Count the previous round: its guesses that now stand in the context."""
@@ -146,6 +171,9 @@ class AdaptiveDraft:
                 break
             accepted += 1
         self._answer += DraftStats(self.name, len(guess), accepted)
+        self._misses = 0 if accepted else self._misses + 1
+        if self._misses >= PAUSE_AFTER_MISSES:
+            self.paused, self._hits, self._watched = True, 0, None
         if accepted == len(guess):
             self._size = min(self.most, self._size + 2)
         else:

@@ -241,9 +241,17 @@ class Bench(Job[RequestRecord]):
         )
 
     def _stream(self, model: str, prompt: str, params: GenerationParams) -> ChatStream:
-        """A chat request in a fresh thread that is not kept; the bench's cancel stops it."""
+        """A chat request in a fresh thread that is not kept; the bench's cancel stops it. No
+        repetition stop: every request runs as the raw library would, to compare speeds."""
         stream = ChatStream(
-            self._manager, Threads(), prompt, model=model, thread="bench", new=True, params=params
+            self._manager,
+            Threads(),
+            prompt,
+            model=model,
+            thread="bench",
+            new=True,
+            params=params,
+            repeat_limit=0,
         )
         stream.cancel_event = self.cancel_event
         return stream

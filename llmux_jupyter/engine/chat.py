@@ -16,6 +16,7 @@ from .context import Fit, check_policy
 from .conversation import Thread, Threads, Turn, kept_in_thread
 from .jobs import ModelJob
 from .manager import ModelManager
+from .repetition import DEFAULT_REPEATS, RepetitionGuard
 from .schemas import Schema
 from .thread_fit import fit_thread, turn_tokens
 
@@ -35,8 +36,10 @@ class ChatResponse:
     interrupted: bool = False
     created: float = field(default_factory=time.time)
     draft: DraftStats | None = None  # speculative decoding's counts, when the backend drafted
-    # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted.
+    # Why the model stopped, when the backend says: stop, max_tokens, context_full, interrupted;
+    # or repetition (we stopped an answer that kept repeating itself).
     stop_reason: str | None = None
+    repeated: str | None = None  # what kept coming, when stop_reason is repetition
     context: Fit | None = None  # how the thread was fitted to the model's context window
     # The validated instance of the schema asked for (``llm.chat(..., schema=X)``).
     value: Any = None
@@ -68,6 +71,8 @@ class ChatResponse:
             found["draft"] = self.draft.as_dict()
         if self.context is not None and self.context.window is not None:
             found["context"] = self.context.as_dict()
+        if self.stop_reason is not None:
+            found["stop_reason"] = self.stop_reason
         if self.schema is not None:
             found["schema"] = self.schema
         if self.tool_calls:
@@ -88,6 +93,17 @@ class ChatResponse:
                 "continue with --new or load with a larger --set n_ctx"
             )
         return ". ".join(filter(None, notes))
+
+    @property
+    def stop_note(self) -> str:
+        """A quiet line when we stopped the answer for repeating itself, else ''."""
+        if self.stop_reason != "repetition" or self.repeated is None:
+            return ""
+        return (
+            f"⏹ repetition: the answer was stopped as it kept repeating “{self.repeated[:80]}”; "
+            "ask again with a higher --temperature, or allow it with "
+            "%config LLMux.repeat_limit = 0"
+        )
 
     def __str__(self) -> str:
         return self.text
@@ -122,6 +138,7 @@ class ChatStream(ModelJob[Any]):
         schema: Schema | None = None,
         images: Sequence[Image] = (),
         image_offsets: Sequence[int] = (),
+        repeat_limit: int = DEFAULT_REPEATS,
     ) -> None:
         if not prompt.strip():
             raise InvalidParameter("The prompt is empty: write something for the model to answer.")
@@ -146,6 +163,7 @@ class ChatStream(ModelJob[Any]):
         self._sent: list[Message] = []
         self._usage = Usage()
         self._reported = 0.0
+        self._repetition = RepetitionGuard(repeat_limit)
 
     def _check_images(self, takes_images: bool | None) -> None:
         """ImagesNotSupported when the model is known to take only text."""
@@ -219,7 +237,9 @@ class ChatStream(ModelJob[Any]):
     def _complete(self, response: ChatResponse, summary: dict[str, Any]) -> None:
         """Add to the response what a subclass knows (before anyone sees it)."""
 
-    def _on_item(self, count: int, elapsed: float) -> None:
+    def _on_item(self, item: Any, count: int, elapsed: float) -> None:
+        if isinstance(item, str) and self._repetition.feed(item):
+            self.stop("repetition")
         if count == 1:
             self._usage.time_to_first_token_s = elapsed
         if elapsed - self._reported >= PROGRESS_INTERVAL_S:
@@ -273,7 +293,8 @@ class ChatStream(ModelJob[Any]):
             thread=self.thread_name,
             interrupted=interrupted,
             draft=summary.get("draft"),
-            stop_reason=summary.get("stop_reason"),
+            stop_reason=self.stopped or summary.get("stop_reason"),
+            repeated=self._repetition.repeated,
             context=self._fit,
             images=self._sent_images(),
             prompt=self.prompt,

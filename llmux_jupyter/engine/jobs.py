@@ -19,6 +19,29 @@ from ..types.values import Task
 from .manager import ModelManager
 
 Item = TypeVar("Item")
+POLL_S = 0.05
+
+
+class JobCancel(threading.Event):
+    """What a running job hands its backend: set when the job stops itself (``stop``) or when
+    the cancel it was given is set (the interrupt, or a bench's or comparison's cancel, shared
+    by its jobs), so a job that stops itself never stops the others."""
+
+    def __init__(self, given: threading.Event) -> None:
+        super().__init__()
+        self.given = given
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.given.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = POLL_S if end is None else min(POLL_S, end - time.monotonic())
+            if left <= 0:
+                return False
+            super().wait(left)
+        return True
 
 
 def task_model(manager: ModelManager, name: str | None, task: Task) -> str:
@@ -65,12 +88,21 @@ class ModelJob(Job[Item]):
         self.model = self.choose_model(manager, model)
         self._manager = manager
         self.provenance: dict[str, Any] = {}
+        # Why the job stopped the backend itself (e.g. "repetition"): not an interrupt.
+        self.stopped: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """Stop this job's backend between two pieces for ``reason`` (what was made is
+        kept); a cancel shared with other jobs stays as it is."""
+        self.stopped = reason
+        self.cancel_event.set()
 
     def choose_model(self, manager: ModelManager, name: str | None) -> str:
         """The model to run: ``name`` (or the task's default), checked to do the job's task."""
         return task_model(manager, name, self.task)
 
     def _run(self) -> Iterator[Item]:
+        self.cancel_event = JobCancel(self.cancel_event)  # what this run sets, it sets alone
         with self._manager.using(self.model) as loaded:
             items: list[Item] = []
             summary: dict[str, Any] = {}
@@ -85,7 +117,7 @@ class ModelJob(Job[Item]):
                         summary = stop.value or {}
                         break
                     items.append(item)
-                    self._on_item(len(items), time.perf_counter() - started)
+                    self._on_item(item, len(items), time.perf_counter() - started)
                     yield item
             except (GeneratorExit, KeyboardInterrupt):
                 interrupted = True
@@ -98,6 +130,7 @@ class ModelJob(Job[Item]):
                 if not failed:
                     seconds = time.perf_counter() - started
                     interrupted = interrupted or self.cancel_event.is_set()
+                    interrupted = interrupted and self.stopped is None
                     self.provenance = {
                         "model": self.model,
                         "backend": loaded.spec.backend,
@@ -112,7 +145,7 @@ class ModelJob(Job[Item]):
     def _produce(self, backend: Backend) -> Iterator[Item]:
         """The backend's generator of pieces (its return value is the summary)."""
 
-    def _on_item(self, count: int, elapsed: float) -> None:
+    def _on_item(self, item: Item, count: int, elapsed: float) -> None:
         """Called as the ``count``-th piece arrives, ``elapsed`` seconds after the start."""
 
     @abstractmethod

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend
@@ -27,7 +27,7 @@ from ..errors import (
 from ..hardware.memory import host_devices, process_rss, return_freed_memory
 from ..models.catalog import Catalog
 from ..models.spec import LoadOptions, ModelSpec
-from ..types.values import RequiredMemory, Task
+from ..types.values import DraftStats, RequiredMemory, Task
 from ..units import format_bytes, format_duration, parse_duration
 from .budgets import DeviceBudget, charges, plan_budgets
 from .events import EventBus
@@ -40,7 +40,9 @@ DEFAULT = "default"
 
 @dataclass
 class LoadedModel:
-    """A model in memory and what we know about it."""
+    """A model in memory and what we know about it. Once unloaded (by a command, keep-alive
+    or eviction, possibly on another thread) ``backend`` is None; what the load was (device,
+    note, times) stays readable."""
 
     spec: ModelSpec
     backend: Backend
@@ -53,14 +55,25 @@ class LoadedModel:
     keep_alive: float | None = DEFAULT_KEEP_ALIVE
     pinned: bool = False
     busy: int = 0
+    device: str = field(init=False)  # where it was loaded
+    load_note: str = field(init=False)  # what the backend said about the load, or ''
+
+    def __post_init__(self) -> None:
+        self.device = self.backend.device
+        self.load_note = self.backend.load_note
 
     @property
     def name(self) -> str:
         return self.spec.name
 
     @property
-    def device(self) -> str:
-        return self.backend.device
+    def unloaded(self) -> bool:
+        return self.backend is None
+
+    def draft_totals(self) -> DraftStats | None:
+        """Speculative decoding's counts since the load (None without a draft, or unloaded)."""
+        backend = self.backend  # read once: another thread may unload it meanwhile
+        return None if backend is None else backend.draft_totals()
 
     @property
     def state(self) -> str:
@@ -175,21 +188,26 @@ class ModelManager:
         return spec
 
     def pin(self, name: str, pinned: bool = True) -> LoadedModel:
-        """A pinned model is never evicted and ignores keep-alive."""
+        """A pinned model is never evicted and ignores keep-alive (unpinning an idle model
+        whose keep-alive is 0 unloads it: check ``unloaded``)."""
         return self._change(name, pinned=pinned)
 
     def set_keep_alive(self, name: str, seconds: float | None) -> LoadedModel:
-        """Seconds an idle model stays loaded (None: forever; 0: unload as soon as idle)."""
+        """Seconds an idle model stays loaded (None: forever; 0: unload as soon as idle, so
+        now if it is idle: check ``unloaded``)."""
         return self._change(name, keep_alive=seconds)
 
-    def _change(self, name: str, **fields: Any) -> LoadedModel:
-        """Set a loaded model's fields, tell the listeners, and restart its keep-alive clock."""
+    def _change(self, name: str, unload_idle: bool = True, **fields: Any) -> LoadedModel:
+        """Set a loaded model's fields, tell the listeners, and restart its keep-alive clock;
+        an idle model whose keep-alive is now 0 is unloaded at once, unless ``unload_idle``
+        is False (then its next use unloads it)."""
         with self._lock:
             model = self.get_loaded(name)
             for field_name, value in fields.items():
                 setattr(model, field_name, value)
             self.events.emit("changed", name, **fields)
-            self._after_use(model)
+            if unload_idle or model.keep_alive != 0:
+                self._after_use(model)
             return model
 
     # -- loading and unloading -------------------------------------------------
@@ -210,10 +228,11 @@ class ModelManager:
         with self._lock:
             current = self._loaded.get(name)
             if current is not None and (options is None or self._same_load(current, options)):
-                if pin is not None:
-                    self.pin(name, pin)
+                changes: dict[str, Any] = {} if pin is None else {"pinned": pin}
                 if keep_alive != DEFAULT:
-                    self.set_keep_alive(name, seconds)
+                    changes["keep_alive"] = seconds
+                if changes:  # as a new load would: keep-alive 0 unloads after the next use
+                    self._change(name, unload_idle=False, **changes)
                 return current
             spec = self.catalog.get(name)
             backend, estimate = self._prepare(spec, options or LoadOptions())
@@ -377,6 +396,15 @@ class ModelManager:
             self.events.emit("unloading", name)
             self._remove(model, "unloaded")
 
+    def unload_if_loaded(self, name: str) -> bool:
+        """Unload ``name`` if it is loaded, in one step (keep-alive may unload it meanwhile);
+        whether it was. ModelBusy while it generates."""
+        with self._lock:
+            if name not in self._loaded:
+                return False
+            self.unload(name)
+            return True
+
     def unload_all(self) -> list[str]:
         """Unload every model (none if any is busy); returns the names unloaded."""
         with self._lock:
@@ -425,11 +453,12 @@ class ModelManager:
             self._timer.schedule(model.name, when)
 
     def _expire(self, name: str) -> None:
-        """Timer thread: unload ``name`` if its keep-alive really ran out."""
+        """Timer thread: unload ``name`` if its keep-alive really ran out (keep-alive 0 is
+        not a deadline: the end of the next use unloads it)."""
         with self._lock:
             model = self._loaded.get(name)
             when = model.expires_at if model is not None else None
-            if model is None or when is None:
+            if model is None or when is None or model.keep_alive == 0:
                 return
             if when > time.time():
                 self._timer.schedule(name, when)

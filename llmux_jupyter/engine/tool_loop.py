@@ -1,17 +1,20 @@
 """The tool loop: the model calls the user's functions, sees their results, then answers.
 
 A backend with native tools (``Backend.native_tools``: the server's ``tools``) decides and
-writes the calls itself. For the others each round is constrained: a "call a tool or
-answer" step (JSON under an enum of the tool names), then the arguments under the tool's
-schema. Calls run in the caller's thread; their ToolCall records are yielded between the
-text deltas of the final answer.
+writes the calls itself. A model whose chat template knows tools (``template_tools``) writes
+them in the template's own syntax (``tool_syntax``) when the choice is auto: its answer
+streams once it is plainly not a call. Otherwise each round is constrained: a "call a tool
+or answer" step (JSON under an enum of the tool names), then the arguments under the tool's
+schema. A call has its own token budget (``tool_tokens``), apart from the answer's
+``max_tokens``. Calls run in the caller's thread; their ToolCall records are yielded between
+the text deltas of the final answer.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -19,15 +22,16 @@ from ..backends.base import Backend
 from ..backends.image_parts import openai_message
 from ..errors import InvalidParameter, UnsupportedTask
 from ..types.tools import ToolCall, shortened
-from ..types.values import Message
+from ..types.values import GenerationParams, Message
 from .chat import ChatResponse, ChatStream
 from .conversation import Turn, with_results
+from .tool_syntax import may_be_call, written_calls
 from .tools import Tool
 
 CHOICES = ("auto", "required", "none")
 DEFAULT_MAX_CALLS = 5
 DECISION_TOKENS = 24
-ARGUMENT_TOKENS = 256
+TOOL_TOKENS = 256
 MODEL_RESULT_CHARS = 2000
 ANSWER = "answer"
 
@@ -52,7 +56,7 @@ class ToolChatStream(ChatStream):
 
     ``approve`` (given a call before it runs) may decline it; ``run`` runs a call (the front
     end lets the interrupt raise inside it). At most ``max_calls`` calls, then the model
-    answers without tools.
+    answers without tools. ``tool_tokens``: the most tokens one call may take.
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class ToolChatStream(ChatStream):
         max_calls: int = DEFAULT_MAX_CALLS,
         approve: Approve | None = None,
         run: Runner | None = None,
+        tool_tokens: int = TOOL_TOKENS,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +77,9 @@ class ToolChatStream(ChatStream):
             raise InvalidParameter(f"A tool may not be named {ANSWER!r}: rename the function.")
         if max_calls < 0:
             raise InvalidParameter(f"max tool calls must be 0 or more, not {max_calls}.")
+        if tool_tokens < 1:
+            raise InvalidParameter(f"tool tokens must be 1 or more, not {tool_tokens}.")
+        self.tool_tokens = tool_tokens
         self.tools = {tool.name: tool for tool in tools}
         self.choice = check_choice(choice, tools)
         self.max_calls = max_calls
@@ -90,6 +98,8 @@ class ToolChatStream(ChatStream):
         messages = self._messages(backend)
         if backend.native_tools:
             return self._native(backend, messages)
+        if self.choice == "auto" and backend.template_tools():
+            return self._template(backend, messages)
         return self._constrained(backend, messages)
 
     def _may_call(self) -> bool:
@@ -99,7 +109,8 @@ class ToolChatStream(ChatStream):
         return not self.limit_reached
 
     def _constrained(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
-        if backend.template_tools():  # the chat template describes the tools itself
+        template = backend.template_tools()
+        if template:  # the chat template describes the tools itself
             self.params = replace(self.params, tools=tuple(t.openai() for t in self.tools.values()))
         else:
             messages = with_tools_prompt(messages, list(self.tools.values()))
@@ -111,7 +122,7 @@ class ToolChatStream(ChatStream):
             if name == ANSWER or self.cancel_event.is_set():
                 break
             tool = self.tools[name]
-            arguments = self._generate(backend, messages, tool.parameters, ARGUMENT_TOKENS, counts)
+            arguments = self._generate(backend, messages, tool.parameters, self.tool_tokens, counts)
             if self.cancel_event.is_set():
                 break
             parsed = _loads(arguments)
@@ -121,13 +132,69 @@ class ToolChatStream(ChatStream):
             yield call
             messages[-1] = replace(messages[-1], content=with_results(self.prompt, self.calls))
             forced = None
+            if template and not self.cancel_event.is_set():  # the first call was forced:
+                answer = yield from self._template(backend, messages)  # it goes on by itself
+                return _added(counts, answer or {})
         if self.cancel_event.is_set():
             return counts
-        answer = yield from backend.generate(messages, self.params, self.cancel_event)
+        answer = yield from backend.generate(messages, _untooled(self.params), self.cancel_event)
         return _added(counts, answer or {})
 
-    def _repeated(self, name: str, arguments: dict[str, Any]) -> bool:
+    def _repeated(self, name: str, arguments: dict[str, Any] | None) -> bool:
         return any(c.name == name and c.arguments == arguments for c in self.calls)
+
+    def _template(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
+        """Rounds in which the model writes its calls in its template's syntax, or answers."""
+        offered = tuple(tool.openai() for tool in self.tools.values())
+        cap = self.params.max_tokens
+        budget = None if cap is None else max(cap, self.tool_tokens)
+        counts = {"prompt_tokens": 0, "completion_tokens": 0}
+        while self._may_call():
+            params = replace(self.params, tools=offered, max_tokens=budget)
+            requests, summary = yield from self._written(backend, messages, params)
+            _added(counts, summary)
+            if requests is None:  # the answer, streamed as it came
+                return {**summary, **counts}
+            fresh = [r for r in requests if not self._repeated(r["name"], _loads(r["arguments"]))]
+            if not fresh:
+                break  # their results are already in the conversation: answer with them
+            for request in fresh:
+                yield self._requested(request)
+                if self.cancel_event.is_set():
+                    return counts
+            messages[-1] = Message("user", with_results(self.prompt, self.calls))
+        if self.cancel_event.is_set():
+            return counts
+        answer = yield from backend.generate(messages, _untooled(self.params), self.cancel_event)
+        return _added(counts, answer or {})
+
+    def _written(
+        self, backend: Backend, messages: list[Message], params: GenerationParams
+    ) -> Generator[str, None, tuple[list[dict[str, str]] | None, dict[str, Any]]]:
+        """One free generation: the calls it wrote (nothing shown), or None once it streamed
+        as the answer. The text is held back while it may still become a call; an answer is
+        cut at the answer's own ``max_tokens`` (the generation may run to the tool budget)."""
+        generation = _Returned(backend.generate(messages, params, self.cancel_event))
+        held: list[str] | None = []
+        shown, cap = 0, self.params.max_tokens
+        for piece in generation:
+            if held is not None:
+                held.append(piece)
+                if may_be_call(text := "".join(held)):
+                    continue
+                shown, piece, held = len(held) - 1, text, None
+            shown += 1
+            yield piece
+            if cap is not None and shown >= cap and not self.cancel_event.is_set():
+                self.stop("max_tokens")
+        summary = generation.value or {}
+        if held is None:
+            return None, summary
+        text = "".join(held)
+        requests = written_calls(text, self.tools)
+        if requests is None and text:
+            yield text  # an answer that looked like a call at first (e.g. JSON)
+        return requests, summary
 
     def _decide(
         self, backend: Backend, messages: list[Message], may_answer: bool, counts: dict
@@ -153,14 +220,10 @@ class ToolChatStream(ChatStream):
     ) -> str:
         """One constrained generation, whole (it is not shown: its call is)."""
         params = replace(self.params, max_tokens=max_tokens, stop=(), json_schema=schema)
-        pieces = backend.generate(messages, params, self.cancel_event)
-        text = []
-        while True:
-            try:
-                text.append(next(pieces))
-            except StopIteration as stop:
-                _added(counts, stop.value or {})
-                return "".join(text)
+        generation = _Returned(backend.generate(messages, params, self.cancel_event))
+        text = "".join(generation)
+        _added(counts, generation.value or {})
+        return text
 
     def _native(self, backend: Backend, messages: list[Message]) -> Iterator[Any]:
         limit = backend.image_limit()
@@ -256,6 +319,18 @@ class ToolChatStream(ChatStream):
         super()._finish(text, summary, seconds, interrupted)
 
 
+class _Returned:
+    """Iterate a generator's pieces; what it returns (the backend's summary) lands on
+    ``value``."""
+
+    def __init__(self, generator: Generator[str, None, Any]) -> None:
+        self._generator = generator
+        self.value: Any = None
+
+    def __iter__(self) -> Iterator[str]:
+        self.value = yield from self._generator
+
+
 def ask_on_stdin(call: ToolCall) -> bool:
     """Ask the user (input()) whether to run a call; only y or yes runs it."""
     answer = input(f"Run {call.signature()}? [y/N] ")
@@ -273,6 +348,12 @@ def with_tools_prompt(messages: list[Message], tools: list[Tool]) -> list[Messag
     if messages and messages[0].role == "system":
         return [Message("system", f"{messages[0].content}\n\n{described}"), *messages[1:]]
     return [Message("system", described), *messages]
+
+
+def _untooled(params: GenerationParams) -> GenerationParams:
+    """The final answer's parameters: no tools in the template (their results are in the
+    question), so the model answers instead of writing another call."""
+    return replace(params, tools=())
 
 
 def _loads(text: str) -> dict[str, Any] | None:

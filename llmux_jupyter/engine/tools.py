@@ -25,14 +25,13 @@ class Tool:
     _model: Any  # the pydantic model of the arguments
 
     @classmethod
-    def of(cls, function: Any) -> Tool:
-        """The tool of a function with type hints on every parameter and a docstring."""
+    def of(cls, function: Any, label: str | None = None) -> Tool:
+        """The tool of a function with type hints on every parameter and a docstring;
+        ``label`` names the value in the error when it is not one (e.g. the variable)."""
         if isinstance(function, Tool):
             return function
         if not inspect.isfunction(function) and not inspect.ismethod(function):
-            raise ToolDefinitionError(
-                f"{_shown(function)} is not a function: give functions defined in the notebook."
-            )
+            raise ToolDefinitionError(_not_a_function(label or _shown(function), function))
         name = function.__name__
         if not inspect.getdoc(function):
             raise ToolDefinitionError(
@@ -70,10 +69,12 @@ class Tool:
         }
 
 
-def tools_of(functions: Any) -> list[Tool]:
-    """Tools of a function or a list of functions (names must be unique)."""
+def tools_of(functions: Any, labels: list[str] | None = None) -> list[Tool]:
+    """Tools of a function or a list of functions (names must be unique); ``labels`` name
+    the values in errors (default: the values themselves)."""
     items = list(functions) if isinstance(functions, (list, tuple)) else [functions]
-    tools = [Tool.of(item) for item in items]
+    names_for = labels or [None] * len(items)
+    tools = [Tool.of(item, label) for item, label in zip(items, names_for, strict=True)]
     names = [tool.name for tool in tools]
     if not tools:
         raise ToolDefinitionError("No tools given: name at least one function.")
@@ -130,3 +131,16 @@ def _arguments_model(function: Callable[..., Any], documented: list[Any]) -> Any
 
 def _shown(value: Any) -> str:
     return getattr(value, "__name__", None) or repr(value)[:60]
+
+
+def _not_a_function(label: str, value: Any) -> str:
+    """Why ``value`` (called ``label``) cannot be a tool: what it is instead."""
+    if not callable(value):
+        kind = type(value).__name__
+        article = "an" if kind[0].lower() in "aeiou" else "a"
+        return f"{label} is {article} {kind}, not a function: give functions defined in Python."
+    kind = "class" if isinstance(value, type) else "built-in" if inspect.isbuiltin(value) else ""
+    return (
+        f"{label} is a {kind or type(value).__name__}, not a Python function with type hints: "
+        "wrap it in a function defined in the notebook."
+    )

@@ -13,7 +13,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from ..config import FORMATS
 from ..engine.bench import DEFAULT_MAX_TOKENS, DEFAULT_PROMPTS
 from ..engine.context import POLICIES
-from ..engine.tool_loop import DEFAULT_MAX_CALLS
+from ..engine.tool_loop import DEFAULT_MAX_CALLS, TOOL_TOKENS
 from ..types.values import DTYPES, Task
 from .quoting import split_arguments
 
@@ -75,6 +75,13 @@ def cell_parser() -> LineParser:
     )
     parser.add_argument(
         "--max-tool-calls", type=int, default=DEFAULT_MAX_CALLS, metavar="N", help="(5)"
+    )
+    parser.add_argument(
+        "--tool-tokens",
+        type=int,
+        default=TOOL_TOKENS,
+        metavar="N",
+        help=f"most tokens for one tool call, apart from --max-tokens ({TOOL_TOKENS})",
     )
     parser.add_argument("--approve", action="store_true", help="ask before each tool call")
     parser.add_argument(

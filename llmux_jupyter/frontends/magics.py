@@ -140,9 +140,8 @@ class LLMuxMagics(Magics):
         response = stream.response
         assert response is not None
         empty = not response.text.strip() and not response.interrupted
-        note = ". ".join(
-            filter(None, [response.context_note, empty_answer_note(response) if empty else ""])
-        )
+        notes = [response.context_note, response.stop_note]
+        note = ". ".join(filter(None, [*notes, empty_answer_note(response) if empty else ""]))
         if response.tool_limit_reached:
             note = f"(answered without tools after {args.max_tool_calls} calls: --max-tool-calls)"
         if response.schema is not None:
@@ -297,6 +296,7 @@ class LLMuxMagics(Magics):
         if args.dtype is not None:
             settings["dtype"] = args.dtype
         keep_alive = DEFAULT if args.keep_alive is None else args.keep_alive
+        before = next((m for m in self.llm.ps() if m.name == args.name), None)
         model = self.llm.load(
             args.name,
             device=args.device,
@@ -305,20 +305,17 @@ class LLMuxMagics(Magics):
             draft=args.draft,
             **settings,
         )
-        note = f" {model.backend.load_note}." if model.backend.load_note else ""
-        print(
-            f"{model.name} loaded on {model.device} in {model.load_seconds:.2f} s "
-            f"({format_bytes(model.estimate.total)} estimated, "
-            f"{format_bytes(model.measured.total)} measured).{note}"
-        )
+        print(_load_message(model, already=model is before))
 
     def _pin(self, args: Namespace) -> None:
         model = self.llm.pin(args.name, args.command == "pin")
-        print(f"{model.name} is {'pinned' if model.pinned else 'no longer pinned'}.")
+        said = f"{model.name} is {'pinned' if model.pinned else 'no longer pinned'}"
+        # Unpinned, an idle model with keep-alive 0 goes at once (as %llm keep-alive NAME 0).
+        print(f"{said}; keep-alive 0 unloaded it." if model.unloaded else f"{said}.")
 
     def _keep_alive(self, args: Namespace) -> None:
         model = self.llm.keep_alive(args.name, args.duration)
-        if self.llm.manager.is_loaded(model.name):
+        if not model.unloaded:
             print(f"{model.name} stays loaded {format_duration(model.keep_alive)} when idle.")
         else:
             print(f"{model.name} was idle and is now unloaded.")
@@ -419,7 +416,9 @@ class LLMuxMagics(Magics):
         print(f"{spec.name} is now the default for {target}.")
 
     def _picker(self, args: Namespace) -> None:
-        display(self.llm.picker())
+        from .picker import ModelPicker  # ipywidgets only when a picker is made
+
+        display(ModelPicker(self.llm))
 
     def _register(self, args: Namespace) -> None:
         replaced = args.name in self.llm.manager.catalog.names()
@@ -509,7 +508,29 @@ def _draft(model: LoadedModel) -> str:
     """The draft in use for speculative decoding, with its counts when the backend has them."""
     if model.options.draft is None:
         return "-"
-    return str(model.backend.draft_totals() or model.options.draft.name)
+    return str(model.draft_totals() or model.options.draft.name)
+
+
+def _load_message(model: LoadedModel, already: bool) -> str:
+    """What ``%llm load`` did: loaded (or found loaded), and when keep-alive unloads it.
+    ``model`` may be unloaded already (a keep-alive that ran out on the timer's thread)."""
+    if already:
+        said = (
+            f"{model.name} is already loaded on {model.device} (since "
+            f"{_clock(model.loaded_at)}; keep-alive {format_duration(model.keep_alive)})."
+        )
+    else:
+        note = f" {model.load_note}." if model.load_note else ""
+        said = (
+            f"{model.name} loaded on {model.device} in {model.load_seconds:.2f} s "
+            f"({format_bytes(model.estimate.total)} estimated, "
+            f"{format_bytes(model.measured.total)} measured).{note}"
+        )
+    if model.unloaded:
+        return f"{said} Its keep-alive ({format_duration(model.keep_alive)}) has unloaded it since."
+    if model.keep_alive == 0 and not model.pinned:
+        return f"{said} Keep-alive 0: it unloads after its next use."
+    return said
 
 
 def _shorten(text: str, width: int = 160) -> str:

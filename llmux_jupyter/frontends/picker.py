@@ -1,4 +1,5 @@
-"""The model picker, ``llm.picker()``: an ipywidgets panel that drives the kernel's multiplexer.
+"""The model picker, ``llmux_jupyter.picker()`` or ``%llm picker``: an ipywidgets panel that
+drives the kernel's multiplexer.
 
 This module is imported only when a picker is created, so ``%load_ext`` never imports
 ipywidgets. The panel follows the manager's events, which may come from any thread (a cell,

@@ -1,6 +1,6 @@
-"""The model picker (``llm.picker()``) rendered by the ipywidgets manager of JupyterLab and of
-Notebook 7 (the same tests in each) in a real Chromium, driving the real SmolLM2 in the
-notebook's kernel.
+"""The model picker (``llmux_jupyter.picker()``) rendered by the ipywidgets manager of
+JupyterLab and of Notebook 7 (the same tests in each) in a real Chromium, driving the real
+SmolLM2 in the notebook's kernel.
 
 The tests run in file order on their own notebook and kernel: show the picker, click Load,
 click Use, follow an unload typed in another cell, then show a button's error in the widget.
@@ -34,7 +34,7 @@ def assert_fits(jupyter: Jupyter) -> None:
 
 def test_picker_renders_every_model_not_loaded(jupyter: Jupyter):
     jupyter.run_done("%load_ext llmux_jupyter\nfrom llmux_jupyter import llm")
-    jupyter.run_done("picker = llm.picker()\npicker")
+    jupyter.run_done("import llmux_jupyter\npicker = llmux_jupyter.picker()\npicker")
     picker = jupyter.page.locator(".llmux-picker")
     expect(picker).to_be_visible(timeout=WAIT_MS)
     expect(control(jupyter, "badge")).to_have_text("not loaded")

@@ -21,7 +21,7 @@ def test_load_ext_is_silent_and_the_magics_and_picker_work(jupyter: Jupyter):
     )
     assert "Paris" in answer
     assert "smollm2" in jupyter.run_done("%llm ps")
-    jupyter.run_done("llm.picker()")
+    jupyter.run_done("from llmux_jupyter import picker\npicker()")
     expect(jupyter.page.locator(".llmux-picker")).to_contain_text("loaded on cpu", timeout=WAIT_MS)
     assert jupyter.run_done("%reload_ext llmux_jupyter") == ""
     jupyter.screenshot("without-panel")

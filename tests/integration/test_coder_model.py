@@ -33,3 +33,36 @@ def test_the_parts_join_into_the_published_gguf_and_it_answers_code(tmp_path):
         assert "def add(a, b)" in answer.text
     finally:
         llm.unload(all=True)
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city now.
+
+    Args:
+        city: The city's name.
+    """
+    return f"Sunny, 21 °C in {city}."
+
+
+def test_it_calls_a_tool_in_its_templates_own_syntax(tmp_path):
+    """Its template knows tools: with the auto choice it decides and writes the call itself
+    (<tool_call>, bare JSON or a json fence), which runs; then it answers from the result."""
+    llm = LLM(Catalog(tmp_path / "models.json"))
+    try:
+        stream = llm.chat(
+            "What is the weather in Paris right now?",
+            model=NAME,
+            tools=[get_weather],
+            max_tokens=40,
+            temperature=0,
+            stream=True,
+        )
+        shown = "".join(item for item in stream if isinstance(item, str))
+        response = stream.response
+        assert [(c.name, c.arguments, c.status) for c in response.tool_calls][:1] == [
+            ("get_weather", {"city": "Paris"}, "ok")
+        ]
+        assert "tool_call" not in shown and '"arguments"' not in shown  # the call is not shown
+        assert "21" in shown or "unny" in shown, shown
+    finally:
+        llm.unload(all=True)

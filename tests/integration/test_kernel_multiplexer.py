@@ -45,9 +45,19 @@ def test_budget_from_config_evicts_lru_and_refuses_with_numbers(kernel_with_copi
 
 
 def test_keep_alive_zero_unloads_after_the_cell(kernel_with_copies):
+    """On an unloaded model and on a loaded one: loaded now, unloaded after its next use."""
     kernel = kernel_with_copies
     run = kernel.run("%llm load copy-a --keep-alive 0")
     assert run.status == "ok" and names_loaded(kernel) == ["copy-a"]
+    assert "Keep-alive 0: it unloads after its next use." in run.stdout
+    assert kernel.run("%%llm -m copy-a --max-tokens 3 --thread k0\nHi").status == "ok"
+    assert names_loaded(kernel) == []
+    assert kernel.run("%llm load copy-a").status == "ok"
+    run = kernel.run("%llm load copy-a --keep-alive 0")
+    assert run.status == "ok", run.error
+    assert "copy-a is already loaded on cpu" in run.stdout
+    assert "Keep-alive 0: it unloads after its next use." in run.stdout
+    assert names_loaded(kernel) == ["copy-a"]
     assert kernel.run("%%llm -m copy-a --max-tokens 3 --thread k0\nHi").status == "ok"
     assert names_loaded(kernel) == []
 

@@ -37,7 +37,7 @@ def click(kernel, model_id: str) -> list[dict[str, Any]]:
 def test_picker_renders_and_a_comm_click_loads_the_model(kernel):
     assert kernel.run("%llm unload --all").status == "ok"
     listeners = kernel.value("len(llm.manager.events)")
-    run = kernel.run("picker = llm.picker()\npicker")
+    run = kernel.run("import llmux_jupyter\npicker = llmux_jupyter.picker()\npicker")
     assert run.status == "ok", run.error
     (shown,) = [m["content"]["data"] for m in run.of_type("execute_result")]
     assert WIDGET_MIME in shown

@@ -44,6 +44,14 @@ def wait(really: bool) -> str:
     __import__("time").sleep(120)
     return "done"
 
+def pause(seconds: int) -> str:
+    """Pause for a number of seconds.
+
+    Args:
+        seconds: How long.
+    """
+    return f"paused {seconds} s"
+
 def no_hints(a, b):
     """Add."""
     return a + b
@@ -96,6 +104,21 @@ def test_a_forced_call_multiplies_and_the_answer_follows(tools_kernel, model):
     assert final(run)["data"]["text/plain"].strip()  # the answer came after the call
     thread = f"llm.threads.get('tools-{model}').turns[-1]"
     assert tools_kernel.value(f"[c.result for c in {thread}.tool_calls][:1]") == ["391"]
+
+
+def test_a_forced_call_under_a_small_cap_has_whole_arguments(tools_kernel):
+    """SmolLM2 asked for "a very long time" writes digits on and on: the grammar ends the
+    number (15 digits at most) and the call has its own budget, not --max-tokens 30."""
+    run = tools_kernel.run(ASK.format(
+        model="smollm2",
+        options="--tools pause --tool-choice pause --max-tool-calls 1 --max-tokens 30",
+        prompt="Pause for a very, very long time.",
+    ))  # fmt: skip
+    assert run.status == "ok", run.error
+    (call,) = final(run)["metadata"]["llmux"]["tool_calls"]
+    assert call["status"] == "ok", call
+    assert isinstance(call["arguments"]["seconds"], int)
+    assert len(str(call["arguments"]["seconds"])) <= 16
 
 
 @pytest.mark.parametrize("model", MODELS)

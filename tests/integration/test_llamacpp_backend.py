@@ -13,6 +13,8 @@ from llmux_jupyter.api import LLM
 from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.models.gguf_info import read_gguf_info
 
+from .repetition import check_repetition_stop
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -71,6 +73,11 @@ def test_cancel_between_tokens(api):
     assert received == 4
     assert stream.response.interrupted and stream.response.usage.completion_tokens == 4
     assert api.ps()[0].busy == 0
+
+
+def test_an_answer_repeating_a_line_is_stopped_and_said(api):
+    """The repetition stop on the real model (checked by the engine, so on every backend)."""
+    check_repetition_stop(api, "smollm2")
 
 
 def test_model_from_a_prepopulated_hugging_face_cache(tmp_path, smollm2_path, monkeypatch):

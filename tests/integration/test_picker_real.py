@@ -10,6 +10,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from llmux_jupyter.api import LLM
 from llmux_jupyter.engine.budgets import DeviceBudget
 from llmux_jupyter.frontends.magics import LLMuxMagics
+from llmux_jupyter.frontends.picker import ModelPicker
 from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.types.values import Task
 
@@ -29,7 +30,7 @@ def api(tmp_path, smollm2_path):
 
 @pytest.fixture
 def picker(api):
-    picker = api.picker()
+    picker = ModelPicker(api)
     yield picker
     picker.close()
 

@@ -13,6 +13,7 @@ from llmux_jupyter.errors import InvalidParameter
 from llmux_jupyter.models.catalog import Catalog
 
 from ..tiny_models import build_tiny_llama, train_tokenizer
+from .repetition import check_repetition_stop
 
 QUESTION = "What is the capital of France? Answer in one word."
 
@@ -55,6 +56,11 @@ def test_smollm2_from_the_gguf_answers_and_streams(api):
     # 134.5M parameters in float32, from the safetensors header (estimate) and the tensors.
     assert 530_000_000 < model.estimate.ram < 545_000_000
     assert abs(model.measured.ram - model.estimate.ram) < 1_000_000
+
+
+def test_an_answer_repeating_a_line_is_stopped_and_said(api):
+    """The repetition stop on the real model (checked by the engine, so on every backend)."""
+    check_repetition_stop(api, "smollm2-hf")
 
 
 def test_the_conversion_is_cached_and_a_second_load_reuses_it(api, tmp_path):

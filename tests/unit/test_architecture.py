@@ -2,8 +2,8 @@
 (front ends -> API -> engine -> backends -> models, hardware -> plain types).
 
 Read from the source with ``ast``, so a lazy import inside a function counts like a
-top-level one; imports under ``if TYPE_CHECKING:`` count for the direction (they are still
-dependencies a reader follows) but not for cycles (they never run).
+top-level one, and so does an import under ``if TYPE_CHECKING:``: it never runs, but it is a
+dependency a reader (and a type checker) follows, so it counts for cycles and direction.
 """
 
 from __future__ import annotations
@@ -36,9 +36,6 @@ LAYERS = [
 ]
 # Neighbours in the list that are side by side in the design: neither imports the other.
 SIDE_BY_SIDE = {frozenset({"models", "hardware"})}
-# ``llm.picker()`` builds the widget: the API's one way up, lazily, so ipywidgets is imported
-# only when a picker is made and the picker module never imports the API at run time.
-EXCEPTIONS = {("llmux_jupyter.api", "llmux_jupyter.frontends.picker")}
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,6 @@ class Import:
     source: str
     target: str
     line: int
-    type_only: bool
 
 
 def module_name(path: Path) -> str:
@@ -81,10 +77,6 @@ def imports_in(source: str, module: str, is_package: bool, known: set[str]) -> l
     """Our modules that ``source`` (the text of ``module``) imports; ``from pkg import
     submodule`` names the submodule when it is in ``known``."""
     tree = ast.parse(source)
-    type_only_nodes: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            type_only_nodes.update(id(child) for stmt in node.body for child in ast.walk(stmt))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -99,7 +91,7 @@ def imports_in(source: str, module: str, is_package: bool, known: set[str]) -> l
             continue
         for target in targets:
             if target == PACKAGE or target.startswith(PACKAGE + "."):
-                found.append(Import(module, target, node.lineno, id(node) in type_only_nodes))
+                found.append(Import(module, target, node.lineno))
     return found
 
 
@@ -146,7 +138,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_cycles() -> None:
     edges: dict[str, set[str]] = {}
     for found in all_imports():
-        if not found.type_only and found.target != found.source:
+        if found.target != found.source:
             edges.setdefault(found.source, set()).add(found.target)
     assert cycles(edges) == []
 
@@ -156,7 +148,6 @@ def test_imports_go_one_way() -> None:
         f"{found.source}:{found.line} imports {found.target}"
         for found in all_imports()
         if not may_import(part_of(found.source), part_of(found.target))
-        and (found.source, found.target) not in EXCEPTIONS
     ]
     assert wrong == []
 
@@ -197,10 +188,12 @@ def test_imports_in_reads_every_form(source: str, expected: list[str]) -> None:
     assert [f.target for f in found] == expected
 
 
-def test_type_only_imports_are_marked() -> None:
+def test_type_checking_imports_count() -> None:
+    """An import only a type checker runs is an edge too: it is how api -> frontends.picker
+    -> frontends.status -> api hid a cycle."""
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..api import LLM\n"
     found = imports_in(source, "llmux_jupyter.frontends.probe", False, set())
-    assert [(f.target, f.type_only) for f in found] == [("llmux_jupyter.api", True)]
+    assert [f.target for f in found] == ["llmux_jupyter.api"]
 
 
 def test_a_cycle_is_found() -> None:

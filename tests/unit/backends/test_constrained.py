@@ -12,6 +12,7 @@ import torch
 from llmux_jupyter.backends.constrained import (
     LlamaCppJSON,
     TransformersJSON,
+    bounded_numbers,
     hf_tokenizer,
     json_grammar,
     masked,
@@ -74,3 +75,55 @@ def test_a_schema_llguidance_cannot_compile_is_refused(tokenizers):
     _, ll_tokenizer = tokenizers
     with pytest.raises(InvalidParameter, match="cannot be decoded under"):
         json_grammar({"type": "object", "properties": {"x": {"$ref": "#/nowhere"}}}, ll_tokenizer)
+
+
+def number_schema(**number) -> dict:
+    return {
+        "type": "object",
+        "properties": {"x": number},
+        "required": ["x"],
+        "additionalProperties": False,
+    }
+
+
+def fits(ll_tokenizer, schema: dict, text: str) -> bool:
+    """Whether the grammar of ``schema`` lets a decoder write ``text`` (byte by byte)."""
+    import llguidance
+
+    matcher = llguidance.LLMatcher(ll_tokenizer, json_grammar(schema, ll_tokenizer))
+    for char in text:
+        tokens = ll_tokenizer.tokenize_str(char)
+        if matcher.try_consume_tokens(tokens) != len(tokens):
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("number", "text", "allowed"),
+    [
+        ({"type": "integer"}, '{"x":' + "9" * 15 + "}", True),
+        ({"type": "integer"}, '{"x":-' + "9" * 15 + "}", True),
+        ({"type": "integer"}, '{"x":' + "1" * 16, False),  # the runaway: 10000000000000000...
+        ({"type": "number"}, '{"x":3.14159265}', True),
+        ({"type": "number"}, '{"x":0.333333333', False),
+        ({"type": "number"}, '{"x":2.5' + "0" * 12, False),
+        ({"type": "number"}, '{"x":' + "1" * 16, False),
+        ({"type": ["number", "null"]}, '{"x":' + "1" * 16, False),
+        ({"type": "integer", "maximum": 10**17}, '{"x":' + "1" * 17 + "}", True),  # as given
+    ],
+)
+def test_numbers_under_a_schema_have_a_bounded_length(tokenizers, number, text, allowed):
+    assert fits(tokenizers[1], number_schema(**number), text) is allowed
+
+
+def test_bounding_numbers_leaves_the_rest_of_the_schema_alone():
+    schema = {
+        "type": "object",
+        "properties": {"type": {"type": "string"}, "n": {"type": "number", "minimum": 0}},
+    }
+    bounded = bounded_numbers(schema)
+    assert bounded["properties"]["type"] == {"type": "string"}
+    assert bounded["properties"]["n"] == {
+        "type": "number", "minimum": 0, "maximum": 10**15 - 1, "multipleOf": 1e-8
+    }  # fmt: skip
+    assert schema["properties"]["n"] == {"type": "number", "minimum": 0}  # not changed in place

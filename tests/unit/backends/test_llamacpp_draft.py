@@ -136,3 +136,18 @@ def test_a_draft_model_with_other_tokens_is_refused():
         other = AdaptiveDraft("other", DraftModel(FakeLlama(vocabulary)), 4, 64)
         with pytest.raises(InvalidParameter, match="its vocabulary differs from the model's"):
             check_vocabulary(ours, other)
+
+
+def test_drafting_pauses_while_guesses_fail_and_resumes_when_the_text_copies():
+    proposer = Guesses([1, 2], [3], [7], [8], [9], [51, 52, 53, 54, 55])
+    draft = AdaptiveDraft("x", proposer, most=4, n_ctx=2048)
+    draft.begin()
+    draft(ids(PROMPT, [0]))  # guesses 1, 2
+    draft(ids(PROMPT, [0], [60]))  # both wrong; guesses 3
+    sent = draft(ids(PROMPT, [0, 60], [61]))  # wrong again: paused, 7 only watched
+    assert sent.tolist() == [] and draft.paused
+    assert draft(ids(PROMPT, [0, 60, 61], [62])).tolist() == []  # 7 was wrong; watches 8
+    assert draft(ids(PROMPT, [0, 60, 61, 62], [8])).tolist() == []  # 8 came: one hit; 9
+    resumed = draft(ids(PROMPT, [0, 60, 61, 62, 8], [9]))  # 9 came: two hits in a row
+    assert not draft.paused and resumed.tolist() == [51, 52, 53, 54]
+    assert draft.finish() == DraftStats("x", drafted=3, accepted=0)  # watched ones never count

@@ -97,3 +97,14 @@ def test_bad_input_fails_before_anything_runs(llm, models, error, message):
     with pytest.raises(error, match=message):
         llm.compare(PROMPT, models)
     assert llm.ps() == []
+
+
+def test_an_answer_stopped_for_repeating_itself_stops_no_other(scripted_llm):
+    """Each answer's repetition stop is its own: the comparison's shared cancel stays unset."""
+    from ..conftest import ScriptedBackend
+
+    ScriptedBackend.replies = ["The answer is 37. " * 10]
+    answers = scripted_llm.compare("one two three four", ["scripted", "echo"])
+    assert answers["scripted"].stop_reason == "repetition"
+    assert not answers["scripted"].interrupted
+    assert answers["echo"].text == "one two three four" and not answers["echo"].interrupted

@@ -160,3 +160,22 @@ def test_pin_and_keep_alive_can_change_later(manager):
     assert not manager.is_loaded("a")
     kinds = [e.kind for e in manager.seen]
     assert kinds[-3:] == ["changed", "changed", "evicted"]
+
+
+def test_a_loaded_model_reloaded_with_keep_alive_zero_stays_until_its_next_use(manager):
+    manager.load("a", keep_alive=0.05)
+    model = manager.load("a", keep_alive=0)
+    assert model is manager.get_loaded("a") and model.keep_alive == 0
+    time.sleep(0.2)  # its old keep-alive deadline passes: 0 is not a deadline
+    assert manager.is_loaded("a")
+    touch(manager, "a")
+    assert not manager.is_loaded("a") and model.unloaded
+    assert (model.device, model.load_note, model.draft_totals()) == ("cpu", "", None)
+
+
+def test_unpinning_with_keep_alive_zero_on_load_keeps_it_until_its_next_use(manager):
+    manager.load("a", keep_alive=0, pin=True)
+    manager.load("a", pin=False)
+    assert manager.is_loaded("a")
+    manager.pin("a", False)  # the command itself: idle and keep-alive 0, so it goes now
+    assert not manager.is_loaded("a")

@@ -58,8 +58,9 @@ def test_the_schema_comes_from_hints_defaults_and_the_docstring():
     [
         (no_hints, "parameter 'a' has no type hint"),
         (no_docstring, "no_docstring has no docstring"),
-        (42, "42 is not a function"),
-        (print, "print is not a function"),
+        (42, "42 is an int, not a function"),
+        (print, "print is a built-in, not a Python function"),
+        (dict, "dict is a class, not a Python function"),
     ],
 )
 def test_functions_without_what_a_tool_needs_are_refused(function, message):

@@ -183,3 +183,63 @@ def test_settings_are_checked_before_loading(shell, fake_llm, model_file):
         fake_llm.register("big", backend="llamacpp", path=str(model_file), n_cxt=4096)
     spec = fake_llm.register("big", backend="llamacpp", path=str(model_file), n_ctx="4096")
     assert spec.settings == {"n_ctx": 4096}
+
+
+# -- a model unloaded between two steps of one command (keep-alive, eviction) --------------
+def test_load_keep_alive_zero_on_a_loaded_model_loads_until_its_next_use(shell, fake_llm, capsys):
+    shell.run_line_magic("llm", "load echo")
+    capsys.readouterr()
+    shell.run_line_magic("llm", "load echo --keep-alive 0")
+    out = capsys.readouterr().out
+    assert "echo is already loaded on cpu" in out
+    assert out.strip().endswith("Keep-alive 0: it unloads after its next use.")
+    assert fake_llm.manager.is_loaded("echo")
+    cell(shell, "--max-tokens 2", "one two three")
+    assert not fake_llm.manager.is_loaded("echo")
+    shell.run_line_magic("llm", "load echo --keep-alive 0")  # and on an unloaded model
+    out = capsys.readouterr().out
+    assert "echo loaded on cpu in" in out and "it unloads after its next use" in out
+    assert fake_llm.manager.is_loaded("echo")
+
+
+def test_unpin_says_when_keep_alive_zero_unloads_the_model(shell, fake_llm, capsys):
+    shell.run_line_magic("llm", "load echo --keep-alive 0 --pin")
+    shell.run_line_magic("llm", "unpin echo")
+    said = capsys.readouterr().out.strip()
+    assert said.endswith("echo is no longer pinned; keep-alive 0 unloaded it.")
+    assert not fake_llm.manager.is_loaded("echo")
+
+
+def test_ps_and_list_read_models_that_went_since_they_were_listed(shell, fake_llm, capsys):
+    """The keep-alive timer may unload a model after ``ps()`` listed it and before its row
+    is drawn: the row shows what the load was, never a raw AttributeError."""
+    listed = [fake_llm.load("echo")]
+    fake_llm.unload("echo")
+    fake_llm.ps = lambda: listed
+    fake_llm.manager.loaded = lambda: listed
+    shell.run_line_magic("llm", "ps")
+    shell.run_line_magic("llm", "list")
+    out = capsys.readouterr().out
+    assert "echo" in out and "cpu" in out
+
+
+@pytest.mark.parametrize(
+    "line", ["unregister mine", "register mine --backend echo --path {} --force"]
+)
+def test_register_and_unregister_survive_a_keep_alive_between_check_and_unload(
+    shell, fake_llm, model_file, line
+):
+    shell.run_line_magic("llm", f"register mine --backend echo --path {model_file}")
+    fake_llm.load("mine")
+    manager = fake_llm.manager
+    is_loaded = manager.is_loaded
+
+    def expires_right_after(name):  # the timer thread unloads it just after the check
+        answer = is_loaded(name)
+        if answer:
+            manager.unload(name)
+        return answer
+
+    manager.is_loaded = expires_right_after
+    shell.run_line_magic("llm", line.format(model_file))
+    assert not is_loaded("mine")

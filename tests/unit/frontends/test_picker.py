@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+import llmux_jupyter
 from llmux_jupyter.api import LLM
 from llmux_jupyter.engine.budgets import DeviceBudget
 from llmux_jupyter.engine.events import ModelEvent
@@ -31,10 +32,17 @@ from llmux_jupyter.frontends.picker import ModelPicker, ModelRow, _tree  # noqa:
 
 @pytest.fixture
 def picker(fake_llm):
-    picker = fake_llm.picker()
+    picker = ModelPicker(fake_llm)
     yield picker
     picker.close()
     fake_llm.unload(all=True)
+
+
+def test_the_package_makes_the_picker_of_an_llm(fake_llm):
+    """``llmux_jupyter.picker()`` is the front ends' constructor: the API knows no widgets."""
+    made = llmux_jupyter.picker(fake_llm)
+    assert isinstance(made, ModelPicker) and made.llm is fake_llm
+    made.close()
 
 
 def wait_for(condition, seconds: float = 10.0) -> bool:
@@ -102,7 +110,7 @@ def test_activity_follows_the_events():
 def test_models_are_grouped_by_task_with_backend_size_and_state(tmp_path, model_file, echo_backend):
     speech = ModelSpec("voice", "echo", Task.SPEECH, echo_spec("x", model_file).source)
     llm = LLM(Catalog(tmp_path / "m.json", builtins=[echo_spec("echo", model_file), speech]))
-    picker = llm.picker()
+    picker = ModelPicker(llm)
     try:
         titles = [group.children[0].value for group in picker.groups_area.children]
         assert "<b>Chat</b>" in titles[0] and "%%llm" in titles[0]
@@ -127,7 +135,7 @@ def test_a_model_that_takes_images_says_so_under_its_name(
         echo_backend, "takes_images", classmethod(lambda cls, spec: spec.name == "seeing")
     )
     specs = [echo_spec("seeing", model_file), echo_spec("blind", model_file)]
-    picker = LLM(Catalog(tmp_path / "m.json", builtins=specs)).picker()
+    picker = ModelPicker(LLM(Catalog(tmp_path / "m.json", builtins=specs)))
     try:
         assert "echo · 1000 B · takes images" in picker.rows["seeing"].about.value
         assert "images" not in picker.rows["blind"].about.value
@@ -197,7 +205,7 @@ def test_a_refusal_by_the_budget_is_shown_and_evicts_nothing(picker, fake_llm):
 def test_busy_unload_is_refused_in_the_widget(tmp_path, model_file, echo_backend):
     gate = threading.Event()
     llm = LLM(Catalog(tmp_path / "m.json", builtins=[echo_spec("gated", model_file, gate=gate)]))
-    picker = llm.picker()
+    picker = ModelPicker(llm)
     row = picker.rows["gated"]
     worker = threading.Thread(target=llm.chat, args=("one two three",), kwargs={"model": "gated"})
     worker.start()
@@ -241,7 +249,7 @@ def test_catalog_and_budget_changes_redraw(picker, fake_llm, model_file):
 def test_two_pickers_stay_in_sync_and_close_unsubscribes(fake_llm):
     bus = fake_llm.manager.events
     before = len(bus)
-    first, second = fake_llm.picker(), fake_llm.picker()
+    first, second = ModelPicker(fake_llm), ModelPicker(fake_llm)
     assert len(bus) == before + 2
     first.rows["echo"].load.click()
     assert "loaded on cpu" in second.rows["echo"].badge.value

@@ -39,7 +39,8 @@ def no_hints(a):
 def tool_shell(scripted_llm) -> Iterator[InteractiveShell]:
     shell = InteractiveShell.instance()
     shell.register_magics(LLMuxMagics(shell, scripted_llm))
-    names = {"multiply": multiply, "both": [multiply], "no_hints": no_hints, "Person": Person}
+    names = {"multiply": multiply, "both": [multiply], "no_hints": no_hints, "Person": Person,
+             "limit_value": 42, "mixed": [multiply, "text"]}  # fmt: skip
     shell.user_ns.update(names)
     yield shell
     for name in [*names, "p"]:
@@ -65,11 +66,15 @@ def test_a_schema_answer_is_pretty_json_and_the_instance_goes_to_o(tool_shell, c
     [
         ("--tools not_a_name", "--tools not_a_name: no function of that name"),
         ("--tools 42", "--tools 42: no function of that name"),
+        ("--tools limit_value", "^limit_value is an int, not a function"),
+        ("--tools mixed", r"^mixed\[1\] is a str, not a function"),
         ("--tools multiply,", "name the models separated by commas"),
         ("--tools no_hints", "no_hints's parameter 'a' has no type hint"),
         ("--tools multiply --tool-choice unknown", "tool choice 'unknown'"),
         ("--tools multiply --max-tool-calls -1", "give 0 or more"),
         ("--approve", "--approve needs --tools"),
+        ("--tool-tokens 9", "--tool-tokens needs --tools"),
+        ("--tools multiply --tool-tokens 0", "--tool-tokens 0: give 1 or more"),
         ("--schema NotAType", "--schema NotAType: no notebook variable"),
         ("--compare scripted,echo --schema Person", "drop --tools and --schema"),
     ],
@@ -86,3 +91,16 @@ def test_each_status_reads_as_a_compact_line():
     assert line.startswith("🔧 f(x='aaa") and "… ✗ ValueError: boom  (0.50 s)" in line
     declined = call_line(ToolCall("f", {}, "the user declined this call", status="declined"))
     assert declined == "🔧 f() ⊘ declined: the user declined this call"
+
+
+def test_an_answer_repeating_itself_is_stopped_and_the_note_says_so(
+    tool_shell, scripted_llm, capsys
+):
+    ScriptedBackend.replies = ["The answer is 37. " * 12]
+    tool_shell.run_cell_magic("llm", "", "17 + 20?")
+    out = capsys.readouterr().out
+    assert out.count("The answer is 37.") == 4 + 1  # the answer's four, and the note's
+    assert "⏹ repetition: the answer was stopped as it kept repeating" in out
+    response = scripted_llm.last
+    assert (response.stop_reason, response.interrupted) == ("repetition", False)
+    assert response.provenance()["stop_reason"] == "repetition"
