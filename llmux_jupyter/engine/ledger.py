@@ -135,7 +135,7 @@ class HostLedger:
             "updated": time.time(),
             "models": [asdict(model) for model in models],
         }
-        write_atomically(self.path, json.dumps(entry, indent=1))
+        write_atomically(self.path, json.dumps(entry, indent=1), durable=False)
         if not self._exit_hook:
             atexit.register(self.forget)
             self._exit_hook = True

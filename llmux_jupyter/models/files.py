@@ -29,15 +29,18 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_S = 10.0
 
 
-def write_atomically(path: Path, data: str | bytes) -> None:
-    """Replace ``path`` with ``data`` in one step (its folder is created if needed)."""
+def write_atomically(path: Path, data: str | bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` in one step (its folder is created if needed).
+    ``durable``: flush it to the disk first, so that it survives a power cut too (state that
+    only matters while processes run, such as the memory ledger, skips that wait)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data.encode() if isinstance(data, str) else data)
-            file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
