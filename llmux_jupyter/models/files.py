@@ -21,7 +21,7 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -57,11 +57,14 @@ def file_lock(path: Path, timeout: float = -1) -> FileLock:
     return FileLock(path, timeout=timeout)
 
 
-def connect_shared(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+def connect_shared(
+    path: Path, timeout: float = BUSY_TIMEOUT_S, **options: Any
+) -> sqlite3.Connection:
     """An SQLite connection that shares ``path`` with other processes: WAL journal, and a
-    writer waits up to ``timeout`` seconds for another to finish (its folder is created)."""
+    writer waits up to ``timeout`` seconds for another to finish (its folder is created);
+    ``options`` go to ``sqlite3.connect`` (e.g. ``isolation_level=None``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=timeout)
+    connection = sqlite3.connect(path, timeout=timeout, **options)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
     except sqlite3.Error:
