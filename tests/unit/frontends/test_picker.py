@@ -249,7 +249,7 @@ def test_catalog_and_budget_changes_redraw(picker, fake_llm, model_file):
 def test_the_memory_bars_show_the_other_kernels_share(fake_llm, other_kernel):
     fake_llm.config.memory_budget = "cpu=10KiB"
     other_kernel.hold(held("theirs", 4096), notebook="analysis.ipynb")
-    picker = fake_llm.picker()
+    picker = ModelPicker(fake_llm)
     try:
         text, models, others, _ = picker.memory_area.children[0].children
         assert "other kernels 4.0 KiB" in text.value
