@@ -24,6 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # removed; set LLMUX_CACHE_DIR yourself to keep them between sessions.
     if "LLMUX_CACHE_DIR" not in os.environ:
         os.environ["LLMUX_CACHE_DIR"] = _SESSION_CACHE
+    # The session's kernels share one memory ledger, apart from the user's (and other runs').
+    if "LLMUX_RUNTIME_DIR" not in os.environ:
+        os.environ["LLMUX_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="llmux-test-runtime-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -40,6 +43,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Each in-process test gets its own registration store and history."""
+    """Each in-process test gets its own registration store, history and memory ledger."""
     monkeypatch.setenv("LLMUX_CONFIG_DIR", str(tmp_path_factory.mktemp("llmux-config")))
     monkeypatch.setenv("LLMUX_DATA_DIR", str(tmp_path_factory.mktemp("llmux-data")))
+    monkeypatch.setenv("LLMUX_RUNTIME_DIR", str(tmp_path_factory.mktemp("llmux-runtime")))

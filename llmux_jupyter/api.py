@@ -15,6 +15,7 @@ from .engine.compare import Comparison
 from .engine.conversation import DEFAULT_THREAD
 from .engine.history.log import History
 from .engine.history.secrets import SecretFilter
+from .engine.ledger import HostLedger, KernelModels, held_per_device
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.map import MapJob, MapResult
 from .engine.rerank import RerankJob
@@ -62,6 +63,7 @@ class LLM:
         self._catalog = catalog
         self._manager: ModelManager | None = None
         self._host: list[DeviceMemory] = []
+        self._held_elsewhere: dict[str, int] = {}
         self.backend_registry = backends
         self.config = LLMux()
         self.config.observe(
@@ -73,20 +75,29 @@ class LLM:
 
     @property
     def manager(self) -> ModelManager:
-        """The multiplexer, created on first use (``%load_ext`` does it, to read free memory)."""
+        """The multiplexer, created on first use (``%load_ext`` does it, to read free memory
+        and what other kernels' models hold)."""
         if self._manager is None:
             catalog = self._catalog if self._catalog is not None else Catalog()
+            ledger = HostLedger()
             self._host = host_devices()
+            self._held_elsewhere = held_per_device(ledger.others())
             self._manager = ModelManager(
                 catalog,
                 self.backend_registry,
                 budgets=self._budgets(),
                 keep_alive=parse_duration(self.config.keep_alive),
+                ledger=ledger,
             )
         return self._manager
 
     def _budgets(self) -> dict[str, DeviceBudget]:
-        return plan_budgets(self._host, self.config.memory_budget, self.config.memory_fraction)
+        return plan_budgets(
+            self._host,
+            self.config.memory_budget,
+            self.config.memory_fraction,
+            self._held_elsewhere,
+        )
 
     def _apply_config(self, change: Any) -> None:
         if self._manager is not None:
@@ -428,12 +439,22 @@ class LLM:
         return self.manager.set_keep_alive(name, parse_duration(duration))
 
     def budgets(self) -> list[BudgetUse]:
-        """Per device: what our models hold, the budget, and the device's size."""
+        """Per device: what our models hold, what other kernels' models hold (as the host
+        ledger was last read: at a load, an unload, ``elsewhere()``), the budget that covers
+        both, and the device's size."""
         used = self.manager.used()
+        others = self.manager.used_elsewhere()
         return [
-            BudgetUse(device, used.get(device, 0), budget.budget, budget.total)
+            BudgetUse(
+                device, used.get(device, 0), budget.budget, budget.total, others.get(device, 0)
+            )
             for device, budget in self.manager.budgets.items()
         ]
+
+    def elsewhere(self) -> list[KernelModels]:
+        """The other kernels on this machine that hold models, read from the host ledger
+        now: each one's pid, notebook (when known) and models with their memory."""
+        return self.manager.refresh_elsewhere()
 
     def devices(self) -> list[DeviceReport]:
         """Each device (cpu, cuda:N, mps): its name, memory, our budget, compute capability,

@@ -46,6 +46,11 @@ class OutOfMemoryBudget(LLMuxError):
     """A model does not fit its device's budget even after evicting every idle model."""
 
 
+class MemoryHeldElsewhere(OutOfMemoryBudget):
+    """A model that would fit this kernel's budget but for the models other kernels on the
+    machine hold (the message names their notebooks, models and memory)."""
+
+
 class UnsupportedTask(LLMuxError):
     """The model's backend cannot do what was asked (e.g. transcribe with a chat model)."""
 

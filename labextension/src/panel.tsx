@@ -8,7 +8,12 @@ import {
   formatGiB
 } from './format';
 import { LLMuxModel } from './model';
-import { IDeviceUse, IGeneration, IModelStatus } from './protocol';
+import {
+  IDeviceUse,
+  IGeneration,
+  IKernelModels,
+  IModelStatus
+} from './protocol';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
   <g class="jp-icon3" fill="#616161">
@@ -143,6 +148,7 @@ function Ready({ model }: { model: LLMuxModel }): React.ReactElement {
         {model.snapshot?.devices.map(use => (
           <DeviceBar key={use.device} use={use} />
         ))}
+        <OtherKernels kernels={model.snapshot?.elsewhere ?? []} />
       </section>
       <section className="jp-llmux-section">
         <h3>Loaded models ({models.length})</h3>
@@ -189,9 +195,12 @@ function Running({
 }
 
 function DeviceBar({ use }: { use: IDeviceUse }): React.ReactElement {
-  const total = Math.max(use.total, use.budget, use.used, 1);
+  const held = use.used + use.others;
+  const total = Math.max(use.total, use.budget, held, 1);
   const percent = (value: number) => `${(100 * value) / total}%`;
-  const over = use.used > use.budget;
+  const width = (value: number) =>
+    value > 0 ? `max(2px, ${percent(value)})` : '0';
+  const over = held > use.budget;
   return (
     <div className="jp-llmux-device" data-device={use.device}>
       <div className="jp-llmux-device-label">
@@ -212,14 +221,58 @@ function DeviceBar({ use }: { use: IDeviceUse }): React.ReactElement {
         />
         <div
           className={`jp-llmux-bar-used${over ? ' jp-mod-over' : ''}`}
-          style={{
-            width: use.used > 0 ? `max(2px, ${percent(use.used)})` : '0'
-          }}
+          style={{ width: width(use.used) }}
+        />
+        <div
+          className="jp-llmux-bar-others"
+          title="Other kernels' models (their share of the budget)"
+          style={{ left: percent(use.used), width: width(use.others) }}
         />
       </div>
       <div className="jp-llmux-device-legend">
+        {use.others > 0 && (
+          <span className="jp-llmux-others">
+            other kernels {formatBytes(use.others)} ·{' '}
+          </span>
+        )}
         budget {formatBytes(use.budget)} · total {formatBytes(use.total)}
       </div>
+    </div>
+  );
+}
+
+/** The other kernels on this machine that hold models (from the host memory ledger). */
+function OtherKernels({
+  kernels
+}: {
+  kernels: IKernelModels[];
+}): React.ReactElement | null {
+  if (kernels.length === 0) {
+    return null;
+  }
+  return (
+    <div className="jp-llmux-elsewhere">
+      <h4>Other kernels</h4>
+      {kernels.map(kernel => (
+        <div
+          key={kernel.pid}
+          className="jp-llmux-kernel"
+          data-pid={kernel.pid}
+          title={`pid ${kernel.pid}: %llm unload NAME in that notebook frees its memory`}
+        >
+          <span className="jp-llmux-kernel-notebook">
+            {kernel.notebook ?? `pid ${kernel.pid}`}
+          </span>
+          <span className="jp-llmux-kernel-models">
+            {kernel.models
+              .map(
+                held =>
+                  `${held.name} ${formatBytes(held.held)} (${held.device})`
+              )
+              .join(', ')}
+          </span>
+        </div>
+      ))}
     </div>
   );
 }

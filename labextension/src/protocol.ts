@@ -25,18 +25,35 @@ export interface IModelStatus {
   last_used: number | null;
 }
 
-/** One device's memory: what our models hold, our budget, the device's size (bytes). */
+/** One device's memory: what our models hold, what other kernels' models hold (from the
+ * host memory ledger), the budget that covers both, the device's size (bytes). */
 export interface IDeviceUse {
   device: string;
   used: number;
+  others: number;
   budget: number;
   total: number;
+}
+
+/** A model another kernel on this machine holds: bytes on its device. */
+export interface IHeldModel {
+  name: string;
+  device: string;
+  held: number;
+}
+
+/** Another kernel that holds models; `notebook` is its notebook's path when known. */
+export interface IKernelModels {
+  pid: number;
+  notebook: string | null;
+  models: IHeldModel[];
 }
 
 export interface ISnapshot {
   time: number;
   models: IModelStatus[];
   devices: IDeviceUse[];
+  elsewhere: IKernelModels[];
   defaults: { [task: string]: string };
 }
 

@@ -4,6 +4,12 @@ result with ``save_pretrained`` under ``<llmux cache>/transformers/``; later loa
 folder in well under a second. The folder name carries a key of the file's path, size and
 modification time and of the dtype, so a changed file is converted again. ``%llm du`` lists
 these folders with the models they belong to (a changed or unregistered file's are orphans).
+
+Every kernel of the user shares the cache. One converts a given file at a given dtype at a
+time (a file lock under ``<llmux cache>/locks``); another that wants it waits, then uses the
+result. A conversion is written to a temporary folder, sealed (every file's size recorded,
+``models.files.seal_folder``) and renamed into place last: a kernel killed half-way leaves no
+folder a later load would trust, and that load removes what it left and converts again.
 """
 
 from __future__ import annotations
@@ -11,18 +17,22 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ModelLoadError
 from ..models.cache import cache_root
 from ..models.disk import FolderCache, register_cache
+from ..models.files import file_lock, is_sealed, seal_folder
 from ..models.gguf_info import MAGIC, read_gguf_info
 from ..models.spec import ModelSpec
 from ..types.values import DTYPES
+from ..units import format_duration
 from .hf_files import first_line
 
 FOLDER = "transformers"
+LOCKS = "locks"
 
 
 def conversion_directory(gguf: Path, dtype: str) -> Path:
@@ -34,14 +44,33 @@ def conversion_directory(gguf: Path, dtype: str) -> Path:
 
 
 def cached_conversion(gguf: Path, dtype: str) -> Path | None:
+    """The finished conversion of ``gguf`` at ``dtype``, if one is cached (sealed, whole)."""
     directory = conversion_directory(gguf, dtype)
-    return directory if (directory / "config.json").is_file() else None
+    return directory if is_sealed(directory) else None
 
 
-def convert(gguf: Path, dtype: str) -> Path:
-    """Dequantise ``gguf`` to ``dtype`` and save it as a transformers folder; returns the folder."""
-    read_gguf_info(gguf)  # a truncated or damaged file fails here, clearly
+def converted(gguf: Path, dtype: str) -> tuple[Path, str]:
+    """The conversion of ``gguf`` at ``dtype``, made now unless cached, and how it was had:
+    'cached', 'converted and cached', or 'converted by another kernel (this one waited Ns)
+    and cached' (one kernel converts; the others wait for its lock, then use its result)."""
+    found = cached_conversion(gguf, dtype)
+    if found is not None:
+        return found, "cached"
     target = conversion_directory(gguf, dtype)
+    started = time.monotonic()
+    with file_lock(cache_root() / LOCKS / f"{target.name}.lock"):
+        found = cached_conversion(gguf, dtype)
+        if found is not None:
+            waited = format_duration(time.monotonic() - started)
+            return found, f"converted by another kernel (this one waited {waited}) and cached"
+        _remove_leftovers(target)
+        return _convert(gguf, dtype, target), "converted and cached"
+
+
+def _convert(gguf: Path, dtype: str, target: Path) -> Path:
+    """Dequantise ``gguf`` to ``dtype`` and save it as a sealed transformers folder at
+    ``target`` (which must not exist); returns ``target``. Call it holding the lock."""
+    read_gguf_info(gguf)  # a truncated or damaged file fails here, clearly
     target.parent.mkdir(parents=True, exist_ok=True)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -65,14 +94,20 @@ def convert(gguf: Path, dtype: str) -> Path:
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished the same conversion first
-            if cached_conversion(gguf, dtype) is None:
-                raise
+        seal_folder(staging)
+        staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _remove_leftovers(target: Path) -> None:
+    """What killed conversions left: their temporary folders, and an unsealed ``target``
+    (a folder from an older llmux, or damaged since). Only the lock's holder calls this."""
+    for path in target.parent.glob(f".{target.name}.*"):
+        shutil.rmtree(path, ignore_errors=True)
+    if target.exists():
+        shutil.rmtree(target)
 
 
 def conversion_owners(specs: Sequence[ModelSpec]) -> dict[Path, list[str]]:

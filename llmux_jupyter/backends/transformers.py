@@ -24,7 +24,7 @@ from ..types.values import DTYPES, GenerationParams, Message, RequiredMemory, Ta
 from ..units import format_bytes
 from .base import Backend, TokenCounts, error_message, path_size
 from .constrained import GrammarRows, TransformersJSON, hf_tokenizer, json_grammar
-from .gguf_conversion import cached_conversion, convert
+from .gguf_conversion import cached_conversion, converted
 from .hf_files import ModelFiles, first_line, locate, weights_bytes
 from .hf_progress import progress_bars
 from .hf_rerank import check_cross_encoder, cross_encoder_scores
@@ -241,10 +241,7 @@ class TransformersBackend(Backend):
                 f"{files.path.name}: {self.spec.task.value} needs a transformers model folder, "
                 "not a GGUF file."
             )
-        directory = cached_conversion(files.path, dtype)
-        state = "cached"
-        if directory is None:
-            directory, state = convert(files.path, dtype), "converted and cached"
+        directory, state = converted(files.path, dtype)
         self.load_note = (
             f"GGUF {state} as {dtype} in {directory} ({format_bytes(path_size(directory))})"
         )

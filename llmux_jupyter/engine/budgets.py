@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import InvalidParameter
@@ -39,25 +39,41 @@ class DeviceBudget:
 
 @dataclass(frozen=True)
 class BudgetUse:
-    """One device's memory: held by our models (estimates), our budget, and its size."""
+    """One device's memory: held by our models (estimates), by other kernels' models (from
+    the host ledger), the budget, and the device's size."""
 
     device: str
     used: int
     budget: int
     total: int
+    others: int = 0
 
 
 def plan_budgets(
-    host: Iterable[DeviceMemory], setting: str = "", fraction: float = DEFAULT_FRACTION
+    host: Iterable[DeviceMemory],
+    setting: str = "",
+    fraction: float = DEFAULT_FRACTION,
+    elsewhere: Mapping[str, int] | None = None,
 ) -> dict[str, DeviceBudget]:
-    """Budgets per device: ``fraction`` of what was free, unless ``setting`` says otherwise.
+    """Budgets per device: ``fraction`` of what was free plus what other kernels' models held
+    then (``elsewhere``), unless ``setting`` says otherwise.
+
+    A budget covers the models of every llmux kernel on the machine: a load must fit beside
+    what the other kernels hold. Counting their models in the default budget keeps it the same
+    in every kernel, however many models were loaded when each one started.
 
     ``setting`` is '' , one size for every device ('12GiB'), or sizes per device
     ('cpu=16GiB,cuda:0=20GiB'; devices not named keep the default).
     """
     if not 0 < fraction <= 1:
         raise InvalidParameter(f"memory_fraction must be in (0, 1], not {fraction}.")
-    budgets = {d.device: DeviceBudget(d.device, int(d.free * fraction), d.total) for d in host}
+    held = elsewhere or {}
+    budgets = {
+        d.device: DeviceBudget(
+            d.device, int(min(d.total, d.free + held.get(d.device, 0)) * fraction), d.total
+        )
+        for d in host
+    }
     for item in filter(None, (part.strip() for part in setting.split(","))):
         name, equals, size = item.rpartition("=")
         targets = [name.strip()] if equals else list(budgets)

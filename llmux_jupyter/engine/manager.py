@@ -1,14 +1,16 @@
 """The multiplexer: one per kernel. Loads models on first use and keeps them while they are used;
 unloads them when asked, when their keep-alive runs out, or (least recently used first) when a
-new model needs their memory. Every change is published on ``events``."""
+new model needs their memory. Every change is published on ``events``, and what the kernel holds
+on the host's memory ledger, where the other kernels' loads see it (and we see theirs)."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ from ..errors import (
     BackendNotInstalled,
     InvalidParameter,
     LLMuxError,
+    MemoryHeldElsewhere,
     ModelBusy,
     ModelLoadError,
     ModelNotLoaded,
@@ -31,11 +34,14 @@ from ..types.values import DraftStats, RequiredMemory, Task
 from ..units import format_bytes, format_duration, parse_duration
 from .budgets import DeviceBudget, charges, plan_budgets
 from .events import EventBus
+from .ledger import HeldModel, HostLedger, KernelModels, held_per_device
 from .load_output import quiet_load
 from .timers import DeadlineTimer
 
 DEFAULT_KEEP_ALIVE = 300.0
 DEFAULT = "default"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,12 +108,17 @@ class ModelManager:
         events: EventBus | None = None,
         budgets: dict[str, DeviceBudget] | None = None,
         keep_alive: float | None = DEFAULT_KEEP_ALIVE,
+        ledger: HostLedger | None = None,
     ) -> None:
         self.catalog = catalog
         self.backends = backends
         self.events = events if events is not None else EventBus()
         self.budgets = budgets if budgets is not None else plan_budgets(host_devices())
         self.default_keep_alive = keep_alive
+        self.ledger = ledger
+        # The other kernels' models, as the ledger listed them when last read.
+        self.elsewhere: list[KernelModels] = []
+        self._elsewhere_version: Hashable = None
         self._loaded: dict[str, LoadedModel] = {}
         self._defaults: dict[Task, str] = {}
         self._lock = threading.RLock()
@@ -161,6 +172,25 @@ class ModelManager:
                 for device, amount in model.charges.items():
                     totals[device] = totals.get(device, 0) + amount
             return totals
+
+    def used_elsewhere(self) -> dict[str, int]:
+        """Bytes other kernels' models hold per budget (as the ledger was last read)."""
+        return held_per_device(self.elsewhere)
+
+    def refresh_elsewhere(self) -> list[KernelModels]:
+        """Read the other kernels' entries from the host ledger now."""
+        if self.ledger is not None:
+            version = self.ledger.version()
+            self.elsewhere = self.ledger.others()
+            self._elsewhere_version = version
+        return self.elsewhere
+
+    def refresh_elsewhere_if_changed(self) -> bool:
+        """Read the ledger again if an entry changed since (one ``scandir``); whether it had."""
+        if self.ledger is None or self.ledger.version() == self._elsewhere_version:
+            return False
+        self.refresh_elsewhere()
+        return True
 
     def defaults(self) -> dict[Task, str]:
         """The default model of each task that has one."""
@@ -318,12 +348,15 @@ class ModelManager:
         model = LoadedModel(spec, backend, options, now, load_seconds, estimate, measured, now)
         model.pinned, model.keep_alive = bool(pin), keep_alive  # before anyone hears "loaded"
         self._loaded[spec.name] = model
+        self._publish()
         self.events.emit("loaded", spec.name, device=backend.device, seconds=load_seconds)
         return model
 
     def _make_room(self, name: str, needed: dict[str, int]) -> None:
-        """Evict least recently used idle, unpinned models until ``needed`` fits every budget;
-        refuse (changing nothing) if it cannot fit even then."""
+        """Evict least recently used idle, unpinned models until ``needed`` fits every budget
+        beside what other kernels hold (read from the ledger now); refuse, changing nothing,
+        if it cannot fit even then."""
+        elsewhere = held_per_device(self.refresh_elsewhere())
         victims = sorted(
             (m for m in self._loaded.values() if not m.busy and not m.pinned and m.name != name),
             key=lambda m: m.last_used,
@@ -333,23 +366,29 @@ class ModelManager:
             if budget is None:
                 continue
             used = self.used().get(device, 0)
-            freeable = sum(m.charges.get(device, 0) for m in victims)
-            if used - freeable + amount > budget.budget:
-                raise OutOfMemoryBudget(self._refusal(name, device, amount, budget, used))
+            kept = used - sum(m.charges.get(device, 0) for m in victims)
+            if kept + amount > budget.budget:
+                raise OutOfMemoryBudget(
+                    self._refusal(name, device, amount, budget, used + elsewhere.get(device, 0))
+                )
+            if kept + amount + elsewhere.get(device, 0) > budget.budget:
+                raise MemoryHeldElsewhere(self._refusal_elsewhere(name, device, amount, budget))
         for victim in victims:
-            over = self._over_budget(needed)
+            over = self._over_budget(needed, elsewhere)
             if not over:
                 break
             if any(victim.charges.get(device) for device in over):
                 reason = f"memory: {name} needs {format_bytes(needed[over[0]])} on {over[0]}"
                 self._remove(victim, "evicted", reason=reason)
 
-    def _over_budget(self, needed: dict[str, int]) -> list[str]:
+    def _over_budget(self, needed: dict[str, int], elsewhere: dict[str, int]) -> list[str]:
         used = self.used()
         return [
             device
             for device, amount in needed.items()
-            if device in self.budgets and used.get(device, 0) + amount > self.budgets[device].budget
+            if device in self.budgets
+            and used.get(device, 0) + elsewhere.get(device, 0) + amount
+            > self.budgets[device].budget
         ]
 
     def _refusal(self, name: str, device: str, amount: int, budget: DeviceBudget, used: int) -> str:
@@ -363,11 +402,28 @@ class ModelManager:
             )
             or "nothing of ours"
         )
+        others = [kernel for kernel in self.elsewhere if kernel.held.get(device)]
+        held = (
+            f"; other kernels hold {', '.join(kernel.describe(device) for kernel in others)}"
+            if others
+            else ""
+        )
         return (
             f"{name} needs {format_bytes(amount)} on {device}, but only "
             f"{format_bytes(max(0, budget.budget - used))} of the {format_bytes(budget.budget)} "
-            f"budget is free and busy or pinned models hold the rest ({holders}). Unload or "
-            "unpin a model, load with less context (--set n_ctx=...), or raise the budget: "
+            f"budget is free and busy or pinned models hold the rest ({holders}{held}). Unload "
+            "or unpin a model, load with less context (--set n_ctx=...), or raise the budget: "
+            "%config LLMux.memory_budget = '...'"
+        )
+
+    def _refusal_elsewhere(self, name: str, device: str, amount: int, budget: DeviceBudget) -> str:
+        others = [kernel for kernel in self.elsewhere if kernel.held.get(device)]
+        held = sum(kernel.held[device] for kernel in others)
+        return (
+            f"{name} needs {format_bytes(amount)} on {device}, but other kernels on this "
+            f"machine hold {format_bytes(held)} of the {format_bytes(budget.budget)} budget: "
+            f"{'; '.join(kernel.describe(device) for kernel in others)}. Unload a model there "
+            "(%llm unload NAME in that notebook), choose a smaller model, or raise the budget: "
             "%config LLMux.memory_budget = '...'"
         )
 
@@ -422,7 +478,22 @@ class ModelManager:
         model.backend = None  # type: ignore[assignment]  # drop the weights now
         gc.collect()
         return_freed_memory()
+        self._publish()
         self.events.emit(kind, model.name, **detail)
+
+    def _publish(self) -> None:
+        """Write what we hold to the host ledger. It only informs the other kernels: a
+        ledger that cannot be written is logged, and the load or unload stands."""
+        if self.ledger is None:
+            return
+        held = [
+            HeldModel(m.name, m.spec.backend, m.device, m.estimate, m.measured)
+            for m in self._loaded.values()
+        ]
+        try:
+            self.ledger.record(held)
+        except OSError as error:
+            log.warning("llmux: cannot write the memory ledger %s: %s", self.ledger.path, error)
 
     @contextmanager
     def using(self, name: str) -> Iterator[LoadedModel]:

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import CacheError
 from ..models.cache import cache_root
 from ..models.disk import FolderCache, register_cache
+from ..models.files import connect_shared
 from ..models.sources import RemoteSource
 from ..models.spec import ModelSpec
 from ..types.batch import BatchAnswer
@@ -62,7 +63,9 @@ def answer_key(identity: dict[str, Any], request: dict[str, Any]) -> str:
 
 
 class AnswerCache:
-    """The answers file; every call opens it, so threads and processes may share it."""
+    """The answers file; every call opens it, so threads and processes may share it: WAL
+    mode (readers never wait) and a busy timeout (a writer waits for another kernel's), and
+    each answer is one transaction, so a kernel killed mid-write leaves the file whole."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or cache_root() / FOLDER / FILE
@@ -97,8 +100,7 @@ class AnswerCache:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection inside one transaction (committed unless it raised), then closed."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=10)
+            connection = connect_shared(self.path)
         except (OSError, sqlite3.Error) as error:
             raise self._refusal(error) from None
         try:

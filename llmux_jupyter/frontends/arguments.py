@@ -179,7 +179,12 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     unload.add_argument("name", nargs="?")
     unload.add_argument("--all", action="store_true", help="unload every model")
 
-    add("ps", "loaded models (device, memory, state, keep-alive) and the memory budgets")
+    ps = add("ps", "loaded models (device, memory, state, keep-alive) and the memory budgets")
+    ps.add_argument(
+        "--all",
+        action="store_true",
+        help="also the models of the other kernels on this machine (their notebooks, memory)",
+    )
     add("devices", "each device: memory, budget, number formats, CPU features, backends' use")
     add("du", "disk used by each model's files and by each cache entry; orphans")
     cache = add("cache", "clear cached files: of models, orphaned, or all")

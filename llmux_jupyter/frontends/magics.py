@@ -344,11 +344,29 @@ class LLMuxMagics(Magics):
                 "-" if expires is None else format_duration(max(0.0, expires - now)),
                 _clock(model.loaded_at), _ago(model.last_used), _draft(model),
             ])  # fmt: skip
-        budgets = Table(["device", "used by models", "budget", "device total"], title="Memory")
+        elsewhere = self.llm.elsewhere()
+        budgets = Table(
+            ["device", "used by models", "other kernels", "budget", "device total"],
+            title="Memory (the budget covers this kernel's models and the other kernels')",
+        )
         for use in self.llm.budgets():
-            budgets.rows.append([use.device, format_bytes(use.used), format_bytes(use.budget),
-                                 format_bytes(use.total)])  # fmt: skip
-        display(models, budgets)
+            budgets.rows.append([use.device, format_bytes(use.used), format_bytes(use.others),
+                                 format_bytes(use.budget), format_bytes(use.total)])  # fmt: skip
+        if not args.all:
+            display(models, budgets)
+            return
+        others = Table(
+            ["notebook", "pid", "name", "backend", "device", "estimate", "measured"],
+            title="Models of the other kernels on this machine",
+            empty="(no other kernel holds a model)",
+        )
+        others.rows = [
+            [kernel.notebook or "?", str(kernel.pid), held.name, held.backend, held.device,
+             format_bytes(held.estimate.total), format_bytes(held.measured.total)]
+            for kernel in elsewhere
+            for held in kernel.models
+        ]  # fmt: skip
+        display(models, others, budgets)
 
     def _devices(self, args: Namespace) -> None:
         reports = self.llm.devices()

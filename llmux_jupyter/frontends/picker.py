@@ -55,8 +55,9 @@ _AUTO = {"width": "auto"}
 
 # Pending redraws: ("row", model), ("task", task), ("memory", ""), ("catalog", "").
 Target = tuple[str, str]
-# A device's memory: its text, the models-of-budget bar, the budget-of-device bar.
-MemoryBar = tuple[widgets.HTML, widgets.FloatProgress, widgets.FloatProgress]
+# A device's memory: its text, the bars of our models and of other kernels' (of the budget),
+# the budget-of-device bar.
+MemoryBar = tuple[widgets.HTML, widgets.FloatProgress, widgets.FloatProgress, widgets.FloatProgress]
 
 
 class ModelRow:
@@ -274,6 +275,7 @@ class ModelPicker(widgets.VBox):
         return row
 
     def _draw_memory(self) -> None:
+        self.llm.manager.refresh_elsewhere_if_changed()  # other kernels' loads since
         uses = self.llm.budgets()
         if [use.device for use in uses] != list(self._bars):
             for widget in _tree(self.memory_area.children):
@@ -333,20 +335,25 @@ def _grid_layout() -> widgets.Layout:
 
 
 def _memory_bar() -> MemoryBar:
-    style = {"description_width": "5em"}
+    style = {"description_width": "7em"}
     models = widgets.FloatProgress(min=0.0, description="models", style=style)
+    others = widgets.FloatProgress(min=0.0, description="other kernels", style=style)
     budget = widgets.FloatProgress(min=0.0, description="budget", bar_style="info", style=style)
-    return widgets.HTML(), models, budget
+    return widgets.HTML(), models, others, budget
 
 
 def _show_memory(bar: MemoryBar, use: BudgetUse) -> None:
-    """Models' share of the budget, and the budget's share of the device."""
-    text, models, budget = bar
+    """Our models' and the other kernels' shares of the budget, and the budget's share of
+    the device."""
+    text, models, others, budget = bar
     text.value = memory_text(use)
-    models.max = float(max(use.budget, 1))
+    models.max = others.max = float(max(use.budget, 1))
     models.value = float(min(use.used, use.budget))
-    models.bar_style = usage_style(use.used, use.budget)
+    models.bar_style = usage_style(use.used + use.others, use.budget)
     models.tooltip = "memory our models hold, of the budget"
+    others.value = float(min(use.others, use.budget))
+    others.bar_style = models.bar_style
+    others.tooltip = "memory the other kernels' models hold, of the budget (%llm ps --all)"
     budget.max = float(max(use.total, 1))
     budget.value = float(min(use.budget, use.total))
     budget.tooltip = "the budget, of the device's memory"

@@ -181,16 +181,17 @@ def about_html(backend: str, size: int | None, images: bool | None = False) -> s
 
 
 def memory_text(use: BudgetUse) -> str:
-    """Used by our models vs the budget vs the device's total."""
+    """Used by our models and by other kernels' vs the budget vs the device's total."""
     return (
         f"<b>{html.escape(use.device)}</b> "
-        f"<span style='{_SMALL}'>models {format_bytes(use.used)} · budget "
-        f"{format_bytes(use.budget)} · device {format_bytes(use.total)}</span>"
+        f"<span style='{_SMALL}'>models {format_bytes(use.used)} · other kernels "
+        f"{format_bytes(use.others)} · budget {format_bytes(use.budget)} · device "
+        f"{format_bytes(use.total)}</span>"
     )
 
 
 def usage_style(used: int, budget: int) -> str:
-    """The models bar's button_style-like bar_style: fuller budgets look more alarming."""
+    """A bar's button_style-like bar_style: fuller budgets look more alarming."""
     share = used / budget if budget else 1.0
     return "danger" if share >= 0.9 else "warning" if share >= 0.7 else "success"
 

@@ -10,8 +10,10 @@ once: the panel shows "not loaded" and tries again after the next execution.
 Kernel -> frontend: ``{"type": "snapshot", "snapshot": status.snapshot(...), "generation":
 {"model", "tokens", "tokens_per_second"} | None}`` when the comm opens and after every manager
 event (bursts coalesced, at most one every ``MIN_INTERVAL_S``, sent by a background thread so a
-running ``%%llm`` cell keeps the panel live); ``{"type": "reply", "id", "op", "ok",
-"error"?}`` for each request. ``%unload_ext`` closes every open comm.
+running ``%%llm`` cell keeps the panel live), and when another kernel's entry in the host
+memory ledger changes (that thread looks every ``LEDGER_POLL_S``: one ``scandir``);
+``{"type": "reply", "id", "op", "ok", "error"?}`` for each request. ``%unload_ext`` closes
+every open comm.
 
 Frontend -> kernel: ``{"op": OP, "id"?: int, ...}`` with OP one of ``OPS``. Anything else
 (unknown op, missing, extra or mistyped fields, a model that is not loaded, a bad duration) gets
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 TARGET = "llmux"
 MIN_INTERVAL_S = 0.2
+LEDGER_POLL_S = 2.0
 MAX_TEXT = 200
 GENERATION_ENDS = ("idle", "unloaded", "evicted", "error")
 
@@ -112,10 +115,17 @@ def request_id(data: Any) -> int | None:
 class SidebarComm:
     """One open comm: pushes snapshots on every manager event and answers requests."""
 
-    def __init__(self, comm: Comm, llm: LLM, min_interval: float = MIN_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        comm: Comm,
+        llm: LLM,
+        min_interval: float = MIN_INTERVAL_S,
+        ledger_poll: float = LEDGER_POLL_S,
+    ) -> None:
         self.comm = comm
         self.llm = llm
         self.min_interval = min_interval
+        self.ledger_poll = ledger_poll
         self.generation: Generation | None = None
         self.on_closed: Callable[[SidebarComm], None] | None = None
         self._lock = threading.Lock()
@@ -124,6 +134,7 @@ class SidebarComm:
         comm.on_msg(self._on_msg)
         comm.on_close(self._on_close)
         self._unsubscribe = llm.manager.events.subscribe(self._on_event)
+        llm.manager.refresh_elsewhere()
         self.send_snapshot()
         self.pusher = threading.Thread(target=self._push_loop, name="llmux-sidebar", daemon=True)
         self.pusher.start()
@@ -161,9 +172,11 @@ class SidebarComm:
 
     def _push_loop(self) -> None:
         while True:
-            self._wake.wait()
+            woken = self._wake.wait(self.ledger_poll)
             if self.closed:
                 return
+            if not woken and not self.llm.manager.refresh_elsewhere_if_changed():
+                continue
             self._wake.clear()
             try:
                 self.send_snapshot()
@@ -194,6 +207,7 @@ class SidebarComm:
         before it changes anything."""
         model = request.fields.get("model")
         if request.op == "refresh":
+            self.llm.manager.refresh_elsewhere()
             self.send_snapshot()
         elif request.op == "unload":
             self.llm.unload(model)

@@ -14,6 +14,7 @@ from ..types.values import Task
 
 if TYPE_CHECKING:
     from ..api import LLM
+    from ..engine.ledger import KernelModels
     from ..engine.manager import LoadedModel
     from ..models.spec import ModelSpec
 
@@ -125,10 +126,23 @@ def chat_layout(spec: ModelSpec, backend: type[Backend] | None) -> str:
 
 
 def snapshot(llm: LLM, *, sizes: bool = True) -> dict[str, Any]:
-    """Models, per-device memory and defaults, as plain JSON types."""
+    """Models, per-device memory (ours and the other kernels'), the other kernels' models (as
+    the host ledger was last read) and defaults, as plain JSON types."""
     return {
         "time": time.time(),
         "models": [asdict(status) for status in model_statuses(llm, sizes=sizes)],
         "devices": [asdict(use) for use in llm.budgets()],
+        "elsewhere": [_kernel_models(kernel) for kernel in llm.manager.elsewhere],
         "defaults": {task.value: name for task, name in llm.manager.defaults().items()},
+    }
+
+
+def _kernel_models(kernel: KernelModels) -> dict[str, Any]:
+    return {
+        "pid": kernel.pid,
+        "notebook": kernel.notebook,
+        "models": [
+            {"name": model.name, "device": model.device, "held": sum(model.held.values())}
+            for model in kernel.models
+        ],
     }

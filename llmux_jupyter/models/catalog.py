@@ -6,11 +6,13 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import RegistrationError, UnknownModel
 from ..types.values import Task
+from .files import file_lock, write_atomically
 from .joined import JoinedPackageSource
 from .sources import PackageSource
 from .spec import Draft, DraftMethod, ModelSpec
@@ -118,16 +120,25 @@ def default_store_path() -> Path:
 
 
 class Catalog:
-    """Model specs by name; user registrations are saved to ``store_path`` as JSON."""
+    """Model specs by name; user registrations are saved to ``store_path`` as JSON.
+
+    Every kernel of the user shares that file: a change re-reads it under a cross-process lock
+    and writes it whole (``files.write_atomically``), so registrations made by another kernel
+    are never lost; and every lookup first re-reads it if it changed since (its inode, size and
+    modification time), so this kernel sees them without a restart.
+    """
 
     def __init__(
         self, store_path: Path | None = None, builtins: Iterable[ModelSpec] = BUILTIN_MODELS
     ) -> None:
         self.store_path = store_path if store_path is not None else default_store_path()
         self._builtins = {spec.name: spec for spec in builtins}
-        self._registered = self._read_store()
+        self._registered: dict[str, ModelSpec] = {}
+        self._seen: tuple[int, int, int] | None = None
+        self._refresh()
 
     def get(self, name: str) -> ModelSpec:
+        self._refresh()
         spec = self._registered.get(name) or self._builtins.get(name)
         if spec is None:
             close = difflib.get_close_matches(name, self.names(), n=3)
@@ -145,6 +156,7 @@ class Catalog:
         return Draft(model=self.get(name))
 
     def names(self) -> list[str]:
+        self._refresh()
         return sorted({*self._builtins, *self._registered})
 
     def builtin_rank(self, name: str) -> int:
@@ -163,28 +175,48 @@ class Catalog:
         registration that takes a built-in's name hides it until it is unregistered.
         """
         check_name(spec.name)
-        replaced = self._registered.get(spec.name) or self._builtins.get(spec.name)
-        if replaced is not None and not force:
-            kind = "a built-in model" if replaced.builtin else "already registered"
-            raise RegistrationError(
-                f"{spec.name!r} is {kind} ({describe(replaced)}): add --force to replace it "
-                "(force=True in Python), or choose another name."
-            )
-        registered = {**self._registered, spec.name: spec}
-        self._write_store(registered)
-        self._registered = registered
+        with self._changing() as registered:
+            replaced = registered.get(spec.name) or self._builtins.get(spec.name)
+            if replaced is not None and not force:
+                kind = "a built-in model" if replaced.builtin else "already registered"
+                raise RegistrationError(
+                    f"{spec.name!r} is {kind} ({describe(replaced)}): add --force to replace "
+                    "it (force=True in Python), or choose another name."
+                )
+            registered[spec.name] = spec
         return replaced
 
     def unregister(self, name: str) -> ModelSpec:
-        if name not in self._registered:
-            if name in self._builtins:
-                raise RegistrationError(f"{name!r} is built in and cannot be unregistered.")
-            raise UnknownModel(f"No registered model named {name!r} (see %llm list).")
-        registered = dict(self._registered)
-        spec = registered.pop(name)
-        self._write_store(registered)
-        self._registered = registered
-        return spec
+        with self._changing() as registered:
+            if name not in registered:
+                if name in self._builtins:
+                    raise RegistrationError(f"{name!r} is built in and cannot be unregistered.")
+                raise UnknownModel(f"No registered model named {name!r} (see %llm list).")
+            return registered.pop(name)
+
+    @contextmanager
+    def _changing(self) -> Iterator[dict[str, ModelSpec]]:
+        """The registrations as the file holds them now, for the caller to change: under the
+        store's lock, read first and written back whole unless the caller raised."""
+        try:
+            lock = file_lock(self.store_path.with_name(self.store_path.name + ".lock"))
+            lock.acquire()
+        except OSError as error:
+            raise self._unusable("lock", error) from None
+        try:
+            registered = self._read_store()
+            yield registered
+            self._write_store(registered)
+            self._registered, self._seen = registered, _stamp(self.store_path)
+        finally:
+            lock.release()
+
+    def _refresh(self) -> None:
+        """Re-read the store if it changed since this kernel last read or wrote it."""
+        stamp = _stamp(self.store_path)
+        if stamp != self._seen:
+            self._registered = self._read_store()
+            self._seen = stamp
 
     def _read_store(self) -> dict[str, ModelSpec]:
         try:
@@ -203,7 +235,23 @@ class Catalog:
             "version": STORE_VERSION,
             "models": [spec.to_dict() for spec in registered.values()],
         }
-        self.store_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.store_path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        temporary.replace(self.store_path)
+        try:
+            write_atomically(self.store_path, json.dumps(data, indent=2) + "\n")
+        except OSError as error:
+            raise self._unusable("write", error) from None
+
+    def _unusable(self, verb: str, error: OSError) -> RegistrationError:
+        return RegistrationError(
+            f"Cannot {verb} the model registrations file {self.store_path} "
+            f"({error.strerror or error}): nothing was changed; check that folder's "
+            "permissions and free space (or set LLMUX_CONFIG_DIR)."
+        )
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes whenever the file is replaced or written: inode, size, mtime (ns)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns

@@ -20,11 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
-from filelock import FileLock
-
 from ..errors import SourceNotFound
 from .cache import cache_root
 from .disk import FolderCache, register_cache
+from .files import file_lock, write_atomically
 from .sources import Source, register_source_kind
 from .spec import ModelSpec
 
@@ -65,7 +64,7 @@ class JoinedPackageSource(Source):
             return self.target
         parts = self.parts()
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{self.target}.lock"):
+        with file_lock(self.target.with_name(f"{self.target.name}.lock")):
             if not self._verified():  # another kernel may have joined it while we waited
                 self._join(parts)
         return self.target
@@ -137,7 +136,8 @@ class JoinedPackageSource(Source):
                 )
             _marker(self.target).unlink(missing_ok=True)
             os.replace(temporary, self.target)
-            _write_marker(self.target, self.sha256)
+            # last, whole: its presence says the file was checked
+            write_atomically(_marker(self.target), self.sha256 + "\n")
         finally:
             temporary.unlink(missing_ok=True)
 
@@ -149,14 +149,6 @@ def _package(distribution: str) -> str:
 
 def _marker(target: Path) -> Path:
     return target.with_name(f"{target.name}.sha256")
-
-
-def _write_marker(target: Path, sha256: str) -> None:
-    """The marker is written last, by rename: its presence says the file was checked."""
-    marker = _marker(target)
-    temporary = marker.with_name(f".{marker.name}.{os.getpid()}")
-    temporary.write_text(sha256 + "\n", encoding="ascii")
-    os.replace(temporary, marker)
 
 
 def joined_owners(specs: Sequence[ModelSpec]) -> dict[Path, list[str]]:

@@ -10,10 +10,12 @@ then follow a kernel change, a notebook switch (JupyterLab) and a restart with a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
+from ..integration.kernel import Kernel, llmux_kernel
 from .jupyter import LAB, WAIT_MS, Jupyter, output_text
 
 LONG_ANSWER = (
@@ -165,6 +167,33 @@ def test_unload_button_frees_the_model(jupyter: Jupyter):
     jupyter.expect_status(re.compile(r"LLMux: 0 models · 0\.0 GiB"))
     assert "(no model loaded)" in jupyter.run_done("%llm ps")
     jupyter.screenshot("sidebar-after-unload", panel)
+
+
+@pytest.fixture(scope="module")
+def another_notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    """A second real kernel of the same user (it shares the server's memory ledger, in
+    ``$LLMUX_RUNTIME_DIR``), as a notebook's kernel the server started would be."""
+    env = {"JPY_SESSION_NAME": "/home/me/analysis.ipynb"}
+    with llmux_kernel(tmp_path_factory.mktemp("another-config"), env=env) as kernel:
+        yield kernel
+
+
+def test_sidebar_shows_the_other_kernels_share_live(jupyter: Jupyter, another_notebook: Kernel):
+    panel = jupyter.sidebar()
+    assert another_notebook.run("%llm load smollm2").status == "ok"
+    # No event in this kernel: the panel follows the ledger on its own.
+    others = panel.locator(".jp-llmux-device[data-device='cpu'] .jp-llmux-others")
+    expect(others).to_have_text(re.compile(r"other kernels [\d.]+ MiB"), timeout=WAIT_MS)
+    expect(panel.locator(".jp-llmux-bar-others")).to_be_visible()
+    kernel = panel.locator(".jp-llmux-kernel")
+    expect(kernel.locator(".jp-llmux-kernel-notebook")).to_have_text("/home/me/analysis.ipynb")
+    expect(kernel.locator(".jp-llmux-kernel-models")).to_have_text(
+        re.compile(r"^smollm2 [\d.]+ MiB \(cpu\)$")
+    )
+    jupyter.screenshot("sidebar-other-kernels", panel)
+    assert another_notebook.run("%llm unload smollm2").status == "ok"
+    expect(panel.locator(".jp-llmux-elsewhere")).to_have_count(0, timeout=WAIT_MS)
+    expect(others).to_have_count(0)
 
 
 def test_sidebar_follows_a_kernel_change(jupyter: Jupyter):

@@ -3,18 +3,26 @@ model that count words, registered for one test."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import psutil
 import pytest
 
 from llmux_jupyter.api import LLM
 from llmux_jupyter.backends.base import Backend
 from llmux_jupyter.backends.registry import registry
+from llmux_jupyter.engine.ledger import HeldModel, default_directory
 from llmux_jupyter.models.catalog import Catalog
+from llmux_jupyter.models.files import write_atomically
 from llmux_jupyter.models.sources import FileSource, RemoteSource
 from llmux_jupyter.models.spec import ModelSpec
 from llmux_jupyter.types.values import GenerationParams, Message, RequiredMemory, Task
@@ -258,3 +266,46 @@ def scripted_llm(tmp_path, model_file, echo_backend) -> Iterator[LLM]:
     api.use("scripted")
     yield api
     registry.remove("scripted")
+
+
+class OtherKernel:
+    """A live process standing for another kernel on this machine; ``hold`` writes its entry
+    in the memory ledger at ``directory`` as its HostLedger would."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        self.pid = self.process.pid
+
+    def hold(
+        self, *models: HeldModel, notebook: str | None = "analysis.ipynb", started: float = 0
+    ) -> Path:
+        entry = {
+            "version": 1,
+            "pid": self.pid,
+            "started": started or psutil.Process(self.pid).create_time(),
+            "notebook": notebook,
+            "updated": time.time(),
+            "models": [asdict(model) for model in models],
+        }
+        path = self.directory / f"{self.pid}.json"
+        write_atomically(path, json.dumps(entry))
+        return path
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def other_kernel() -> Iterator[OtherKernel]:
+    """Another kernel in this test's memory ledger (``$LLMUX_RUNTIME_DIR``), holding nothing
+    until the test says ``other_kernel.hold(HeldModel(...))``."""
+    kernel = OtherKernel(default_directory())
+    yield kernel
+    kernel.stop()
+
+
+def held(name: str, ram: int, device: str = "cpu") -> HeldModel:
+    """A model another kernel holds: ``ram`` bytes estimated and measured."""
+    return HeldModel(name, "echo", device, RequiredMemory(ram=ram), RequiredMemory(ram=ram))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import HistoryError
+from ...models.files import connect_shared
 from ...units import format_path
 from .records import Exchange
 
@@ -114,13 +115,12 @@ class HistoryStore:
         if self._connection is None:
             try:
                 self._create_private()
-                connection = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                connection = connect_shared(
+                    self.path, BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
                 )
             except (OSError, sqlite3.Error) as error:
                 raise self._error("cannot open", error) from None
             try:
-                connection.execute("PRAGMA journal_mode = WAL")
                 connection.execute("PRAGMA synchronous = NORMAL")  # WAL: durable, never corrupt
                 connection.execute("PRAGMA secure_delete = ON")  # cleared text is overwritten
                 self._migrate(connection)

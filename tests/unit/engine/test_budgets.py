@@ -52,3 +52,13 @@ def test_config_validates_budget_and_keep_alive():
     with pytest.raises(TraitError, match="not a duration"):
         config.keep_alive = "soon"
     assert (config.memory_budget, config.keep_alive) == ("cpu=8GiB", "10m")
+
+
+def test_the_default_budget_counts_what_other_kernels_held_as_free():
+    """Every kernel gets the same default budget, however much the others had loaded when it
+    started: the budget covers their models too."""
+    held = {"cpu": 4 * GIB}
+    budgets = plan_budgets(HOST, "", 0.5, elsewhere=held)
+    assert budgets["cpu"].budget == 12 * GIB and budgets["cuda:0"].budget == 11 * GIB
+    assert plan_budgets(HOST, "", 1.0, elsewhere={"cpu": 40 * GIB})["cpu"].budget == 32 * GIB
+    assert plan_budgets(HOST, "cpu=1GiB", elsewhere=held)["cpu"].budget == GIB

@@ -1,16 +1,19 @@
 """Budgets, LRU eviction, pinning and keep-alive, on the echo backend with declared sizes."""
 
+import json
+import os
 import threading
 import time
 
 import pytest
 
 from llmux_jupyter.engine.budgets import DeviceBudget
+from llmux_jupyter.engine.ledger import HostLedger, default_directory
 from llmux_jupyter.engine.manager import ModelManager
-from llmux_jupyter.errors import OutOfMemoryBudget
+from llmux_jupyter.errors import MemoryHeldElsewhere, OutOfMemoryBudget
 from llmux_jupyter.models.catalog import Catalog
 
-from ..conftest import echo_spec
+from ..conftest import echo_spec, held
 
 
 @pytest.fixture
@@ -179,3 +182,74 @@ def test_unpinning_with_keep_alive_zero_on_load_keeps_it_until_its_next_use(mana
     assert manager.is_loaded("a")
     manager.pin("a", False)  # the command itself: idle and keep-alive 0, so it goes now
     assert not manager.is_loaded("a")
+
+
+@pytest.fixture
+def shared(catalog):
+    """A manager on the host ledger of this test (``$LLMUX_RUNTIME_DIR``)."""
+    return ModelManager(
+        catalog, budgets={"cpu": DeviceBudget("cpu", 1000, 4000)}, ledger=HostLedger()
+    )
+
+
+def test_a_load_that_fits_only_without_the_other_kernels_is_refused_naming_them(
+    shared, other_kernel
+):
+    shared.load("a")
+    other_kernel.hold(held("smollm2", 700), notebook="/home/me/analysis.ipynb")
+    with pytest.raises(MemoryHeldElsewhere) as refused:
+        shared.load("b")  # even with a evicted, 400 + 700 > 1000
+    message = str(refused.value)
+    assert message.startswith(
+        "b needs 400 B on cpu, but other kernels on this machine hold 700 B of the 1000 B "
+        f"budget: notebook /home/me/analysis.ipynb (pid {other_kernel.pid}): smollm2 700 B."
+    )
+    assert "%llm unload NAME in that notebook" in message
+    assert [m.name for m in shared.loaded()] == ["a"]  # nothing evicted for naught
+
+
+def test_our_idle_models_make_room_beside_the_other_kernels(shared, other_kernel):
+    seen = []
+    shared.events.subscribe(seen.append)
+    touch(shared, "a")
+    other_kernel.hold(held("theirs", 300))
+    shared.load("b")  # 400 + 400 + 300 > 1000: a goes
+    assert [m.name for m in shared.loaded()] == ["b"]
+    assert [(e.kind, e.model) for e in seen if e.kind == "evicted"] == [("evicted", "a")]
+
+
+def test_a_model_too_big_for_our_budget_alone_gets_the_usual_refusal(shared, other_kernel):
+    other_kernel.hold(held("theirs", 50))
+    shared.load("big", pin=True)  # fits: 900 + 50
+    with pytest.raises(OutOfMemoryBudget) as refused:
+        shared.load("a")
+    assert not isinstance(refused.value, MemoryHeldElsewhere)
+    message = str(refused.value)
+    assert "only 50 B of the 1000 B budget is free" in message
+    assert f"other kernels hold notebook analysis.ipynb (pid {other_kernel.pid})" in message
+
+
+def test_a_dead_kernels_models_stop_counting(shared, other_kernel):
+    other_kernel.hold(held("smollm2", 700))
+    with pytest.raises(MemoryHeldElsewhere):
+        shared.load("a")
+    other_kernel.stop()  # SIGKILL
+    shared.load("a")
+    assert shared.elsewhere == []
+    assert not (default_directory() / f"{other_kernel.pid}.json").exists()
+
+
+def test_loads_unloads_and_evictions_are_written_to_the_ledger(shared):
+    entry = default_directory() / f"{os.getpid()}.json"
+
+    def recorded():
+        return [m["name"] for m in json.loads(entry.read_text())["models"]]
+
+    shared.load("a")
+    assert recorded() == ["a"]
+    shared.load("b")
+    assert recorded() == ["a", "b"]
+    shared.load("c")  # evicts a
+    assert recorded() == ["b", "c"]
+    shared.unload_all()
+    assert not entry.exists()

@@ -11,6 +11,8 @@ from llmux_jupyter.errors import (
     UnknownModel,
 )
 
+from ..conftest import held
+
 
 def cell(shell, line, body):
     return shell.run_cell_magic("llm", line, body)
@@ -70,6 +72,22 @@ def test_load_ps_use_unload(shell, fake_llm, capsys):
     assert "Unloaded echo." in capsys.readouterr().out
     with pytest.raises(ModelNotLoaded, match="not loaded"):
         shell.run_line_magic("llm", "unload echo")
+
+
+def test_ps_all_shows_the_other_kernels_models(shell, fake_llm, capsys, other_kernel):
+    other_kernel.hold(held("smollm2", 3 * 2**20), notebook="/home/me/analysis.ipynb")
+    shell.run_line_magic("llm", "ps")
+    plain = capsys.readouterr().out
+    assert "other kernels" in plain and "3.0 MiB" in plain  # the memory table's column
+    assert "analysis.ipynb" not in plain
+    shell.run_line_magic("llm", "ps --all")
+    table = capsys.readouterr().out
+    assert "Models of the other kernels on this machine" in table
+    row = next(line for line in table.splitlines() if "analysis.ipynb" in line)
+    assert row.split() == [
+        "/home/me/analysis.ipynb", str(other_kernel.pid), "smollm2", "echo", "cpu",
+        "3.0", "MiB", "3.0", "MiB",
+    ]  # fmt: skip
 
 
 def test_list_shows_models_and_backends(shell, capsys, model_file):

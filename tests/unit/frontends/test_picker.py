@@ -24,7 +24,7 @@ from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.models.spec import ModelSpec
 from llmux_jupyter.types.values import Task
 
-from ..conftest import echo_spec
+from ..conftest import echo_spec, held
 
 widgets = pytest.importorskip("ipywidgets")
 from llmux_jupyter.frontends.picker import ModelPicker, ModelRow, _tree  # noqa: E402
@@ -244,6 +244,21 @@ def test_catalog_and_budget_changes_redraw(picker, fake_llm, model_file):
     assert "added" not in picker.rows and row.load.comm is None
     fake_llm.config.memory_budget = "cpu=1MiB"
     assert picker.memory_area.children[0].children[1].max == 2**20
+
+
+def test_the_memory_bars_show_the_other_kernels_share(fake_llm, other_kernel):
+    fake_llm.config.memory_budget = "cpu=10KiB"
+    other_kernel.hold(held("theirs", 4096), notebook="analysis.ipynb")
+    picker = ModelPicker(fake_llm)
+    try:
+        text, models, others, _ = picker.memory_area.children[0].children
+        assert "other kernels 4.0 KiB" in text.value
+        assert (others.value, others.max, models.value) == (4096.0, 10240.0, 0.0)
+        fake_llm.load("echo")  # our 1000 B and their 4 KiB
+        assert models.value == 1000.0 and others.value == 4096.0
+    finally:
+        picker.close()
+        fake_llm.unload(all=True)
 
 
 def test_two_pickers_stay_in_sync_and_close_unsubscribes(fake_llm):

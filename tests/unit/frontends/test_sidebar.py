@@ -15,6 +15,8 @@ from llmux_jupyter.errors import InvalidParameter
 from llmux_jupyter.frontends import sidebar
 from llmux_jupyter.frontends.sidebar import OPS, SidebarComm, parse_request
 
+from ..conftest import held
+
 WAIT_S = 20
 
 
@@ -286,3 +288,29 @@ def test_register_in_a_terminal_does_nothing(fake_llm, monkeypatch):
     monkeypatch.setattr(comm_package, "get_comm_manager", pytest.fail)
     assert not sidebar.register(Shell(kernel=None), fake_llm)
     sidebar.unregister(Shell(kernel=None))
+
+
+def test_other_kernels_models_are_in_the_snapshot_and_followed(fake_llm, other_kernel):
+    other_kernel.hold(held("smollm2", 300), notebook="analysis.ipynb")
+    fake = FakeComm()
+    handler = SidebarComm(fake, fake_llm, ledger_poll=0.05)
+    try:
+        first = fake.sent[0]["snapshot"]
+        assert first["elsewhere"] == [
+            {
+                "pid": other_kernel.pid,
+                "notebook": "analysis.ipynb",
+                "models": [{"name": "smollm2", "device": "cpu", "held": 300}],
+            }
+        ]
+        assert first["devices"][0]["others"] == 300
+        count = len(fake.sent)
+        other_kernel.hold(held("smollm2", 300), held("whisper", 100), notebook="analysis.ipynb")
+        update = fake.wait_for(lambda m: m["type"] == "snapshot", after=count)["snapshot"]
+        assert update["devices"][0]["others"] == 400  # no event here: the ledger changed
+        other_kernel.stop()
+        fake.receive({"op": "refresh", "id": 1})
+        assert fake.snapshots()[-1]["snapshot"]["elsewhere"] == []
+    finally:
+        handler.close()
+        handler.pusher.join(WAIT_S)

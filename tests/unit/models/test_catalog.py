@@ -1,4 +1,6 @@
 import json
+import os
+import threading
 
 import pytest
 
@@ -104,3 +106,76 @@ def test_the_default_chat_model_is_smollm2_whatever_the_names_sort_to(tmp_path):
     manager = ModelManager(Catalog(tmp_path / "models.json"), budgets={})
     assert manager.default_for(Task.CHAT) == "smollm2"
     assert manager.default_for(Task.EMBEDDING) == "all-minilm"
+
+
+def test_a_kernel_with_an_old_view_keeps_the_registrations_of_another(tmp_path):
+    store = tmp_path / "models.json"
+    early = Catalog(store)  # started before the other registered anything
+    late = Catalog(store)
+    late.register(spec("a1"))
+    late.register(spec("a2"))
+    early.register(spec("b1"))
+    early.register(spec("b2"))
+    stored = {item["name"] for item in json.loads(store.read_text())["models"]}
+    assert stored == {"a1", "a2", "b1", "b2"}
+    assert {"a1", "a2", "b1", "b2"} <= set(late.names())  # seen without a restart
+    assert late.get("b1") == spec("b1")
+    early.unregister("a1")  # a registration this catalog never read is still unregistered
+    assert "a1" not in late.names()
+    assert sorted(os.listdir(tmp_path)) == ["models.json", "models.json.lock"]
+
+
+def test_registrations_at_the_same_moment_are_all_kept(tmp_path):
+    store = tmp_path / "models.json"
+    catalogs = [Catalog(store), Catalog(store)]
+    start = threading.Barrier(2)
+
+    def register(prefix, catalog):
+        start.wait()
+        for index in range(25):
+            catalog.register(spec(f"{prefix}{index}"))
+
+    threads = [
+        threading.Thread(target=register, args=(p, c)) for p, c in zip("ab", catalogs, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(json.loads(store.read_text())["models"]) == 50
+    assert all(len(catalog.names()) - len(BUILTIN_MODELS) == 50 for catalog in catalogs)
+
+
+def test_a_name_registered_elsewhere_meanwhile_is_refused_without_force(tmp_path):
+    store = tmp_path / "models.json"
+    early, late = Catalog(store), Catalog(store)
+    late.register(spec())
+    with pytest.raises(RegistrationError, match="'mine' is already registered"):
+        early.register(spec())
+
+
+def test_a_store_damaged_later_is_refused_and_never_overwritten(tmp_path):
+    store = tmp_path / "models.json"
+    catalog = Catalog(store)
+    catalog.register(spec())
+    store.write_text("{not json")
+    with pytest.raises(RegistrationError, match="fix or delete that file"):
+        catalog.get("mine")
+    with pytest.raises(RegistrationError, match="fix or delete that file"):
+        catalog.register(spec("other"))
+    assert store.read_text() == "{not json"
+
+
+def test_a_store_that_cannot_be_written_is_a_registration_error(tmp_path, monkeypatch):
+    store = tmp_path / "models.json"
+    catalog = Catalog(store)
+    catalog.register(spec("kept"))
+
+    def disk_full(source, destination):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(RegistrationError, match=r"No space left on device.*nothing was changed"):
+        catalog.register(spec())
+    assert "mine" not in catalog.names()
+    assert [item["name"] for item in json.loads(store.read_text())["models"]] == ["kept"]
