@@ -180,9 +180,7 @@ def test_array_shape_dtype_statistics_and_a_few_values():
 
 
 def test_zero_d_empty_nan_bool_and_text_arrays():
-    assert describe("a", np.array(5), 100).text == (
-        "numpy array: shape (), dtype int64\nvalues: 5"
-    )
+    assert describe("a", np.array(5), 100).text == ("numpy array: shape (), dtype int64\nvalues: 5")
     assert describe("a", np.array([]), 100).text == (
         "numpy array: shape (0,), dtype float64\nvalues: []"
     )
