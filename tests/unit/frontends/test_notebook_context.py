@@ -121,7 +121,7 @@ def test_the_refusal_lists_the_models_that_take_images(nb, scripted_llm, model_f
         spec = ModelSpec("eyes", "seeing", Task.CHAT, FileSource(str(model_file)))
         scripted_llm.manager.catalog.register(spec)
         nb.user_ns["pixels"] = np.zeros((16, 16, 3), dtype=np.uint8)
-        with pytest.raises(ImagesNotSupported, match="Models that take images: eyes.") as error:
+        with pytest.raises(ImagesNotSupported, match=r"Models that take images: eyes\.") as error:
             nb.run_cell_magic("llm", "", "{pixels}")
         assert "{pixels!r}" in str(error.value)  # an array may be data: how to send it as text
     finally:
