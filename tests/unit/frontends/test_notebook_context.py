@@ -15,7 +15,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import llmux_jupyter
 from llmux_jupyter.backends.registry import registry
 from llmux_jupyter.errors import DescribeError, ImagesNotSupported
-from llmux_jupyter.frontends.insert import NOTHING, OFFERED, code_of, first_code_block
+from llmux_jupyter.frontends.insert import CUT, NOTHING, OFFERED, code_of, first_code_block
 from llmux_jupyter.frontends.magics import LLMuxMagics
 from llmux_jupyter.models.sources import FileSource
 from llmux_jupyter.models.spec import ModelSpec
@@ -165,6 +165,20 @@ def test_insert_offers_the_first_code_block_and_o_keeps_the_whole_answer(nb, cap
     assert nb.rl_next_input == "total = sum(values)\nprint(total)"
     assert nb.user_ns["answer"] == CODE_ANSWER
     assert OFFERED in capsys.readouterr().out
+
+
+def test_insert_of_a_cut_answer_says_to_check_the_code(nb, capsys):
+    ScriptedBackend.replies = ["```py\nx = [1,\n  2]\n```"]
+    nb.run_cell_magic("llm", "--insert --max-tokens 4", "a list")
+    assert nb.rl_next_input == "x = [1,"  # four pieces of four characters: the fence left open
+    assert f"{OFFERED}{CUT}" in capsys.readouterr().out
+
+
+def test_insert_of_a_cut_answer_with_whole_code_does_not_warn(nb, capsys):
+    ScriptedBackend.replies = ["```\nx = 1\n```\nMore words than allowed here."]
+    nb.run_cell_magic("llm", "--insert --max-tokens 6", "x")
+    out = capsys.readouterr().out
+    assert nb.rl_next_input == "x = 1" and OFFERED in out and CUT not in out
 
 
 def test_insert_with_code_format_offers_a_whole_answer_without_a_fence(nb):
