@@ -194,8 +194,8 @@ def _dataframe(frame: Any, cap: int) -> Iterator[str]:
         f"Columns (dtype): {', '.join(dtypes)}{more}" if columns else "No columns.",
     ]
     wide = f" (the first {TABLE_COLUMNS} of {columns:,} columns)" if columns > TABLE_COLUMNS else ""
-    for ends in TABLE_ROWS:
-        yield "\n".join([*header, *_rows(frame, rows, ends, "rows", wide)])
+    for table in _tables(frame, "rows", wide):
+        yield "\n".join([*header, *table])
 
 
 def _series(series: Any, cap: int) -> Iterator[str]:
@@ -205,8 +205,8 @@ def _series(series: Any, cap: int) -> Iterator[str]:
         _index_line(series.index),
     ]
     frame = series.to_frame(name="value" if series.name is None else series.name)
-    for ends in TABLE_ROWS:
-        yield "\n".join([*header, *_rows(frame, len(series), ends, "values", "")])
+    for table in _tables(frame, "values", ""):
+        yield "\n".join([*header, *table])
 
 
 def _index_line(index: Any) -> str:
@@ -216,29 +216,30 @@ def _index_line(index: Any) -> str:
     return f"Index: {type(index).__name__}{named}{span}"
 
 
-def _rows(frame: Any, total: int, ends: int, what: str, wide: str) -> list[str]:
-    """The first and last ``ends`` rows of ``frame`` as a Markdown table, under a line that
-    says which rows these are."""
+def _tables(frame: Any, what: str, wide: str) -> Iterator[list[str]]:
+    """The first and last rows of ``frame`` as Markdown tables of fewer and fewer rows (each
+    under a line that says which rows these are). Only those rows are read from the frame,
+    once."""
+    total, most = len(frame), TABLE_ROWS[0]
     if total == 0:
-        return [f"No {what}."]
-    if ends == 0:
-        return [f"({total:,} {what} left out to fit the cap)"]
-    columns = slice(0, TABLE_COLUMNS)
-    if total <= 2 * ends:
-        title, parts = f"All {total:,} {what}{wide}:", [frame.iloc[:, columns]]
-    else:
-        left = total - 2 * ends
-        title = f"First {ends} and last {ends} {what}{wide}; {left:,} {what} left out:"
-        parts = [frame.iloc[:ends, columns], None, frame.iloc[total - ends :, columns]]
-    shown = frame.columns[columns]
-    width = len(shown) + 1
-    lines = [title, _markdown_row(["", *map(str, shown)]), "|---" * width + "|"]
-    for part in parts:
-        if part is None:
-            lines.append(_markdown_row(["…"] * width))
-            continue
-        lines += [_markdown_row(list(row)) for row in part.itertuples(index=True, name=None)]
-    return lines
+        yield [f"No {what}."]
+        return
+    shown = frame.iloc[:most, :TABLE_COLUMNS]
+    first = [list(row) for row in shown.itertuples(name=None)]
+    rest = frame.iloc[max(most, total - most) :, :TABLE_COLUMNS]
+    last = [list(row) for row in rest.itertuples(name=None)]
+    width = len(shown.columns) + 1
+    head = [_markdown_row(["", *map(str, shown.columns)]), "|---" * width + "|"]
+    for ends in TABLE_ROWS:
+        if ends == 0:
+            yield [f"({total:,} {what} left out to fit the cap)"]
+        elif total <= 2 * ends:
+            yield [f"All {total:,} {what}{wide}:", *head, *map(_markdown_row, first + last)]
+        else:
+            rows = [*first[:ends], ["…"] * width, *last[-ends:]]
+            left = total - 2 * ends
+            title = f"First {ends} and last {ends} {what}{wide}; {left:,} {what} left out:"
+            yield [title, *head, *map(_markdown_row, rows)]
 
 
 def _markdown_row(cells: list[Any]) -> str:
