@@ -99,14 +99,9 @@ class LLMuxMagics(Magics):
         check_no_map_options(args)
         if args.compare is not None and args.insert:
             raise UsageError("--compare gives several answers: --insert takes one; drop it.")
-        prompt = cell_prompt(
-            self.llm,
-            self.shell.user_ns,
-            cell.strip("\n"),
-            args.compare or [args.model],
-            raw=args.raw,
-            cells=None if args.cells is None else (self.shell, args.cells),
-        )
+        models = args.compare or [args.model]
+        body = cell.strip("\n")
+        prompt = cell_prompt(self.llm, self.shell, body, models, raw=args.raw, cells=args.cells)
         params = GenerationParams(
             args.temperature, args.top_p, args.max_tokens, args.seed, tuple(args.stop)
         )

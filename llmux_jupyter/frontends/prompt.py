@@ -63,24 +63,24 @@ def token_counter(llm: LLM, model: str | None) -> Counter:
 
 def cell_prompt(
     llm: LLM,
-    namespace: dict[str, Any],
+    shell: Any,
     body: str,
     models: list[str | None],
     *,
     raw: bool = False,
-    cells: tuple[Any, int] | None = None,
+    cells: int | None = None,
 ) -> Prompt:
     """The prompt of ``body`` for ``models`` (None: the default chat model): its fields
-    described from ``namespace`` (unless ``raw``), after the last ``cells`` = (shell, N)
-    cells. ImagesNotSupported, before anything is sent, when a field is an image and a model
-    takes text only."""
+    described from the notebook's namespace (unless ``raw``), after the last ``cells`` cells.
+    ImagesNotSupported, before anything is sent, when a field is an image and a model takes
+    text only."""
     cap, count = llm.config.describe_tokens, token_counter(llm, models[0])
-    filled = Filled(body) if raw else fill(body, namespace, cap, count)
+    filled = Filled(body) if raw else fill(body, shell.user_ns, cap, count)
     for model in models:
         refuse_images(llm, filled.images, model)
     prompt = Prompt(filled.text, filled.described)
     if cells is not None:
-        context, prompt.cells = cells_context(*cells, cap, count)
+        context, prompt.cells = cells_context(shell, cells, cap, count)
         prompt.text = f"{context}\n\n{prompt.text}"
     return prompt
 
