@@ -11,7 +11,7 @@ from ..engine.chat import ChatResponse
 from ..engine.conversation import DEFAULT_THREAD
 from ..engine.describe import Counter, Description, describe
 from ..errors import DescribeError
-from ..types.kinds import image_kind, is_image
+from ..types.images import is_image
 from .answer import finish_answer, stream_answer
 from .insert import offer_code
 from .notebook import last_error, names_used
@@ -58,7 +58,7 @@ def _value(name: str, value: Any, cap: int, count: Counter) -> tuple[str, Descri
     """``name`` and its description; an image or a describer that fails is named, not sent
     (the error is what the user asks about, not a refusal)."""
     if is_image(value):
-        return f"{name}: an image ({image_kind(value)}), not sent", None
+        return f"{name}: an image, not sent", None
     try:
         described = describe(name, value, cap, count)
     except DescribeError as error:

@@ -3,11 +3,13 @@
 A bare field, ``{df}``, ``{Out[3]}`` or ``{items[0]}``, is described for the model within a
 token cap (``engine.describe``). A conversion or a format spec keeps Python's own meaning:
 ``{df!s}`` is ``str(df)``, ``{df!r}`` its ``repr``, ``{x:.2f}`` a formatted number. An image
-is not text: it is set aside in ``Filled.images`` and stands in the text as ``[image: name]``.
+(``types.images.is_image``) is not text: it is set aside in ``Filled.images`` with its place
+in the text, where the model is shown it.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,17 +18,22 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from ..engine.describe import Counter, Description, describe, estimate_tokens
-from ..types.kinds import is_image
+from ..types.images import is_image
+
+# Where an image stands in the text while the fields are filled (characters no one types).
+_IMAGE_MARK = re.compile("\ue010(\\d+)\ue011")
 
 
 @dataclass
 class Filled:
     """A template with its fields filled: the text, what each described field cost, and the
-    images found (field name and value, in the order written)."""
+    images found (field name and value, in the order written) with their places in the text
+    (character offsets)."""
 
     text: str
     described: list[Description] = field(default_factory=list)
     images: list[tuple[str, Any]] = field(default_factory=list)
+    image_offsets: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class _NotebookFormatter(string.Formatter):
             return super().format_field(value.value, format_spec)
         if is_image(value.value):
             self.filled.images.append((value.name, value.value))
-            return f"[image: {value.name}]"
+            return f"\ue010{len(self.filled.images) - 1}\ue011"
         assert self.cap is not None
         if value.name not in self._described:
             found = describe(value.name, value.value, self.cap, self.count)
@@ -104,10 +111,16 @@ def fill(
     either way). A missing name or a malformed field is a UsageError."""
     formatter = _NotebookFormatter(namespace, cap, count)
     try:
-        formatter.filled.text = formatter.vformat(template, (), {})
+        marked = formatter.vformat(template, (), {})
     except (ValueError, TypeError) as error:
         raise UsageError(
             f"Cannot fill the {{...}} fields of the cell ({error}). Write {{{{ and }}}} for "
             "literal braces, or pass --raw to send the cell as it is."
         ) from None
-    return formatter.filled
+    filled, parts, start = formatter.filled, [], 0
+    for mark in _IMAGE_MARK.finditer(marked):
+        parts.append(marked[start : mark.start()])
+        filled.image_offsets.append(sum(map(len, parts)))
+        start = mark.end()
+    filled.text = "".join([*parts, marked[start:]])
+    return filled

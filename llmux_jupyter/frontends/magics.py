@@ -99,19 +99,25 @@ class LLMuxMagics(Magics):
         check_no_map_options(args)
         if args.compare is not None and args.insert:
             raise UsageError("--compare gives several answers: --insert takes one; drop it.")
-        models = args.compare or [args.model]
         body = cell.strip("\n")
-        prompt = cell_prompt(self.llm, self.shell, body, models, raw=args.raw, cells=args.cells)
+        prompt = cell_prompt(self.llm, self.shell, body, args.model, raw=args.raw, cells=args.cells)
         params = GenerationParams(
             args.temperature, args.top_p, args.max_tokens, args.seed, tuple(args.stop)
         )
         if args.compare is not None:
             if args.tools is not None or args.schema is not None:
                 raise UsageError("--compare answers in plain text: drop --tools and --schema.")
+            if prompt.images:
+                raise UsageError(
+                    f"{{{prompt.images[0].name}}} is an image, and images go with one answer: "
+                    "drop --compare."
+                )
             compare_cell(self.llm, args, prompt.text, params, self.shell.user_ns)
             return
         schema = None if args.schema is None else self._variable("--schema", args.schema)
-        images = option_images(args.images, self.shell.user_ns)
+        # --image ones before the text, then the {var} ones where they were written
+        images = option_images(args.images, self.shell.user_ns) + prompt.images
+        offsets = [0] * len(args.images) + prompt.image_offsets
         stream = self.llm.chat(
             prompt.text,
             model=args.model,
@@ -122,6 +128,7 @@ class LLMuxMagics(Magics):
             context=args.context,
             schema=schema,
             images=images,
+            image_offsets=offsets,
             log=not args.no_log,
             **tool_options(args, self.shell.user_ns),
             **params.as_dict(),

@@ -101,14 +101,14 @@ def test_a_failing_describer_or_an_image_sends_nothing_and_keeps_the_thread(spie
     before = spied.value("(len(_prompts), len(llm.threads.get('kept').turns))")
     cases = [
         ("Describe {broken}", "DescribeError", "{broken}: its _repr_llm_() failed"),
-        ("What is in {img}?", "ImagesNotSupported", "{img} is an image (PIL image)"),
+        ("What is in {img}?", "ImagesNotSupported", "the prompt has images (img)"),
     ]
     for body, ename, message in cases:
         run = spied.run(f"%%llm --thread kept --max-tokens 5\n{body}")
         assert run.status == "error" and run.error["ename"] == ename, run.error
         assert message in run.error["evalue"] and "nothing was sent" in run.error["evalue"].lower()
         assert "<PIL" not in run.shown_text
-    assert "smollm2 takes text only" in run.error["evalue"]
+    assert "'smollm2' takes only text" in run.error["evalue"]
     assert spied.value("(len(_prompts), len(llm.threads.get('kept').turns))") == before
 
 
@@ -122,7 +122,7 @@ def test_fix_without_an_error_is_a_usage_error(kernel):
 def test_fix_streams_an_explanation_and_offers_the_code_as_a_new_cell(kernel):
     failed = kernel.run("numbers = [4, 0]\nratio = numbers[0] / numbers[1]")
     assert failed.status == "error" and failed.error["ename"] == "ZeroDivisionError"
-    run = kernel.run("%llm fix --thread fix --new --temperature 0 --max-tokens 160 -o why")
+    run = kernel.run("%llm fix --thread fix --new --temperature 0 --max-tokens 120 -o why")
     final = streamed_answer(run)
     inputs = final["metadata"]["llmux"]["inputs"]
     assert inputs["error"]["name"] == "ZeroDivisionError"

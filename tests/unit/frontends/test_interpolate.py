@@ -50,15 +50,16 @@ def test_in_out_and_underscore_fields():
     assert fill("{In[1]} / {Out[2]} / {_}", namespace, 50).text == "x = 1 / 2 / 2"
 
 
-def test_images_are_set_aside_not_stringified():
+def test_images_are_set_aside_with_their_places_not_stringified():
     from PIL import Image
 
     picture = Image.new("RGB", (64, 64))
     pixels = np.zeros((32, 32, 3), dtype=np.uint8)
-    filled = fill("look {img} and {px}", {"img": picture, "px": pixels}, 100)
-    assert filled.text == "look [image: img] and [image: px]"
+    filled = fill("look {img} and {px}: {n}", {"img": picture, "px": pixels, "n": 7}, 100)
+    assert filled.text == "look  and : 7"
     assert [name for name, _ in filled.images] == ["img", "px"]
-    assert "PIL" not in filled.text
+    assert filled.image_offsets == [5, 10]
+    assert filled.images[0][1] is picture
 
 
 def test_without_a_cap_fields_are_their_str_but_images_still_set_aside():
@@ -66,7 +67,7 @@ def test_without_a_cap_fields_are_their_str_but_images_still_set_aside():
 
     long = "word " * 5000
     filled = fill("{text} {img}", {"text": long, "img": Image.new("L", (8, 8))}, None)
-    assert filled.text == f"{long} [image: img]"
+    assert filled.text == f"{long} " and filled.image_offsets == [len(long) + 1]
     assert filled.described == [] and len(filled.images) == 1
 
 

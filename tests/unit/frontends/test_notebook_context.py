@@ -14,7 +14,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import llmux_jupyter
 from llmux_jupyter.backends.registry import registry
-from llmux_jupyter.errors import DescribeError, ImagesNotSupported
+from llmux_jupyter.errors import DescribeError, ImagesNotSupported, InvalidImage
 from llmux_jupyter.frontends.insert import CUT, NOTHING, OFFERED, code_of, first_code_block
 from llmux_jupyter.frontends.magics import LLMuxMagics
 from llmux_jupyter.models.sources import FileSource
@@ -103,29 +103,59 @@ def test_an_image_to_a_text_model_is_refused_naming_the_variable(nb, scripted_ll
     from PIL import Image
 
     nb.user_ns["img"] = Image.new("RGB", (64, 64))
-    with pytest.raises(ImagesNotSupported, match=r"\{img\} is an image \(PIL image\)") as error:
+    with pytest.raises(ImagesNotSupported, match=r"'scripted' takes only text") as error:
         nb.run_cell_magic("llm", "", "What is in {img}?")
-    assert "scripted takes text only: nothing was sent" in str(error.value)
-    assert "No registered or loaded model takes images" in str(error.value)
+    assert "the prompt has images (img)" in str(error.value)
+    assert "Nothing was sent" in str(error.value) and "PIL" not in str(error.value)
     assert ScriptedBackend.calls == [] and scripted_llm.threads.get().turns == []
 
 
-def test_the_refusal_lists_the_models_that_take_images(nb, scripted_llm, model_file):
-    class Seeing(ScriptedBackend):
-        @classmethod
-        def takes_images(cls, spec: ModelSpec) -> bool:
-            return True
+class Seeing(ScriptedBackend):
+    """The scripted model, taking images."""
 
+    @classmethod
+    def takes_images(cls, spec: ModelSpec) -> bool:
+        return True
+
+
+@pytest.fixture
+def seeing(scripted_llm, model_file) -> Iterator[str]:
     registry.add("seeing", Seeing)
-    try:
-        spec = ModelSpec("eyes", "seeing", Task.CHAT, FileSource(str(model_file)))
-        scripted_llm.manager.catalog.register(spec)
-        nb.user_ns["pixels"] = np.zeros((16, 16, 3), dtype=np.uint8)
-        with pytest.raises(ImagesNotSupported, match=r"Models that take images: eyes\.") as error:
-            nb.run_cell_magic("llm", "", "{pixels}")
-        assert "{pixels!r}" in str(error.value)  # an array may be data: how to send it as text
-    finally:
-        registry.remove("seeing")
+    spec = ModelSpec("eyes", "seeing", Task.CHAT, FileSource(str(model_file)))
+    scripted_llm.manager.catalog.register(spec)
+    yield "eyes"
+    registry.remove("seeing")
+
+
+def test_images_go_to_a_model_that_takes_them_where_they_were_written(nb, scripted_llm, seeing):
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.add_subplot().plot([1, 2, 3])
+    nb.user_ns.update(fig=figure, pixels=np.full((16, 24, 3), 200, dtype=np.uint8))
+    nb.run_cell_magic("llm", f"-m {seeing} --image pixels", "Compare {fig} with {pixels}.")
+    message = ScriptedBackend.calls[-1][1][-1]
+    assert message.content == "Compare  with ."
+    assert [image.name for image in message.images] == ["pixels", "fig", "pixels"]
+    assert message.image_offsets == (0, 8, 14)
+    first, fig, pixels = message.images
+    assert message.parts() == [first, "Compare ", fig, " with ", pixels, "."]
+    sent = scripted_llm.last.provenance()["images"]
+    assert [image["name"] for image in sent] == ["pixels", "fig", "pixels"]
+    assert sent[2]["original"] == [24, 16]
+
+
+def test_an_unreadable_image_is_one_typed_error_naming_it(nb, seeing):
+    nb.user_ns["pixels"] = np.full((8, 8, 3), 7.5)  # floats outside 0..1
+    with pytest.raises(InvalidImage, match=r"pixels: float pixels must lie in 0\.\.1"):
+        nb.run_cell_magic("llm", f"-m {seeing}", "{pixels}")
+    assert ScriptedBackend.calls == []
+
+
+def test_an_image_field_cannot_go_to_compare(nb):
+    nb.user_ns["pixels"] = np.zeros((8, 8, 3), dtype=np.uint8)
+    with pytest.raises(UsageError, match=r"\{pixels\} is an image, and images go with one answer"):
+        nb.run_cell_magic("llm", "--compare scripted,echo", "{pixels}")
 
 
 def test_cells_sends_the_last_cells_and_their_results(nb, scripted_llm):
