@@ -1,5 +1,5 @@
 """The model sees the notebook, in a terminal IPython over the scripted backend: described
-``{var}`` fields, ``--cells N``, ``--insert``, ``%llm fix``, images refused, provenance."""
+``{var}`` fields, ``--cells N``, ``--insert``, ``%llm fix``, images, provenance."""
 
 from __future__ import annotations
 
@@ -14,12 +14,20 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import llmux_jupyter
 from llmux_jupyter.backends.registry import registry
+from llmux_jupyter.engine.chat import ChatResponse
 from llmux_jupyter.errors import DescribeError, ImagesNotSupported, InvalidImage
-from llmux_jupyter.frontends.insert import CUT, NOTHING, OFFERED, code_of, first_code_block
+from llmux_jupyter.frontends.insert import (
+    CUT,
+    NOTHING,
+    OFFERED,
+    code_of,
+    first_code_block,
+    offer_code,
+)
 from llmux_jupyter.frontends.magics import LLMuxMagics
 from llmux_jupyter.models.sources import FileSource
 from llmux_jupyter.models.spec import ModelSpec
-from llmux_jupyter.types.values import Task
+from llmux_jupyter.types.values import Task, Usage
 
 from ..conftest import ScriptedBackend
 
@@ -215,6 +223,11 @@ def test_insert_with_code_format_offers_a_whole_answer_without_a_fence(nb):
     ScriptedBackend.replies = ["x = 1\ny = 2"]
     nb.run_cell_magic("llm", "-f code --insert", "assign")
     assert nb.rl_next_input == "x = 1\ny = 2"
+
+
+def test_an_interrupted_answer_offers_no_cell(nb):
+    response = ChatResponse(CODE_ANSWER, "m", "b", {}, Usage(), "t", interrupted=True)
+    assert offer_code(nb, response, "markdown") == "" and nb.rl_next_input is None
 
 
 def test_insert_without_code_says_so_and_offers_nothing(nb, capsys):
