@@ -261,6 +261,7 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     fix.add_argument("--max-tokens", type=int, help="cap on the answer's tokens")
     fix.add_argument("--seed", type=int, help="sampling seed, for repeatable answers")
     fix.add_argument("-o", "--output", metavar="VAR", help="store the answer text in VAR")
+    fix.add_argument("--no-log", action="store_true", help="keep this answer out of the history")
 
     threads = add("threads", "conversation threads (this kernel's and the logged ones)")
     threads.add_argument("name", nargs="?", help="show this thread's messages")

@@ -78,7 +78,8 @@ def fix_last_error(
 ) -> ChatResponse:
     """Stream the model's explanation of the last error into the cell, offer its code as a
     new cell, store the answer's text in the notebook variable ``output``; an interrupt
-    keeps the partial answer and then stops the queued cells (KeyboardInterrupt)."""
+    keeps the partial answer and then stops the queued cells (KeyboardInterrupt). ``params``
+    go to ``llm.chat`` (sampling, ``log``)."""
     prompt = fix_prompt(shell, llm.config.describe_tokens, token_counter(llm, model))
     stream = llm.chat(prompt.text, model=model, thread=thread, new=new, stream=True, **params)
     shown, response = stream_answer(stream, "markdown", llm.config.max_updates_per_second)

@@ -163,6 +163,7 @@ class LLMuxMagics(Magics):
             thread=args.thread,
             new=args.new,
             output=args.output,
+            log=not args.no_log,
             **params.as_dict(),
         )
 

@@ -296,6 +296,15 @@ def test_fix_explains_a_syntax_error_and_strips_colour_codes(nb):
     assert "ValueError: red text" in sent() and "\x1b" not in sent()
 
 
+def test_fix_is_logged_unless_no_log(nb, scripted_llm):
+    run(nb, "1/0")
+    nb.run_line_magic("llm", "fix --no-log --thread quiet")
+    assert scripted_llm.history.search() == []
+    nb.run_line_magic("llm", "fix --thread loud")
+    (logged,) = scripted_llm.history.search()
+    assert logged.prompt.startswith("A cell of my Jupyter notebook raised an error.")
+
+
 def test_fix_is_the_same_from_python(nb, scripted_llm):
     run(nb, "1/0")
     ScriptedBackend.replies = [CODE_ANSWER]
