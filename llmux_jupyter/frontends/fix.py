@@ -1,6 +1,6 @@
-"""``%llm fix`` and ``llm.fix()``: the model is shown the kernel's last error, the cell that
-raised it and the values that cell uses; it explains the error as a streamed answer, and the
-corrected code in its answer is offered as a new cell below (not run)."""
+"""``%llm fix`` and ``llmux_jupyter.fix()``: the model is shown the kernel's last error, the
+cell that raised it and the values that cell uses; it explains the error as a streamed
+answer, and the corrected code in its answer is offered as a new cell below (not run)."""
 
 from __future__ import annotations
 
