@@ -73,6 +73,7 @@ __all__ = [
     "UnknownModel",
     "UnsupportedTask",
     "Usage",
+    "fix",
     "llm",
     "picker",
     "register_backend",
@@ -87,6 +88,35 @@ def picker(models: LLM | None = None) -> ModelPicker:
     from .frontends.picker import ModelPicker
 
     return ModelPicker(llm if models is None else models)
+
+
+def fix(
+    models: LLM | None = None,
+    *,
+    model: str | None = None,
+    thread: str = "default",
+    new: bool = False,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    log: bool = True,
+) -> ChatResponse:
+    """Explain the notebook's last error, as ``%llm fix`` does, with ``models`` (default:
+    ``llm``): the model gets the traceback, the cell that raised it and the values that cell
+    uses; its answer streams into the cell and the corrected code it gives is offered as a
+    new cell below, not run. A UsageError when no cell has raised yet (or outside IPython).
+    ``log=False`` keeps it out of the history."""
+    from IPython import get_ipython
+    from IPython.core.error import UsageError
+
+    from .frontends.fix import fix_last_error
+
+    shell = get_ipython()
+    if shell is None:
+        raise UsageError("fix() reads the notebook's last error: call it in a notebook.")
+    params = GenerationParams(temperature, None, max_tokens, seed).as_dict()
+    chosen = llm if models is None else models
+    return fix_last_error(chosen, shell, model=model, thread=thread, new=new, log=log, **params)
 
 
 def load_ipython_extension(ipython: Any) -> None:

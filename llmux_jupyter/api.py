@@ -129,6 +129,7 @@ class LLM:
         run_tool: Runner | None = None,
         context: str | None = None,
         images: Any = None,
+        image_offsets: Sequence[int] = (),
         log: bool = True,
     ) -> ChatResponse | ChatStream:
         """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``.
@@ -138,6 +139,8 @@ class LLM:
         that takes images (``%llm list``); each is downscaled to the model's own size.
         ``response.images`` says what was sent. A model that takes only text refuses them
         (ImagesNotSupported), an unreadable image is InvalidImage: nothing is sent.
+        ``image_offsets``: where each image sits in the prompt's text (character offsets, in
+        order), as ``%%llm`` places ``{img}``; by default all before it.
 
         ``schema`` (a pydantic model, dataclass, TypedDict or JSON-schema dict): the answer is
         decoded under its JSON schema and ``response.value`` is the validated instance
@@ -165,6 +168,7 @@ class LLM:
             "schema": None if schema is None else Schema.of(schema),
             "context": context or self.config.context_policy,
             "images": [] if images is None else read_images(images),
+            "image_offsets": image_offsets,
             "repeat_limit": self.config.repeat_limit,
         }
         if tools is None:

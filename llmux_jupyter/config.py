@@ -63,6 +63,15 @@ class LLMux(Configurable):
         "this many times in a row, and say so; 0 never stops one.",
     ).tag(config=True)
 
+    describe_tokens = Int(
+        500,
+        min=100,
+        help="At most this many tokens describe one notebook value for a model: a {var} in "
+        "%%llm, each cell of --cells, the values %llm fix sends (which share it). Counted by "
+        "the model's tokenizer when it is loaded, else estimated high; what the cap leaves "
+        "out is said in the text.",
+    ).tag(config=True)
+
     @validate("memory_budget")
     def _valid_budget(self, proposal: dict[str, Any]) -> str:
         devices = [DeviceMemory(name, 0, 0) for name in _named_devices(proposal["value"])]

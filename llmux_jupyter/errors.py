@@ -108,3 +108,8 @@ class InvalidImage(LLMuxError):
 
 class ImagesNotSupported(UnsupportedTask):
     """Images sent to a model that takes only text; the message names the models that do."""
+
+
+class DescribeError(LLMuxError):
+    """A notebook value that could not be described for the model: its ``_repr_llm_()`` or
+    the built-in describer of its type raised (the message names the variable)."""

@@ -55,6 +55,9 @@ class ChatResponse:
     messages: list[Message] = field(default_factory=list)
     conversation: str = ""
     error: str | None = None
+    # What the front end put into the prompt: {"variables": [...], "cells": [...]}, each with
+    # its token count (set by the front end that built the prompt).
+    inputs: dict[str, Any] | None = None
 
     def provenance(self) -> dict[str, Any]:
         """What goes into the output's metadata."""
@@ -79,6 +82,8 @@ class ChatResponse:
             found["tool_calls"] = [call.as_dict() for call in self.tool_calls]
         if self.images:
             found["images"] = [image.as_dict() for image in self.images]
+        if self.inputs:
+            found["inputs"] = self.inputs
         return found
 
     @property

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidParameter
+from ..types.kinds import is_dataframe
 
 ITEM = "item"
 _FORMATTER = string.Formatter()
@@ -33,7 +34,7 @@ class Table:
 def as_table(data: Any) -> Table:
     """A DataFrame, a list of dicts or a list of strings as a Table; anything else, or no
     rows, is refused."""
-    if _is_dataframe(data):
+    if is_dataframe(data):
         if data.columns.has_duplicates:
             raise InvalidParameter("The DataFrame has duplicate column names: rename them first.")
         rows = data.to_dict(orient="records")
@@ -55,14 +56,6 @@ def as_table(data: Any) -> Table:
     raise InvalidParameter(
         "map() takes a list of dicts (one per row) or a list of strings (each {item}), not a "
         "list mixing " + ", ".join(sorted({type(item).__name__ for item in items})) + "."
-    )
-
-
-def _is_dataframe(data: Any) -> bool:
-    """Whether ``data`` is a pandas DataFrame, without importing pandas."""
-    return any(
-        cls.__name__ == "DataFrame" and cls.__module__.startswith("pandas")
-        for cls in type(data).__mro__
     )
 
 

@@ -97,7 +97,27 @@ def cell_parser() -> LineParser:
         help="keep this cell out of the history (so also out of its thread after a restart)",
     )
     parser.add_argument("-f", "--format", choices=FORMATS, help="how to render the answer")
-    parser.add_argument("--raw", action="store_true", help="send the cell as is: no {var}")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="send the cell as is: no {var}. Otherwise {var} is described for the model (a "
+        "DataFrame's shape, dtypes and first and last rows; an array's shape and statistics; "
+        "an object's _repr_llm_()) within %%config LLMux.describe_tokens; {var!s} and "
+        "{var!r} are Python's str() and repr()",
+    )
+    parser.add_argument(
+        "--cells",
+        type=positive,
+        metavar="N",
+        help="also send the last N cells run before this one: their sources and results "
+        "(Out[n]), each within LLMux.describe_tokens",
+    )
+    parser.add_argument(
+        "--insert",
+        action="store_true",
+        help="offer the answer's first fenced code block (with -f code, else the whole "
+        "answer) as a new cell below, not run; -o still gets the whole answer",
+    )
     parser.add_argument(
         "--image",
         dest="images",
@@ -233,6 +253,16 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     unregister = add("unregister", "forget a registered model")
     unregister.add_argument("name")
 
+    fix = add("fix", "explain the last error; its corrected cell is offered below (not run)")
+    fix.add_argument("-m", "--model", help="model (default: %%llm use, else smollm2)")
+    fix.add_argument("--thread", default="default", help="conversation thread name")
+    fix.add_argument("--new", action="store_true", help="start the thread afresh")
+    fix.add_argument("--temperature", type=float, help="0-2; 0 is greedy")
+    fix.add_argument("--max-tokens", type=int, help="cap on the answer's tokens")
+    fix.add_argument("--seed", type=int, help="sampling seed, for repeatable answers")
+    fix.add_argument("-o", "--output", metavar="VAR", help="store the answer text in VAR")
+    fix.add_argument("--no-log", action="store_true", help="keep this answer out of the history")
+
     threads = add("threads", "conversation threads (this kernel's and the logged ones)")
     threads.add_argument("name", nargs="?", help="show this thread's messages")
 
@@ -354,6 +384,18 @@ def model_names(text: str) -> list[str]:
     if not all(names):
         raise ArgumentTypeError(f"{text!r}: name the models separated by commas, e.g. a,b")
     return names
+
+
+def positive(text: str) -> int:
+    """'3' -> 3 (an argparse type: anything but a whole number of at least 1 is a
+    UsageError)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ArgumentTypeError(f"{text!r}: give a whole number of at least 1")
+    return number
 
 
 def concurrency_levels(text: str) -> list[int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from argparse import Namespace
@@ -15,27 +14,28 @@ from IPython.display import display
 from ..api import LLM
 from ..engine.conversation import Thread
 from ..engine.manager import DEFAULT, LoadedModel
-from ..errors import InvalidAudio, LLMuxError
+from ..errors import InvalidAudio
 from ..hardware.memory import process_rss
 from ..models.sources import RemoteSource, display_url
 from ..models.spec import ModelSpec
-from ..types.tools import ToolCall
 from ..types.values import GenerationParams, Task
 from ..units import format_bytes, format_duration, format_path
+from .answer import finish_answer, stream_answer
 from .arguments import cell_parser, command_parser, parse_settings, say_cell_parser
 from .bench_view import bench_command
 from .compare import compare_cell
-from .empty_answer import empty_answer_note
+from .fix import fix_last_error
 from .history_view import history_command
 from .image_view import ThumbnailStrip, option_images
-from .interpolate import interpolate
+from .insert import offer_code
 from .interrupts import sigint_cancels
 from .map_view import check_no_map_options, map_cell
 from .player import live_player
+from .prompt import cell_prompt, spoken_text
 from .render import live_output
 from .status import chat_layout, images_text, model_statuses
 from .tables import Table
-from .tool_calls import show_call, tool_options
+from .tool_calls import tool_options
 
 
 @magics_class
@@ -64,6 +64,7 @@ class LLMuxMagics(Magics):
             "unregister": self._unregister,
             "threads": self._threads,
             "history": lambda args: history_command(self.llm, args),
+            "fix": self._fix,
             "help": self._help,
             "transcribe": self._transcribe,
             "say": self._say_line,
@@ -80,8 +81,7 @@ class LLMuxMagics(Magics):
             self._commands[arguments.command](arguments)
         elif line.split(maxsplit=1)[:1] == ["say"]:  # %%llm say [options]: speak the cell
             arguments = self._say_cell_parser.parse_argstring(line.strip()[3:])
-            body = cell.strip()
-            self._say(arguments, body if arguments.raw else interpolate(body, self.shell.user_ns))
+            self._say(arguments, spoken_text(self.shell.user_ns, cell.strip(), arguments.raw))
         else:
             self._chat(self._cell_parser.parse_argstring(line), cell)
 
@@ -97,20 +97,29 @@ class LLMuxMagics(Magics):
             map_cell(self.llm, args, cell, self.shell.user_ns)
             return
         check_no_map_options(args)
+        if args.compare is not None and args.insert:
+            raise UsageError("--compare gives several answers: --insert takes one; drop it.")
         body = cell.strip("\n")
-        prompt = body if args.raw else interpolate(body, self.shell.user_ns)
+        prompt = cell_prompt(self.llm, self.shell, body, args.model, raw=args.raw, cells=args.cells)
         params = GenerationParams(
             args.temperature, args.top_p, args.max_tokens, args.seed, tuple(args.stop)
         )
         if args.compare is not None:
             if args.tools is not None or args.schema is not None:
                 raise UsageError("--compare answers in plain text: drop --tools and --schema.")
-            compare_cell(self.llm, args, prompt, params, self.shell.user_ns)
+            if prompt.images:
+                raise UsageError(
+                    f"{{{prompt.images[0].name}}} is an image, and images go with one answer: "
+                    "drop --compare."
+                )
+            compare_cell(self.llm, args, prompt.text, params, self.shell.user_ns)
             return
         schema = None if args.schema is None else self._variable("--schema", args.schema)
-        images = option_images(args.images, self.shell.user_ns)
+        # --image ones before the text, then the {var} ones where they were written
+        images = option_images(args.images, self.shell.user_ns) + prompt.images
+        offsets = [0] * len(args.images) + prompt.image_offsets
         stream = self.llm.chat(
-            prompt,
+            prompt.text,
             model=args.model,
             system=args.system,
             thread=args.thread,
@@ -119,42 +128,44 @@ class LLMuxMagics(Magics):
             context=args.context,
             schema=schema,
             images=images,
+            image_offsets=offsets,
             log=not args.no_log,
             **tool_options(args, self.shell.user_ns),
             **params.as_dict(),
         )
         thumbnails = ThumbnailStrip(images) if images else None
         fmt = "json" if schema is not None else args.format or self.llm.config.default_format
-        output = live_output(fmt, self.llm.config.max_updates_per_second)
-        with sigint_cancels(stream.cancel_event):
-            try:
-                for item in stream:
-                    if isinstance(item, ToolCall):
-                        show_call(item)
-                    else:
-                        output.append(item)
-            except LLMuxError as error:  # keep what had come, say why it stopped
-                if output.text:
-                    output.finish({"model": stream.model, "error": str(error)})
-                raise
-        response = stream.response
-        assert response is not None
-        empty = not response.text.strip() and not response.interrupted
-        notes = [response.context_note, response.stop_note]
-        note = ". ".join(filter(None, [*notes, empty_answer_note(response) if empty else ""]))
-        if response.tool_limit_reached:
-            note = f"(answered without tools after {args.max_tool_calls} calls: --max-tool-calls)"
-        if response.schema is not None:
-            output.text = json.dumps(json.loads(response.text), indent=2, ensure_ascii=False)
+        output, response = stream_answer(stream, fmt, self.llm.config.max_updates_per_second)
         if thumbnails is not None:
             thumbnails.sent(response.images)
-        output.finish(response.provenance(), response.interrupted, note)
+        note = offer_code(self.shell, response, fmt) if args.insert else ""
+        finish_answer(
+            output,
+            response,
+            inputs=prompt.inputs(),
+            max_tool_calls=args.max_tool_calls,
+            note=note,
+        )
         if args.output:
             value = response.text if response.schema is None else response.value
             self.shell.user_ns[args.output] = value
         if response.interrupted:
             # The user pressed interrupt: stop the queued cells, as Jupyter does.
             raise KeyboardInterrupt
+
+    def _fix(self, args: Namespace) -> None:
+        _check_variable(args.output)
+        params = GenerationParams(args.temperature, None, args.max_tokens, args.seed)
+        fix_last_error(
+            self.llm,
+            self.shell,
+            model=args.model,
+            thread=args.thread,
+            new=args.new,
+            output=args.output,
+            log=not args.no_log,
+            **params.as_dict(),
+        )
 
     def _variable(self, option: str, name: str) -> object:
         """The notebook variable an option names (UsageError if there is none)."""

@@ -24,6 +24,8 @@ NOT_WITH_MAP = {
     "format": "-f/--format",
     "tools": "--tools",
     "approve": "--approve",
+    "insert": "--insert",
+    "cells": "--cells",
 }
 MAP_ONLY = {"no_cache": "--no-cache", "batch_size": "--batch-size", "concurrency": "--concurrency"}
 SHOWN_ROWS = 10

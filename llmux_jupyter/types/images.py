@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendNotInstalled, InvalidImage
+from .kinds import instance_of, is_ndarray
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,6 +35,8 @@ MAX_INPUT_BYTES = 512 * 2**20
 PNG_BUDGET = 2**20
 JPEG_QUALITY = 90
 THUMBNAIL_SIDE = 160
+# How PNG and JPEG files start.
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 # A processor's ``longest_edge`` above this is a pixel budget, not a side (Qwen2-VL's
 # ``size={"shortest_edge": 56*56, "longest_edge": 28*28*1280}``).
 PIXEL_BUDGET_THRESHOLD = 65536
@@ -199,6 +202,23 @@ def estimated_image_tokens(width: int, height: int) -> int:
     return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
 
 
+def is_image(value: Any) -> bool:
+    """Whether a notebook value (``{var}`` in a cell) is a picture rather than data: a PIL
+    image, a matplotlib Figure or Axes, an ``HxWx3`` / ``HxWx4`` array of unsigned ints or
+    floats, or the bytes of a PNG or JPEG file. A 2-D array is taken for data (a matrix):
+    ``--image VAR`` sends one as a grey image."""
+    if instance_of(value, "PIL.Image", "Image") or _figure(value) is not None:
+        return True
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value[:8]).startswith(IMAGE_SIGNATURES)
+    return (
+        is_ndarray(value)
+        and value.ndim == 3
+        and value.shape[2] in (3, 4)
+        and value.dtype.kind in "uf"
+    )
+
+
 def placeholder(image: Image) -> str:
     """How an image of an earlier turn reads to a model that cannot see it."""
     return f"[image {image.describe()}, not shown to this model]"
@@ -206,13 +226,13 @@ def placeholder(image: Image) -> str:
 
 # -- reading each kind ---------------------------------------------------------
 def _as_pil(value: Any, name: str) -> PIL.Image.Image:
-    if _instance(value, "PIL.Image", "Image"):
+    if instance_of(value, "PIL.Image", "Image"):
         _check_pixels(value.size, name)
         return value
     figure = _figure(value)
     if figure is not None:
         return _from_figure(figure, name)
-    if _instance(value, "numpy", "ndarray"):
+    if is_ndarray(value):
         return _from_array(value, name)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _decoded(bytes(value), name)
@@ -390,13 +410,6 @@ def _image_shaped(shape: tuple[int, ...]) -> bool:
 
 def _channels_first(array: Any) -> bool:
     return array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] > 4
-
-
-def _instance(value: Any, module: str, name: str) -> bool:
-    """isinstance against ``module.name`` if that module is imported (never imports it)."""
-    loaded = sys.modules.get(module)
-    kind = getattr(loaded, name, None) if loaded is not None else None
-    return isinstance(kind, type) and isinstance(value, kind)
 
 
 def _pil() -> Any:

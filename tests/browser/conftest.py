@@ -28,7 +28,14 @@ from .jupyter import (
 )
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-NOTEBOOKS = ("llmux.ipynb", "other.ipynb", "picker.ipynb", "plain.ipynb", "compare.ipynb")
+NOTEBOOKS = (
+    "llmux.ipynb",
+    "other.ipynb",
+    "picker.ipynb",
+    "plain.ipynb",
+    "compare.ipynb",
+    "insert.ipynb",
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -317,6 +317,25 @@ def output_text(cell: Locator) -> str:
     return "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
 
 
+def outputs(cell: Locator) -> list[dict]:
+    """The cell's outputs as the notebook stores them (nbformat JSON)."""
+    return cell.evaluate(
+        """node => window.jupyterapp.shell.currentWidget.content.widgets
+            .find(widget => widget.node === node).model.outputs.toJSON()"""
+    )
+
+
+def source_below(cell: Locator) -> str | None:
+    """The source of the cell right below ``cell`` in the notebook's model (None: none)."""
+    return cell.evaluate(
+        """node => {
+            const widgets = window.jupyterapp.shell.currentWidget.content.widgets;
+            const below = widgets[widgets.findIndex(widget => widget.node === node) + 1];
+            return below ? below.model.sharedModel.getSource() : null;
+        }"""
+    )
+
+
 def errors(cell: Locator) -> list[str]:
     """The cell's error outputs, from its model (the page shows stderr the same way)."""
     return cell.evaluate(

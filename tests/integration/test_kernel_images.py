@@ -45,7 +45,7 @@ def vision_kernel(kernel, server, tmp_path_factory):
     yield kernel
     run = kernel.run(
         "plt.close('all')\n%llm unload --all\n%llm unregister tiny-vlm\n%llm unregister eye\n"
-        "for name in ('vis', 'far', 'cut', 'smol'):\n"
+        "for name in ('vis', 'far', 'near', 'cut', 'smol'):\n"
         "    llm.threads._threads.pop(name, None)\n"
         "del fig, ax, img, plt, Image"
     )
@@ -97,6 +97,19 @@ def test_a_figure_and_an_image_go_to_a_server_in_order(vision_kernel, server):
     figure_size = tuple(vision_kernel.value("llm.last.images[0].original"))
     assert sizes == [figure_size, (120, 80)]  # as given: both fit the server's 2048 pixels
     assert "Hello there, friend!" in run.shown_text
+
+
+def test_images_named_in_the_text_go_where_they_are_written(vision_kernel, server):
+    run = vision_kernel.run("%%llm -m eye --thread near\nIs {fig} brighter than {img}?")
+    assert run.status == "ok", run.error
+    body = [r.json() for r in server.requests if r.path == "/v1/chat/completions"][-1]
+    content = body["messages"][-1]["content"]
+    assert [part.get("text", part["type"]) for part in content] == [
+        "Is ", "image_url", " brighter than ", "image_url", "?"
+    ]  # fmt: skip
+    assert "<Figure" not in str(body) and "PIL" not in str(body)
+    names = [image["name"] for image in run.displays[-1]["content"]["metadata"]["llmux"]["images"]]
+    assert names == ["fig", "img"]
 
 
 def test_an_image_to_a_text_model_is_a_typed_error_naming_the_models_that_take_images(

@@ -14,6 +14,7 @@ from llmux_jupyter.types.images import (
     PNG_BUDGET,
     ImageLimit,
     estimated_image_tokens,
+    is_image,
     read_image,
     read_images,
 )
@@ -238,3 +239,32 @@ def test_a_message_lays_its_images_where_the_offsets_say():
     assert message.without_images() == Message("user", "Compare  and .")
     with pytest.raises(ValueError):
         Message("user", "x", (a, b), (1, 0))
+
+
+@pytest.mark.parametrize(
+    ("value", "picture"),
+    [
+        (np.zeros((64, 48, 3), dtype=np.uint8), True),
+        (np.zeros((64, 48, 4), dtype=np.float32), True),
+        (np.zeros((8, 8, 3), dtype=np.uint16), True),
+        (np.zeros((64, 48), dtype=np.uint8), False),  # a matrix is data: --image sends it
+        (np.zeros((64, 48, 2), dtype=np.uint8), False),
+        (np.zeros((64, 48, 3), dtype=np.int64), False),  # signed ints: data, not pixels
+        (np.zeros((2, 64, 48, 3), dtype=np.uint8), False),  # a batch, not one image
+        (b"\x89PNG\r\n\x1a\n...", True),
+        (bytearray(b"\xff\xd8\xff\xe0..."), True),
+        (b"plain bytes", False),
+        ("photo.png", False),  # a string is text (--image takes paths)
+        ([1, 2, 3], False),
+    ],
+)
+def test_which_notebook_values_are_pictures(value, picture):
+    assert is_image(value) is picture
+
+
+def test_pil_images_figures_and_axes_are_pictures():
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    assert is_image(PIL.new("RGBA", (4, 4))) and is_image(figure)
+    assert is_image(figure.add_subplot())
