@@ -46,7 +46,8 @@ class CommandParser(LineParser):
 
 
 def cell_parser() -> LineParser:
-    parser = LineParser(prog="%%llm", description="Stream a chat model's answer.")
+    # IPython's help formatter writes "%" before the prog: "%llm" shows as %%llm.
+    parser = LineParser(prog="%llm", description="Stream a chat model's answer.")
     parser.add_argument("-m", "--model", help="model name (default: %%llm use, else smollm2)")
     parser.add_argument("--system", help="system prompt (kept by the thread)")
     parser.add_argument("--temperature", type=float, help="0-2; 0 is greedy")
@@ -165,7 +166,7 @@ def _add_map_options(parser: MagicArgumentParser) -> None:
 def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
     """The ``%llm`` parser and its sub-parsers by command name (``history``'s actions as
     "history show"...)."""
-    parser = CommandParser(prog="%llm", description="Manage the kernel's models.")
+    parser = CommandParser(prog="llm", description="Manage the kernel's models.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=LineParser)
     commands.required = True
     subparsers: dict[str, LineParser] = {}
@@ -363,7 +364,7 @@ def _history_actions(history: LineParser) -> dict[str, LineParser]:
 
 
 def say_cell_parser() -> LineParser:
-    parser = LineParser(prog="%%llm say", description="Speak the cell's text.")
+    parser = LineParser(prog="%llm say", description="Speak the cell's text.")
     _add_say_options(parser)
     parser.add_argument("--raw", action="store_true", help="speak the cell as is: no {var}")
     return parser
