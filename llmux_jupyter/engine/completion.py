@@ -142,7 +142,7 @@ class BlockEnd:
         line_before = before.rpartition("\n")[2]
         self.rest_of_line = after.partition("\n")[0].strip()
         self.indent = _indent(line_before)
-        self.eat = self.indent if not line_before.strip() else 0
+        self.eat = blank_indent(before)
         self.code_before = bool(line_before.strip())
         self.max_lines = max_lines
         self.text = ""
@@ -198,6 +198,12 @@ def _overlap(text: str, following: str) -> int:
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
+
+
+def blank_indent(before: str) -> int:
+    """The length of the cursor's line when it holds only indentation, else 0."""
+    line = before.rpartition("\n")[2]
+    return 0 if line.strip() else len(line)
 
 
 def fit_prompt(
@@ -280,11 +286,11 @@ class Completer:
         self._running: _Job | None = None
         self._worker: threading.Thread | None = None
 
-    def use(self, name: str | None) -> FIMFormat | None:
+    def use(self, name: str | None) -> None:
         """Complete with ``name`` from now on (None: off), after checking it can."""
-        fim = None if name is None else self.check_model(name)
+        if name is not None:
+            self.check_model(name)
         self.model = name
-        return fim
 
     def check_model(self, name: str) -> FIMFormat:
         """``name``'s FIM format; UnknownModel, UnsupportedTask or CompletionUnsupported if
@@ -308,12 +314,6 @@ class Completer:
             return self.manager.get_loaded(name).backend
         spec = self.manager.catalog.get(name)
         return self.manager.backends.get(spec.backend)(spec, LoadOptions())
-
-    @property
-    def idle(self) -> bool:
-        """Whether no request runs or waits."""
-        with self._lock:
-            return self._running is None and self._pending is None
 
     def submit(
         self, request_id: int, request: CompletionRequest, listener: CompletionListener
@@ -404,12 +404,23 @@ class Completer:
                 return job.cancelled(model)
             return self._generate(job, loaded.backend, fim, model)
 
+    def prompt(self, request: CompletionRequest) -> str:
+        """The FIM prompt the completion model, loaded, gets for ``request``."""
+        if self.model is None:
+            raise CompletionUnsupported("Code completion is off: no completion model is set.")
+        backend = self.manager.get_loaded(self.model).backend
+        return self._prompt(request, backend, self.check_model(self.model))
+
+    def _prompt(self, request: CompletionRequest, backend: Backend, fim: FIMFormat) -> str:
+        """Without the cursor line's indentation when it holds nothing else (see BlockEnd)."""
+        before = request.before[: len(request.before) - blank_indent(request.before)]
+        budget = (backend.context_window() or DEFAULT_WINDOW) - request.max_tokens - 1
+        return fit_prompt(fim, replace(request, before=before), backend.count_text, budget)
+
     def _generate(self, job: _Job, backend: Backend, fim: FIMFormat, model: str) -> Completion:
         request = job.request
         shape = BlockEnd(request.before, request.after, request.max_lines)
-        window = backend.context_window() or DEFAULT_WINDOW
-        asked = replace(request, before=request.before[: len(request.before) - shape.eat])
-        prompt = fit_prompt(fim, asked, backend.count_text, window - request.max_tokens - 1)
+        prompt = self._prompt(request, backend, fim)
         params = GenerationParams(temperature=0.0, max_tokens=request.max_tokens, stop=fim.stops)
         tokens, first_token, first_text = 0, None, None
         pieces = backend.complete(prompt, params, job.cancel)

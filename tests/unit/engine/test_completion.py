@@ -134,6 +134,8 @@ def test_a_completion_streams_and_records_nothing(coder):
     assert FIMBackend.prompts == [
         "<|fim_prefix|>import os\n\ndef add(a, b):\n<|fim_suffix|><|fim_middle|>"
     ]
+    request = CompletionRequest("def add(a, b):\n    ", context=("import os",))
+    assert coder.completer.prompt(request) == FIMBackend.prompts[0]
     assert coder.last is None and coder.threads.names() == threads
     model = coder.manager.get_loaded("coder")
     assert model.state == "idle" and model.last_used > model.loaded_at  # it counted as a use
