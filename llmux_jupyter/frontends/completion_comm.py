@@ -25,7 +25,6 @@ request, ``reason`` one of stop, end, max_tokens, cancelled, busy, off, error.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,20 +83,26 @@ def parse_complete(data: dict[str, Any]) -> Ask:
 
 
 class CellWatch:
-    """Whether a cell is executing (IPython's pre/post_execute events, in the main thread); a
-    cell that starts cancels the running completion and waits until the model is free."""
+    """Whether a cell is executing: IPython's ``pre_run_cell`` and ``post_run_cell`` events, in
+    the main thread (``pre_execute`` would not do: the comm package fires it around every comm
+    message). A cell that starts cancels the running completion and waits until the model is
+    free."""
 
     def __init__(self, llm: LLM) -> None:
         self.llm = llm
-        self.executing = threading.Event()
+        self._depth = 0  # cells running (one inside another with run_cell); main thread only
 
-    def pre_execute(self) -> None:
-        self.executing.set()
+    @property
+    def executing(self) -> bool:
+        return self._depth > 0
+
+    def cell_started(self, info: object) -> None:
+        self._depth += 1
         if not self.llm.completer.cancel(wait=CANCEL_WAIT_S):
             log.warning("llmux: a completion still runs after %s s; the cell starts", CANCEL_WAIT_S)
 
-    def post_execute(self) -> None:
-        self.executing.clear()
+    def cell_finished(self, result: object) -> None:
+        self._depth = max(self._depth - 1, 0)
 
 
 class CompletionComm:
@@ -155,7 +160,7 @@ class CompletionComm:
             return
         if self.llm.completer.model is None:
             self._end(ask.id, "off")
-        elif self.cells.executing.is_set():
+        elif self.cells.executing:
             self._end(ask.id, "busy")
         else:
             self.llm.completer.submit(ask.id, ask.request, self)
@@ -209,8 +214,8 @@ def register(ipython: Any, llm: LLM) -> bool:
 
     if _target is None:
         _target = CompletionTarget(llm)
-        ipython.events.register("pre_execute", _target.cells.pre_execute)
-        ipython.events.register("post_execute", _target.cells.post_execute)
+        ipython.events.register("pre_run_cell", _target.cells.cell_started)
+        ipython.events.register("post_run_cell", _target.cells.cell_finished)
     get_comm_manager().register_target(TARGET, _target)
     return True
 
@@ -223,7 +228,7 @@ def unregister(ipython: Any) -> None:
     from comm import get_comm_manager
 
     _target.close_all()
-    ipython.events.unregister("pre_execute", _target.cells.pre_execute)
-    ipython.events.unregister("post_execute", _target.cells.post_execute)
+    ipython.events.unregister("pre_run_cell", _target.cells.cell_started)
+    ipython.events.unregister("post_run_cell", _target.cells.cell_finished)
     get_comm_manager().unregister_target(TARGET, _target)
     _target = None

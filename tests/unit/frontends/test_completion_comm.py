@@ -65,11 +65,11 @@ def test_a_running_cell_gets_busy_at_once_and_cancels_a_completion(completion, c
     fake.ask(complete(1, "x = 1\n"))
     assert FIMBackend.started.wait(WAIT_S)
     threading.Timer(0.2, FIMBackend.gate.set).start()
-    opened.cells.pre_execute()  # a cell starts: the completion stops before it runs
+    opened.cells.cell_started(None)  # a cell starts: the completion stops before it runs
     assert fake.end_of(1)["reason"] == "cancelled" and coder.completer.cancel()
     fake.ask(complete(2, "y = "))
     assert fake.end_of(2)["reason"] == "busy"
-    opened.cells.post_execute()
+    opened.cells.cell_finished(None)
     FIMBackend.answers = ["3\n"]
     fake.ask(complete(3, "y = "))
     assert fake.end_of(3)["text"] == "3"
