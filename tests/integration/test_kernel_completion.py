@@ -96,7 +96,7 @@ def test_the_prompt_is_the_models_fim_layout_and_nothing_is_recorded(comm, coder
 
 
 def test_a_newer_request_cancels_the_running_one(comm):
-    first = comm.ask("numbers = [\n", max_tokens=200, **{"after": ""})
+    first = comm.ask("numbers = [\n", max_tokens=200)
     comm.receive(lambda d: d.get("type") == "delta" and d["id"] == first)
     second = comm.ask("x = 1\n")
     cancelled = comm.end_of(first)
@@ -152,7 +152,7 @@ def test_fifty_completions_in_a_row_leave_rss_flat(comm, coder):
     sizes = []
     for number in range(50):
         typed = code + "return frame"[: number % 12]  # as if typing, keystroke by keystroke
-        assert comm.end_of(comm.ask(typed, max_tokens=4))["reason"] != "error"
+        assert comm.end_of(comm.ask(typed, max_tokens=2))["reason"] != "error"
         if number in (9, 49):
             sizes.append(coder.value(rss))
     # Warm after 10. Each generation's sampler held ~1.7 MB until a full garbage collection
