@@ -6,6 +6,7 @@ import {
   ICompleteRequest,
   IEndMessage
 } from './completionProtocol';
+import { executionState } from './kernelStatus';
 
 /** How long to wait for the kernel to answer a new comm (its status) or a subshell. */
 const OPEN_TIMEOUT_MS = 5000;
@@ -188,18 +189,11 @@ export class KernelCompletion {
     _: Kernel.IKernelConnection,
     message: KernelMessage.IIOPubMessage
   ): void {
-    const parent = message.parent_header as Partial<KernelMessage.IHeader>;
-    if (
-      !KernelMessage.isStatusMsg(message) ||
-      parent.msg_type !== 'execute_request' ||
-      !parent.msg_id
-    ) {
-      return;
-    }
-    if (message.content.execution_state === 'busy') {
-      this._executing.add(parent.msg_id);
-    } else if (message.content.execution_state === 'idle') {
-      this._executing.delete(parent.msg_id);
+    const execution = executionState(message);
+    if (execution?.state === 'busy') {
+      this._executing.add(execution.id);
+    } else if (execution?.state === 'idle') {
+      this._executing.delete(execution.id);
       if (!this._comm) {
         this._opening = null; // try again at the next request
       }

@@ -37,6 +37,7 @@ from ..engine.completion import (
 )
 from ..engine.events import ModelEvent
 from ..errors import InvalidParameter, LLMuxError
+from .kernel_target import KernelTarget
 from .sidebar import Comm, request_id
 
 if TYPE_CHECKING:
@@ -182,12 +183,16 @@ class CompletionComm:
 
 
 class CompletionTarget:
-    """The comm target, and the cell watch its comms share."""
+    """The comm target, and the cell watch its comms share (on IPython's events from the
+    target's making to ``close_all``)."""
 
-    def __init__(self, llm: LLM) -> None:
+    def __init__(self, ipython: Any, llm: LLM) -> None:
+        self.ipython = ipython
         self.llm = llm
         self.cells = CellWatch(llm)
         self.comms: set[CompletionComm] = set()
+        ipython.events.register("pre_run_cell", self.cells.cell_started)
+        ipython.events.register("post_run_cell", self.cells.cell_finished)
 
     def __call__(self, comm: Comm, open_message: dict[str, Any]) -> None:
         opened = CompletionComm(comm, self.llm, self.cells)
@@ -195,40 +200,24 @@ class CompletionTarget:
         self.comms.add(opened)
 
     def close_all(self) -> None:
+        """Close every comm (what runs is cancelled) and stop watching cells."""
         for opened in list(self.comms):
             if not opened.closed:
                 opened.comm.close()
             opened.release()
+        self.ipython.events.unregister("pre_run_cell", self.cells.cell_started)
+        self.ipython.events.unregister("post_run_cell", self.cells.cell_finished)
 
 
-_target: CompletionTarget | None = None
+_registration = KernelTarget(TARGET, CompletionTarget)
 
 
 def register(ipython: Any, llm: LLM) -> bool:
     """Register the comm target and the cell watch in a Jupyter kernel (a terminal IPython has
     no comms: does nothing)."""
-    global _target
-    if getattr(ipython, "kernel", None) is None:
-        return False
-    from comm import get_comm_manager
-
-    if _target is None:
-        _target = CompletionTarget(llm)
-        ipython.events.register("pre_run_cell", _target.cells.cell_started)
-        ipython.events.register("post_run_cell", _target.cells.cell_finished)
-    get_comm_manager().register_target(TARGET, _target)
-    return True
+    return _registration.register(ipython, llm)
 
 
 def unregister(ipython: Any) -> None:
     """Close every completion comm, cancel what runs, remove the target and the cell watch."""
-    global _target
-    if _target is None or getattr(ipython, "kernel", None) is None:
-        return
-    from comm import get_comm_manager
-
-    _target.close_all()
-    ipython.events.unregister("pre_run_cell", _target.cells.cell_started)
-    ipython.events.unregister("post_run_cell", _target.cells.cell_finished)
-    get_comm_manager().unregister_target(TARGET, _target)
-    _target = None
+    _registration.unregister(ipython)

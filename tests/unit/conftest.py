@@ -314,6 +314,14 @@ def held(name: str, ram: int, device: str = "cpu") -> HeldModel:
 WAIT_S = 10
 
 
+def hold_completions(llm: LLM) -> threading.Event:
+    """Complete with ``coder``, each completion held after its first piece until the returned
+    gate is set."""
+    llm.set_completion_model("coder")
+    FIMBackend.gate = threading.Event()
+    return FIMBackend.gate
+
+
 class FIMBackend(Backend):
     """A code model: answers ``answers`` in pieces (or ``pass`` lines forever), records every
     prompt; ``gate`` (an Event) holds the second piece until set."""

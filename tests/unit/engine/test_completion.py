@@ -17,7 +17,7 @@ from llmux_jupyter.engine.completion import (
 )
 from llmux_jupyter.errors import CompletionUnsupported, InvalidParameter
 
-from ..conftest import WAIT_S, FIMBackend
+from ..conftest import WAIT_S, FIMBackend, hold_completions
 
 QWEN = FIMFormat("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", ("<|endoftext|>",))
 
@@ -141,16 +141,20 @@ def test_a_completion_streams_and_records_nothing(coder):
     assert model.state == "idle" and model.last_used > model.loaded_at  # it counted as a use
 
 
-def test_a_newer_request_cancels_the_running_one(coder):
-    FIMBackend.gate = threading.Event()
-    coder.set_completion_model("coder")
-    recorder = Recorder()
-    coder.completer.submit(1, CompletionRequest("x = 1\n"), recorder)
+def running(coder, request_id: int) -> tuple[threading.Event, Recorder]:
+    """``coder`` completing ``request_id``, held after its first piece: the gate, the answers."""
+    gate, recorder = hold_completions(coder), Recorder()
+    coder.completer.submit(request_id, CompletionRequest("x = 1\n"), recorder)
     assert FIMBackend.started.wait(WAIT_S)
+    return gate, recorder
+
+
+def test_a_newer_request_cancels_the_running_one(coder):
+    gate, recorder = running(coder, 1)
     FIMBackend.answers = ["y = 2\n"]
     coder.completer.submit(2, CompletionRequest("x = 1\ny"), recorder)
     coder.completer.submit(3, CompletionRequest("x = 1\ny ="), recorder)  # 2 never runs
-    FIMBackend.gate.set()
+    gate.set()
     assert recorder.wait(1).reason == "cancelled" and recorder.wait(2).reason == "cancelled"
     assert recorder.wait(3).text.startswith("y = 2")
     assert len(FIMBackend.prompts) == 2  # request 2 was dropped before it ran
@@ -158,13 +162,9 @@ def test_a_newer_request_cancels_the_running_one(coder):
 
 
 def test_cancel_waits_until_the_model_is_free(coder):
-    FIMBackend.gate = threading.Event()
-    coder.set_completion_model("coder")
-    recorder = Recorder()
-    coder.completer.submit(7, CompletionRequest("x = 1\n"), recorder)
-    assert FIMBackend.started.wait(WAIT_S)
+    gate, recorder = running(coder, 7)
     assert not coder.completer.cancel(8, wait=0.05)  # another id: nothing cancelled
-    threading.Timer(0.2, FIMBackend.gate.set).start()
+    threading.Timer(0.2, gate.set).start()
     assert coder.completer.cancel(wait=WAIT_S)
     assert recorder.wait(7).reason == "cancelled"
 

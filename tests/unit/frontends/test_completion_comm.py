@@ -6,12 +6,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import comm as comm_package
 import pytest
 
 from llmux_jupyter.frontends.completion_comm import CellWatch, CompletionComm
 from llmux_jupyter.frontends.sidebar import Comm
 
-from ..conftest import WAIT_S, FIMBackend
+from ..conftest import WAIT_S, FIMBackend, hold_completions
 from .test_sidebar import FakeComm
 
 
@@ -58,13 +59,17 @@ def test_a_request_streams_deltas_then_ends(completion, coder):
     assert end["reason"] == "end" and FIMBackend.prompts[0].startswith("<|fim_prefix|>import os")
 
 
+def running(fake: CompletionFake, coder, request_id: int) -> threading.Event:
+    """``coder`` completing ``request_id``, held after its first piece: the gate."""
+    gate = hold_completions(coder)
+    fake.ask(complete(request_id, "x = 1\n"))
+    assert FIMBackend.started.wait(WAIT_S)
+    return gate
+
+
 def test_a_running_cell_gets_busy_at_once_and_cancels_a_completion(completion, coder):
     fake, opened = completion
-    coder.set_completion_model("coder")
-    FIMBackend.gate = threading.Event()
-    fake.ask(complete(1, "x = 1\n"))
-    assert FIMBackend.started.wait(WAIT_S)
-    threading.Timer(0.2, FIMBackend.gate.set).start()
+    threading.Timer(0.2, running(fake, coder, 1).set).start()
     opened.cells.cell_started(None)  # a cell starts: the completion stops before it runs
     assert fake.end_of(1)["reason"] == "cancelled" and coder.completer.cancel()
     fake.ask(complete(2, "y = "))
@@ -77,12 +82,9 @@ def test_a_running_cell_gets_busy_at_once_and_cancels_a_completion(completion, c
 
 def test_cancel_by_id(completion, coder):
     fake, _ = completion
-    coder.set_completion_model("coder")
-    FIMBackend.gate = threading.Event()
-    fake.ask(complete(4, "x = 1\n"))
-    assert FIMBackend.started.wait(WAIT_S)
+    gate = running(fake, coder, 4)
     fake.ask({"op": "cancel", "id": 4})
-    FIMBackend.gate.set()
+    gate.set()
     assert fake.end_of(4)["reason"] == "cancelled"
 
 
@@ -106,3 +108,29 @@ def test_bad_requests_end_with_an_error_and_run_nothing(completion, coder, data,
     end = fake.wait_for(lambda m: m["type"] == "end")
     assert end["reason"] == "error" and message in end["error"]
     assert FIMBackend.prompts == []
+
+
+def test_register_watches_cells_and_unregister_closes_everything(coder, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from llmux_jupyter.frontends import completion_comm
+
+    from .test_sidebar import FakeCommManager
+
+    manager = FakeCommManager()
+    monkeypatch.setattr(comm_package, "get_comm_manager", lambda: manager)
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(shell, "kernel", object(), raising=False)
+    events = ("pre_run_cell", "post_run_cell")
+    hooks = {event: len(shell.events.callbacks[event]) for event in events}
+    assert completion_comm.register(shell, coder)
+    frontend = CompletionFake()
+    manager.targets["llmux-complete"](frontend, {"content": {"data": {}}})
+    seen = []
+    shell.user_ns["seen"] = seen
+    shell.user_ns["cells"] = completion_comm._registration.target.cells
+    shell.run_cell("seen.append(cells.executing)")
+    assert seen == [True] and not completion_comm._registration.target.cells.executing
+    completion_comm.unregister(shell)
+    assert frontend.closed and "llmux-complete" not in manager.targets
+    assert {event: len(shell.events.callbacks[event]) for event in events} == hooks
