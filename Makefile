@@ -65,6 +65,7 @@ bench: setup
 	$(BIN)/python bench/bench_transformers_chat.py
 	$(BIN)/python bench/bench_context.py
 	$(BIN)/python bench/bench_map.py
+	$(BIN)/python bench/bench_completion.py
 
 clean:
 	rm -rf $(VENV) $(CBX) build dist .pytest_cache test-artifacts llmux_jupyter/labextension labextension/lib

@@ -13,11 +13,13 @@ from .api import LLM, llm
 from .backends.base import Backend
 from .backends.registry import register_backend
 from .engine.chat import ChatResponse, ChatStream
+from .engine.completion import Completion
 from .engine.history.log import notebook_origin
 from .engine.map import MapResult
 from .errors import (
     BackendNotInstalled,
     CacheError,
+    CompletionUnsupported,
     GenerationError,
     HistoryError,
     InvalidParameter,
@@ -49,6 +51,8 @@ __all__ = [
     "CacheError",
     "ChatResponse",
     "ChatStream",
+    "Completion",
+    "CompletionUnsupported",
     "GenerationError",
     "GenerationParams",
     "HistoryError",
@@ -121,8 +125,8 @@ def fix(
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext llmux_jupyter``: register the magics, the ``LLMux`` configurable and (in a
-    Jupyter kernel) the sidebar's comm target."""
-    from .frontends import sidebar
+    Jupyter kernel) the comm targets of the sidebar and of code completion."""
+    from .frontends import completion_comm, sidebar
     from .frontends.history_view import cell_origin
     from .frontends.magics import LLMuxMagics
 
@@ -134,15 +138,17 @@ def load_ipython_extension(ipython: Any) -> None:
     llm.manager  # noqa: B018 - reads the free memory the default budgets are a fraction of
     ipython.register_magics(LLMuxMagics(ipython, llm))
     sidebar.register(ipython, llm)
+    completion_comm.register(ipython, llm)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """``%unload_ext``: remove the magics and the sidebar's comm target; loaded models stay
-    until unloaded or the kernel ends."""
-    from .frontends import sidebar
+    """``%unload_ext``: remove the magics and the comm targets; loaded models stay until
+    unloaded or the kernel ends."""
+    from .frontends import completion_comm, sidebar
 
     sidebar.unregister(ipython)
     llm.history.origin = notebook_origin
+    completion_comm.unregister(ipython)
     ipython.magics_manager.magics["line"].pop("llm", None)
     ipython.magics_manager.magics["cell"].pop("llm", None)
     if llm.config in ipython.configurables:

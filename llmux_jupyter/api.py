@@ -12,6 +12,13 @@ from .engine.bench import DEFAULT_MAX_TOKENS, DEFAULT_PROMPTS, Bench, BenchRepor
 from .engine.budgets import BudgetUse, DeviceBudget, plan_budgets
 from .engine.chat import ChatResponse, ChatStream
 from .engine.compare import Comparison
+from .engine.completion import (
+    DEFAULT_COMPLETION_LINES,
+    DEFAULT_COMPLETION_TOKENS,
+    Completer,
+    Completion,
+    CompletionRequest,
+)
 from .engine.conversation import DEFAULT_THREAD
 from .engine.history.log import History
 from .engine.history.secrets import SecretFilter
@@ -30,7 +37,7 @@ from .engine.tool_loop import (
     ask_on_stdin,
 )
 from .engine.tools import tools_of
-from .errors import CacheError, InvalidParameter, UnknownBackend
+from .errors import CacheError, InvalidParameter, LLMuxError, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
 from .models.catalog import Catalog, check_name
@@ -72,6 +79,8 @@ class LLM:
         self.history = History(enabled=lambda: self.config.log, secrets=self._secret_filter)
         self.threads = self.history.threads
         self.last: ChatResponse | None = None
+        self._completer: Completer | None = None
+        self.config.observe(self._apply_completion_model, names=["completion_model"])
 
     @property
     def manager(self) -> ModelManager:
@@ -90,6 +99,27 @@ class LLM:
                 ledger=ledger,
             )
         return self._manager
+
+    @property
+    def completer(self) -> Completer:
+        """Code completion as you type (the labextension's inline completer asks it); its model
+        is ``LLMux.completion_model``, taken unchecked from config files and checked on use."""
+        if self._completer is None:
+            self._completer = Completer(self.manager)
+            self._completer.model = self.config.completion_model or None
+        return self._completer
+
+    def _apply_completion_model(self, change: Any) -> None:
+        """``%config LLMux.completion_model = NAME``: refused (and left as it was) unless NAME
+        can complete code."""
+        if self._completer is None or self._completer.model == (change["new"] or None):
+            return
+        try:
+            self._completer.use(change["new"] or None)
+        except LLMuxError:
+            self.config.completion_model = change["old"]  # use() of the old name passes
+            raise
+        self.manager.events.emit("completion", change["new"])
 
     def _budgets(self) -> dict[str, DeviceBudget]:
         return plan_budgets(
@@ -192,6 +222,34 @@ class LLM:
             pass
         assert chat_stream.response is not None
         return chat_stream.response
+
+    # -- code completion -------------------------------------------------------
+    def set_completion_model(self, name: str | None) -> LoadedModel | None:
+        """Complete code as you type with ``name`` (a model with fill-in-the-middle tokens,
+        e.g. qwen2.5-coder-0.5b), loaded now; None turns completion off. CompletionUnsupported
+        (nothing changed) for a model that cannot."""
+        if name is None:
+            self.config.completion_model = ""
+            return None
+        self.completer.check_model(name)
+        loaded = self.manager.load(name)
+        self.config.completion_model = name
+        return loaded
+
+    def complete(
+        self,
+        before: str,
+        after: str = "",
+        *,
+        context: Sequence[str] = (),
+        max_tokens: int = DEFAULT_COMPLETION_TOKENS,
+        max_lines: int = DEFAULT_COMPLETION_LINES,
+    ) -> Completion:
+        """What the completion model proposes at the cursor between ``before`` and ``after``
+        (the cells above as ``context``), as the inline completer gets it; it cancels a
+        completion the front end is waiting for. Records nothing (no thread, no ``last``)."""
+        request = CompletionRequest(before, after, tuple(context), max_tokens, max_lines)
+        return self.completer.complete(request)
 
     def _remember(self, response: ChatResponse, log: bool) -> None:
         if response.text or response.error is None:  # a failed backend leaves no answer

@@ -48,6 +48,13 @@ class LLMux(Configurable):
         "turns out of the prompt (and says so), 'error' refuses with ContextOverflow.",
     ).tag(config=True)
 
+    completion_model = Unicode(
+        "",
+        help="The code model that completes code as you type in JupyterLab and Notebook 7 "
+        "(ghost text; it needs fill-in-the-middle tokens, e.g. 'qwen2.5-coder-0.5b'); '' turns "
+        "completion off. %llm complete --model NAME also loads it.",
+    ).tag(config=True)
+
     log = Bool(
         True,
         help="Log every answer (and one row per map) to the history database in "

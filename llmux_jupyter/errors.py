@@ -55,6 +55,11 @@ class UnsupportedTask(LLMuxError):
     """The model's backend cannot do what was asked (e.g. transcribe with a chat model)."""
 
 
+class CompletionUnsupported(UnsupportedTask):
+    """A model that cannot complete code as you type: no fill-in-the-middle tokens in its
+    vocabulary, or a backend without raw-prompt completion."""
+
+
 class InvalidParameter(LLMuxError):
     """A parameter out of range or of the wrong kind."""
 

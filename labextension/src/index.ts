@@ -5,6 +5,7 @@ import {
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { completionPlugin } from './completionPlugin';
 import { LLMuxModel } from './model';
 import { LLMuxPanel, LLMuxStatus } from './panel';
 
@@ -45,4 +46,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, completionPlugin];

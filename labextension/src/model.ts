@@ -11,6 +11,7 @@ import {
   Request,
   TARGET
 } from './protocol';
+import { executionState } from './kernelStatus';
 
 /**
  * Where the sidebar stands with the current notebook's kernel.
@@ -201,12 +202,9 @@ export class LLMuxModel extends VDomModel {
     _: Kernel.IKernelConnection,
     message: KernelMessage.IIOPubMessage
   ): void {
-    const parent = message.parent_header as Partial<KernelMessage.IHeader>;
     if (
       this._state === 'not-loaded' &&
-      KernelMessage.isStatusMsg(message) &&
-      message.content.execution_state === 'idle' &&
-      parent.msg_type === 'execute_request'
+      executionState(message)?.state === 'idle'
     ) {
       this._open();
     }

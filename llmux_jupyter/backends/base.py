@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import LLMuxError, UnsupportedTask
+from ..errors import CompletionUnsupported, LLMuxError, UnsupportedTask
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..models.gguf_split import gguf_parts
 from ..models.spec import LoadOptions, ModelSpec
@@ -63,6 +63,8 @@ class Backend(ABC):
     # when it serves one at a time; ``one_at_a_time`` then says why (benchmarks show it).
     # Whether ``generate`` honours ``GenerationParams.json_schema`` (constrained decoding).
     json_schemas: ClassVar[bool] = False
+    # Whether ``complete`` continues a raw prompt (code completion's fill-in-the-middle).
+    raw_completion: ClassVar[bool] = False
     # Whether ``generate_with_tools`` lets the model call tools natively (a server's tools).
     native_tools: ClassVar[bool] = False
     concurrent_requests: ClassVar[str | None] = None
@@ -126,6 +128,20 @@ class Backend(ABC):
         ``draft`` (a DraftStats) when speculative decoding counted its tokens.
         """
         raise self.unsupported(Task.CHAT)
+
+    def complete(
+        self, prompt: str, params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Yield text deltas continuing ``prompt`` as it is (no chat template; special tokens
+        such as ``<|fim_prefix|>`` in it are the model's own), stopping promptly once
+        ``cancel`` is set; returns token counts as ``generate`` does."""
+        raise CompletionUnsupported(f"The {self.name} backend cannot continue a raw prompt.")
+
+    def vocabulary_tokens(self, texts: Iterable[str]) -> frozenset[str]:
+        """Which of ``texts`` are whole tokens of the model's vocabulary (e.g. fill-in-the-
+        middle markers), read without loading the model where the backend can; by default
+        none are known."""
+        return frozenset()
 
     def context_window(self) -> int | None:
         """Tokens the loaded model can attend to (prompt and answer together); None: unknown."""

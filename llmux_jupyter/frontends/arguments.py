@@ -227,6 +227,23 @@ def command_parser() -> tuple[LineParser, dict[str, LineParser]]:
 
     add("picker", "a widget to load, unload, pin and choose models, with memory per device")
 
+    complete = add(
+        "complete",
+        "code completion as you type (JupyterLab, Notebook 7): show it, pick its model, or off",
+    )
+    complete.add_argument(
+        "state",
+        nargs="?",
+        choices=["off"],
+        help="off: stop completing (the model stays loaded until its keep-alive ends)",
+    )
+    complete.add_argument(
+        "-m",
+        "--model",
+        help="complete with this code model, loaded now; it needs fill-in-the-middle tokens "
+        "(e.g. qwen2.5-coder-0.5b; %%config LLMux.completion_model sets it too)",
+    )
+
     register = add("register", "add a model (saved across kernel restarts)")
     register.add_argument("name")
     register.add_argument("--backend", required=True)

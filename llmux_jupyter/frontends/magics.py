@@ -33,7 +33,7 @@ from .map_view import check_no_map_options, map_cell
 from .player import live_player
 from .prompt import cell_prompt, spoken_text
 from .render import live_output
-from .status import chat_layout, images_text, model_statuses
+from .status import chat_layout, completion_status, images_text, model_statuses
 from .tables import Table
 from .tool_calls import tool_options
 
@@ -60,6 +60,7 @@ class LLMuxMagics(Magics):
             "keep-alive": self._keep_alive,
             "use": self._use,
             "picker": self._picker,
+            "complete": self._complete,
             "register": self._register,
             "unregister": self._unregister,
             "threads": self._threads,
@@ -448,6 +449,15 @@ class LLMuxMagics(Magics):
         from .picker import ModelPicker  # ipywidgets only when a picker is made
 
         display(ModelPicker(self.llm))
+
+    def _complete(self, args: Namespace) -> None:
+        if args.state == "off" and args.model is not None:
+            raise UsageError("%llm complete off, or %llm complete --model NAME: not both.")
+        if args.state == "off":
+            self.llm.set_completion_model(None)
+        elif args.model is not None:
+            self.llm.set_completion_model(args.model)
+        print(completion_status(self.llm))
 
     def _register(self, args: Namespace) -> None:
         replaced = args.name in self.llm.manager.catalog.names()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.events import ModelEvent
 from ..errors import InvalidParameter, LLMuxError
+from .kernel_target import KernelTarget
 from .status import snapshot
 
 if TYPE_CHECKING:
@@ -253,30 +254,15 @@ class SidebarTarget:
             sidebar.close()
 
 
-_target: SidebarTarget | None = None
+_registration = KernelTarget(TARGET, lambda ipython, llm: SidebarTarget(llm))
 
 
 def register(ipython: Any, llm: LLM) -> bool:
     """Register the comm target in a Jupyter kernel; open panels connect on their own (see the
     module docstring), so nothing is sent. A terminal IPython has no comms: does nothing."""
-    global _target
-    if getattr(ipython, "kernel", None) is None:
-        return False
-    from comm import get_comm_manager
-
-    if _target is None:
-        _target = SidebarTarget(llm)
-    get_comm_manager().register_target(TARGET, _target)
-    return True
+    return _registration.register(ipython, llm)
 
 
 def unregister(ipython: Any) -> None:
     """Close every sidebar comm and remove the target (``%unload_ext``)."""
-    global _target
-    if _target is None or getattr(ipython, "kernel", None) is None:
-        return
-    from comm import get_comm_manager
-
-    _target.close_all()
-    get_comm_manager().unregister_target(TARGET, _target)
-    _target = None
+    _registration.unregister(ipython)

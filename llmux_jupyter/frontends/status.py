@@ -146,3 +146,25 @@ def _kernel_models(kernel: KernelModels) -> dict[str, Any]:
             for model in kernel.models
         ],
     }
+
+
+def completion_status(llm: LLM) -> str:
+    """A line on code completion: its model, that model's state and FIM markers, or how to
+    turn it on."""
+    name = llm.completer.model
+    if name is None:
+        return (
+            "Code completion is off: %llm complete --model NAME turns it on (a code model with "
+            "fill-in-the-middle tokens, e.g. qwen2.5-coder-0.5b)."
+        )
+    try:
+        fim = llm.completer.check_model(name)
+    except LLMuxError as error:
+        return f"Code completion with {name} cannot work: {error}"
+    manager = llm.manager
+    state = manager.get_loaded(name).state if manager.is_loaded(name) else "loads on first use"
+    return (
+        f"Code completion with {name} ({state}; fill-in-the-middle as {fim.prefix} … "
+        f"{fim.suffix} … {fim.middle}): ghost text as you type in JupyterLab and Notebook 7, "
+        "Tab accepts; %llm complete off stops it."
+    )

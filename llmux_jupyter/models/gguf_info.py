@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import mmap
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ _SCALARS = {
     12: "d",
 }
 _STRING, _ARRAY = 8, 9
+VOCABULARY_KEY = "tokenizer.ggml.tokens"
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,42 @@ def _parse(data: mmap.mmap) -> GGUFInfo:
         len(data),
         tensor_elements,
     )
+
+
+def tokens_in_vocabulary(path: Path, texts: Iterable[str]) -> frozenset[str]:
+    """Which of ``texts`` are whole tokens of the GGUF's vocabulary (``tokenizer.ggml.tokens``),
+    e.g. a code model's fill-in-the-middle markers; read once per file version."""
+    read_gguf_info(path)  # a damaged or truncated file gets its ModelLoadError here
+    stat = path.stat()
+    return _tokens_among(path.resolve(), stat.st_size, stat.st_mtime_ns, frozenset(texts))
+
+
+@functools.lru_cache(maxsize=32)
+def _tokens_among(
+    path: Path, size: int, modified_ns: int, wanted: frozenset[str]
+) -> frozenset[str]:
+    targets = {text.encode("utf-8"): text for text in wanted}
+    lengths = {len(target) for target in targets}
+    found: set[str] = set()
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        reader = _Reader(data)
+        reader.position = len(MAGIC) + struct.calcsize("<IQ")  # the version, the tensor count
+        for _ in range(reader.scalar("Q")):
+            key, kind = reader.string(), reader.scalar("I")
+            if key != VOCABULARY_KEY or kind != _ARRAY:
+                reader.value(kind)
+                continue
+            if reader.scalar("I") != _STRING:
+                break
+            for _ in range(reader.scalar("Q")):
+                length = reader.scalar("Q")
+                if length in lengths:
+                    token = data[reader.position : reader.position + length]
+                    if token in targets:
+                        found.add(targets[token])
+                reader.position += length
+            break
+    return frozenset(found)
 
 
 class _Reader:

@@ -35,6 +35,7 @@ NOTEBOOKS = (
     "plain.ipynb",
     "compare.ipynb",
     "insert.ipynb",
+    "completion.ipynb",
 )
 
 

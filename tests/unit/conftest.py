@@ -309,3 +309,72 @@ def other_kernel() -> Iterator[OtherKernel]:
 def held(name: str, ram: int, device: str = "cpu") -> HeldModel:
     """A model another kernel holds: ``ram`` bytes estimated and measured."""
     return HeldModel(name, "echo", device, RequiredMemory(ram=ram), RequiredMemory(ram=ram))
+
+
+WAIT_S = 10
+
+
+def hold_completions(llm: LLM) -> threading.Event:
+    """Complete with ``coder``, each completion held after its first piece until the returned
+    gate is set."""
+    llm.set_completion_model("coder")
+    FIMBackend.gate = threading.Event()
+    return FIMBackend.gate
+
+
+class FIMBackend(Backend):
+    """A code model: answers ``answers`` in pieces (or ``pass`` lines forever), records every
+    prompt; ``gate`` (an Event) holds the second piece until set."""
+
+    tasks = frozenset({Task.CHAT})
+    raw_completion = True
+    answers: ClassVar[list[str]] = []
+    prompts: ClassVar[list[str]] = []
+    gate: ClassVar[threading.Event | None] = None
+    started = threading.Event()
+
+    def load(self) -> None:
+        pass
+
+    def context_window(self) -> int:
+        return 400
+
+    def count_text(self, text: str) -> int:
+        return len(text.split())
+
+    def vocabulary_tokens(self, texts):
+        return frozenset(texts) if self.settings.get("fim", True) else frozenset()
+
+    def complete(
+        self, prompt: str, params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[str]:
+        cls = type(self)
+        cls.prompts.append(prompt)
+        cls.started.set()
+        answer = cls.answers.pop(0) if cls.answers else "pass\n" * 1000
+        for index in range(0, min(len(answer), 4 * (params.max_tokens or 1000)), 4):
+            if cancel.is_set():
+                return {}
+            if index == 4 and cls.gate is not None:
+                cls.gate.wait(WAIT_S)
+            yield answer[index : index + 4]
+        return {}
+
+
+@pytest.fixture
+def coder(tmp_path, model_file, echo_backend) -> Iterator[LLM]:
+    """An API with ``coder`` (FIMBackend), ``plain`` (FIMBackend without FIM tokens), ``echo``."""
+    registry.add("fim", FIMBackend)
+    FIMBackend.answers, FIMBackend.prompts, FIMBackend.gate = [], [], None
+    FIMBackend.started = threading.Event()
+    source = FileSource(str(model_file))
+    catalog = Catalog(
+        tmp_path / "models.json",
+        builtins=[
+            ModelSpec("coder", "fim", Task.CHAT, source, builtin=True),
+            ModelSpec("plain", "fim", Task.CHAT, source, settings={"fim": False}),
+            echo_spec("echo", model_file),
+        ],
+    )
+    yield LLM(catalog)
+    registry.remove("fim")
