@@ -42,6 +42,9 @@ def model_identity(spec: ModelSpec) -> dict[str, Any]:
     if isinstance(spec.source, RemoteSource):
         identity["server"] = [spec.source.base_url, spec.source.model]
         return identity
+    if spec.source.content_id() is not None:
+        identity["content"] = spec.source.content_id()
+        return identity
     path = spec.source.local_path()
     if path is not None and path.is_file():
         stat = path.stat()

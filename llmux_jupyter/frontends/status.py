@@ -94,9 +94,9 @@ def _status(
 
 def source_size(spec: ModelSpec) -> int | None:
     """Bytes of the model's files, or None when they are not on this machine (nothing is
-    downloaded to find out)."""
+    downloaded or joined to find out; a source may declare its size)."""
     path = spec.source.local_path()
-    return None if path is None else path_size(path)
+    return spec.source.known_size() if path is None else path_size(path)
 
 
 def images_text(status: ModelStatus) -> str:
@@ -115,7 +115,11 @@ def chat_layout(spec: ModelSpec, backend: type[Backend] | None) -> str:
         return "the backend's own"
     path = spec.source.local_path()
     if path is None:
-        return "? (not on this machine)"
+        return (
+            "? (read at its first load)"
+            if spec.source.is_available()
+            else "? (not on this machine)"
+        )
     try:
         setup = chat_setup(spec.name, spec.settings, path, named_formats=backend.named_chat_formats)
     except ModelLoadError:

@@ -69,6 +69,23 @@ class JoinedPackageSource(Source):
                 self._join(parts)
         return self.target
 
+    def local_path(self) -> Path | None:
+        """The joined file once made and checked; listing a model never joins it."""
+        return self.target if self._verified() else None
+
+    def is_available(self) -> bool:
+        try:
+            self.parts()
+        except SourceNotFound:
+            return False
+        return True
+
+    def known_size(self) -> int:
+        return self.size
+
+    def content_id(self) -> str:
+        return f"sha256:{self.sha256}"
+
     def parts(self) -> list[Path]:
         """The installed parts, in order (SourceNotFound names what to install)."""
         missing = [

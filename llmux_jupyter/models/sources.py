@@ -42,6 +42,15 @@ class Source(ABC):
         """Whether resolve() can succeed without the network."""
         return self.local_path() is not None
 
+    def known_size(self) -> int | None:
+        """The model's size in bytes when the source declares it (its files need not be on
+        this machine yet), else None."""
+        return None
+
+    def content_id(self) -> str | None:
+        """A digest naming the model's exact bytes when the source declares one, else None."""
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
 

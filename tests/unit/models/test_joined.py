@@ -49,12 +49,14 @@ def joined_source(sha256: str | None = None, count: int = 3) -> JoinedPackageSou
 
 def test_the_parts_are_joined_in_order_once(part_packages: Path) -> None:
     source = joined_source()
+    assert source.is_available() and source.local_path() is None  # listing never joins
+    assert source.known_size() == sum(map(len, PARTS)) and not source.folder.exists()
     path = source.resolve()
+    assert source.local_path() == path
     assert path.read_bytes() == b"".join(PARTS)
     stamp = path.stat().st_mtime_ns
     assert source.resolve() == path
     assert path.stat().st_mtime_ns == stamp  # not joined again
-    assert source.is_available()
 
 
 def test_a_wrong_hash_is_refused_and_nothing_is_kept(part_packages: Path) -> None:
@@ -75,7 +77,7 @@ def test_a_missing_part_package_names_what_to_install(part_packages: Path) -> No
     )
     with pytest.raises(SourceNotFound, match=r"fakeparts-part9 is not installed: pip install"):
         source.resolve()
-    assert source.local_path() is None
+    assert source.local_path() is None and not source.is_available()
 
 
 def test_a_file_left_by_a_killed_join_is_not_trusted(part_packages: Path) -> None:
@@ -133,3 +135,14 @@ def test_du_counts_the_joined_file_under_its_cache(part_packages: Path) -> None:
     assert entry.models == ("fake",)
     assert entry.size >= sum(map(len, PARTS))
     assert usage.model_bytes == 0  # counted once, as the cache entry
+
+
+def test_map_answers_are_keyed_by_the_content_not_the_joined_file(part_packages: Path) -> None:
+    """Before and after the join (and after a re-join) the model is the same bytes."""
+    from llmux_jupyter.engine.map_cache import model_identity
+
+    spec = ModelSpec("fake", "llamacpp", Task.CHAT, joined_source(), builtin=True)
+    before = model_identity(spec)
+    spec.source.resolve()
+    assert model_identity(spec) == before
+    assert before["content"] == f"sha256:{spec.source.sha256}"
