@@ -93,7 +93,7 @@ def test_context_error_refuses_then_the_next_cell_works(session, long_thread):
 def test_a_document_longer_than_the_window_is_context_overflow_with_the_numbers(session):
     session.run(f"document = {DOCUMENT!r}")
     before = session.value(STATE)
-    run = session.run("%%llm --thread doc\nSummarize: {document}")
+    run = session.run("%%llm --thread doc\nSummarize: {document!s}")  # !s: all of it, not described
     assert run.status == "error" and run.error["ename"] == "ContextOverflow", run.error
     message = run.error["evalue"]
     assert "context window is 2,048" in message and "n_ctx=8192" in message

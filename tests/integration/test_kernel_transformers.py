@@ -31,6 +31,8 @@ def hf_kernel(kernel, tmp_path_factory):
     alien = build_tiny_llama(folder / "alien", train_tokenizer())
     run = kernel.run(
         "keep = 'precious'\n"
+        # another module may have left it loaded
+        "if any(m.name == 'smollm2-hf' for m in llm.ps()): llm.unload('smollm2-hf')\n"
         "%llm load smollm2-hf\n"
         f"%llm register no-config --backend transformers --path {folder / 'no-config'}\n"
         f"%llm register alien --backend transformers --path {alien}\n"

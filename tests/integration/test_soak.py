@@ -88,7 +88,7 @@ def speech(rng: random.Random) -> Step:
 def refused(rng: random.Random) -> Step:
     return rng.choice(
         [
-            Step("%%llm --thread doc\nSummarize: {document}", ("ContextOverflow",)),
+            Step("%%llm --thread doc\nSummarize: {document!s}", ("ContextOverflow",)),
             Step("%llm load smollm2 --set n_ctx=abc", ("InvalidParameter",)),
             Step("%llm load smollm2 --set n_cxt=4096", ("InvalidParameter",)),
             Step("%%llm --context drop\nhi", ("UsageError",)),
