@@ -108,16 +108,19 @@ class MapResult:
             f"{self.model}: {usage.done} of {usage.rows} rows in {usage.seconds:.2f} s"
             f"{loading}{speed}"
         ]
-        if usage.cached:
-            parts.append(f"{usage.cached} from the cache")
-        if usage.failed:
-            parts.append(f"{usage.failed} failed (see .errors)")
-        if self.interrupted:
-            parts.append("interrupted")
-        return "; ".join(parts)
+        return "; ".join(parts + outcome(usage.cached, usage.failed, self.interrupted))
 
     def __repr__(self) -> str:
         return f"<MapResult {self.summary()}>"
+
+
+def outcome(cached: int, failed: int, interrupted: bool, what: str = "") -> list[str]:
+    """The parts of a summary after its first: what came from the cache (``what`` names
+    it), failed, or was interrupted."""
+    parts = [f"{cached} {what + ' ' if what else ''}from the cache"] if cached else []
+    if failed:
+        parts.append(f"{failed} failed (see .errors)")
+    return [*parts, "interrupted"] if interrupted else parts
 
 
 def row_columns(value: Any, fields: tuple[str, ...]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ..types.values import Message, Task
 from .context import answer_room
 from .jobs import task_model
 from .manager import ModelManager
-from .map import MapResult, MapUsage
+from .map import MapResult, MapUsage, outcome
 from .map_table import ITEM, Table, as_table, render_prompts, require_column, row_text
 from .operators import MapOptions, OperatorJob
 
@@ -87,13 +87,7 @@ class ReduceResult:
             f"reduce {self.model}: {rows} rows{groups}, {self.depth} {levels} of "
             f"{self.usage.rows} prompts in {self.usage.seconds:.2f} s"
         ]
-        if self.usage.cached:
-            parts.append(f"{self.usage.cached} from the cache")
-        if self.errors:
-            parts.append(f"{len(self.errors)} failed (see .errors)")
-        if self.interrupted:
-            parts.append("interrupted")
-        return "; ".join(parts)
+        return "; ".join(parts + outcome(self.usage.cached, len(self.errors), self.interrupted))
 
     def __repr__(self) -> str:
         return f"<ReduceResult {self.summary()}>"

@@ -24,7 +24,7 @@ from ..types.values import Task
 from .choices import Choices
 from .jobs import task_model
 from .manager import ModelManager
-from .map import MapResult, MapUsage, progress_bar
+from .map import MapResult, MapUsage, outcome, progress_bar
 from .map_cache import AnswerCache, answer_key, model_identity
 from .map_table import (
     ITEM,
@@ -98,8 +98,7 @@ class TopKResult:
             f"top {len(self.positions)} of {len(self.all_scores)} rows by {self.model} "
             f"({self.method}{judged}) in {self.usage.seconds:.2f} s"
         ]
-        if self.usage.cached:
-            parts.append(f"{self.usage.cached} scores from the cache")
+        parts += outcome(self.usage.cached, 0, False, what="scores")
         if self.interrupted:
             parts.append(f"interrupted: {scored} rows scored")
         return "; ".join(parts)

@@ -4,6 +4,7 @@ progress bar, a summary line and the answers as a table; ``-o`` receives the Map
 from __future__ import annotations
 
 from argparse import Namespace
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
@@ -41,11 +42,19 @@ def map_cell(llm: LLM, args: Namespace, cell: str, user_ns: dict[str, Any]) -> N
         stream=True,
         log=not args.no_log,
     )
+    run_table_job(job, args.output, user_ns, show_result)
+
+
+def run_table_job(
+    job: Any, output: str | None, user_ns: dict[str, Any], show: Callable[[Any], None]
+) -> None:
+    """Run a map's or an operator's job with the interrupt cancelling it, store its result in
+    ``output``, ``show`` it; after an interrupt, stop the queued cells as Jupyter does."""
     with sigint_cancels(job.cancel_event):
         result = job.run(progress=True)
-    if args.output:
-        user_ns[args.output] = result
-    show_result(result)
+    if output:
+        user_ns[output] = result
+    show(result)
     if result.interrupted:
         raise KeyboardInterrupt  # the user pressed interrupt: stop the queued cells
 

@@ -15,8 +15,7 @@ from ..engine.operators import ClassifyResult, FilterResult, OperatorJob, RowsRe
 from ..engine.reduce import ReduceResult
 from ..engine.topk import TopKResult
 from ..errors import InvalidParameter
-from .interrupts import sigint_cancels
-from .map_view import SHOWN_ROWS, shorten, show_result
+from .map_view import SHOWN_ROWS, run_table_job, shorten, show_result
 from .table_options import check_table_options
 from .tables import Table
 
@@ -38,13 +37,7 @@ def operator_cell(
         job = _job(llm, operation, args, cell.strip("\n"), table, user_ns)
     except InvalidParameter as error:
         raise UsageError(str(error)) from None
-    with sigint_cancels(job.cancel_event):
-        result = job.run(progress=True)
-    if args.output:
-        user_ns[args.output] = result
-    _show(result)
-    if result.interrupted:
-        raise KeyboardInterrupt
+    run_table_job(job, args.output, user_ns, _show)
 
 
 def _job(

@@ -7,11 +7,18 @@ import math
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import ClassVar
 
-from llmux_jupyter.types.values import GenerationParams, Message
+from llmux_jupyter.api import LLM
+from llmux_jupyter.backends.registry import registry
+from llmux_jupyter.models.catalog import Catalog
+from llmux_jupyter.models.sources import FileSource
+from llmux_jupyter.models.spec import ModelSpec
+from llmux_jupyter.types.values import GenerationParams, Message, Task
 
-from .conftest import EchoBackend
+from .conftest import EchoBackend, WordCounts
 
 CONFIDENCE = 0.8
 PARTS = re.compile(r"^\d+\. (\d+) items$", re.MULTILINE)
@@ -63,3 +70,25 @@ def _label(prompt: str, labels: list[str]) -> str:
 def _count(prompt: str) -> int:
     parts = PARTS.findall(prompt)
     return sum(map(int, parts)) if parts else len(re.findall(r"^\d+\. ", prompt, re.MULTILINE))
+
+
+@contextmanager
+def rules_api(folder: Path, model_file: Path, *specs: ModelSpec) -> Iterator[LLM]:
+    """An API whose default chat model is ``rules`` (a RuleModel) with ``bag`` (WordCounts)
+    as the embedding model and ``specs`` besides; the cache in ``folder``."""
+    registry.add("rules", RuleModel)
+    registry.add("counts", WordCounts)
+    RuleModel.calls = []
+    source = FileSource(str(model_file))
+    builtins = [
+        ModelSpec("rules", "rules", Task.CHAT, source, builtin=True),
+        ModelSpec("bag", "counts", Task.EMBEDDING, source, builtin=True),
+        *specs,
+    ]
+    api = LLM(Catalog(folder / "models.json", builtins=builtins))
+    api.use("rules")
+    try:
+        yield api
+    finally:
+        registry.remove("rules")
+        registry.remove("counts")

@@ -11,19 +11,17 @@ from typing import Literal
 import pytest
 
 from llmux_jupyter.api import LLM
-from llmux_jupyter.backends.registry import registry
 from llmux_jupyter.engine.map import MapUsage
 from llmux_jupyter.engine.operators import ClassifyResult, FilterResult
 from llmux_jupyter.engine.reduce import ReduceResult, pack
 from llmux_jupyter.engine.topk import TopKResult
 from llmux_jupyter.errors import InvalidParameter, UnsupportedTask
-from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.models.sources import FileSource
 from llmux_jupyter.models.spec import ModelSpec
 from llmux_jupyter.types.values import Task
 
 from ..conftest import WordCounts, echo_spec
-from ..rule_model import CONFIDENCE, RuleModel
+from ..rule_model import CONFIDENCE, RuleModel, rules_api
 
 pd = pytest.importorskip("pandas")
 pydantic = pytest.importorskip("pydantic")
@@ -47,22 +45,15 @@ class Mood(enum.Enum):
 @pytest.fixture
 def llm(tmp_path, model_file, echo_backend, monkeypatch) -> Iterator[LLM]:
     monkeypatch.setenv("LLMUX_CACHE_DIR", str(tmp_path / "cache"))
-    registry.add("rules", RuleModel)
-    registry.add("counts", WordCounts)
-    RuleModel.calls = []
     source = FileSource(str(model_file))
-    specs = [
-        ModelSpec("rules", "rules", Task.CHAT, source, builtin=True),
+    with rules_api(
+        tmp_path,
+        model_file,
         ModelSpec("stopper", "rules", Task.CHAT, source, settings={"stop_at": "10"}),
         ModelSpec("narrow", "rules", Task.CHAT, source, settings={"window": 60}),
-        ModelSpec("bag", "counts", Task.EMBEDDING, source, builtin=True),
         echo_spec("echo", model_file),
-    ]
-    api = LLM(Catalog(tmp_path / "models.json", builtins=specs))
-    api.use("rules")
-    yield api
-    registry.remove("rules")
-    registry.remove("counts")
+    ) as api:
+        yield api
 
 
 def numbers() -> pd.DataFrame:

@@ -11,19 +11,12 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from llmux_jupyter.api import LLM
-from llmux_jupyter.backends.registry import registry
 from llmux_jupyter.engine.operators import ClassifyResult, ExtractResult, FilterResult
 from llmux_jupyter.engine.reduce import ReduceResult
 from llmux_jupyter.engine.topk import TopKResult
 from llmux_jupyter.frontends.magics import LLMuxMagics
-from llmux_jupyter.models.catalog import Catalog
-from llmux_jupyter.models.sources import FileSource
-from llmux_jupyter.models.spec import ModelSpec
-from llmux_jupyter.types.values import Task
 
-from ..conftest import WordCounts
-from ..rule_model import RuleModel
+from ..rule_model import RuleModel, rules_api
 
 pd = pytest.importorskip("pandas")
 pydantic = pytest.importorskip("pydantic")
@@ -45,29 +38,18 @@ class Named(pydantic.BaseModel):
 @pytest.fixture
 def shell(tmp_path, model_file, monkeypatch) -> Iterator[InteractiveShell]:
     monkeypatch.setenv("LLMUX_CACHE_DIR", str(tmp_path / "cache"))
-    registry.add("rules", RuleModel)
-    registry.add("counts", WordCounts)
-    RuleModel.calls = []
-    source = FileSource(str(model_file))
-    specs = [
-        ModelSpec("rules", "rules", Task.CHAT, source, builtin=True),
-        ModelSpec("bag", "counts", Task.EMBEDDING, source, builtin=True),
-    ]
-    api = LLM(Catalog(tmp_path / "models.json", builtins=specs))
-    api.use("rules")
-    shell = InteractiveShell.instance()
-    before = set(shell.user_ns)
-    shell.register_magics(LLMuxMagics(shell, api))
-    shell.user_ns["df"] = pd.DataFrame(
-        {"n": [7, 12, 3, 8], "text": ["a happy day", "a sad song", "happy", "rain"]},
-        index=pd.Index(["w", "x", "y", "z"], name="id"),
-    )
-    shell.user_ns.update(Mood=Mood, Named=Named, api=api)
-    yield shell
-    for name in set(shell.user_ns) - before:
-        del shell.user_ns[name]
-    registry.remove("rules")
-    registry.remove("counts")
+    with rules_api(tmp_path, model_file) as api:
+        shell = InteractiveShell.instance()
+        before = set(shell.user_ns)
+        shell.register_magics(LLMuxMagics(shell, api))
+        shell.user_ns["df"] = pd.DataFrame(
+            {"n": [7, 12, 3, 8], "text": ["a happy day", "a sad song", "happy", "rain"]},
+            index=pd.Index(["w", "x", "y", "z"], name="id"),
+        )
+        shell.user_ns.update(Mood=Mood, Named=Named, api=api)
+        yield shell
+        for name in set(shell.user_ns) - before:
+            del shell.user_ns[name]
 
 
 def test_filter_stores_the_result_and_shows_the_kept_rows(shell, capsys):
