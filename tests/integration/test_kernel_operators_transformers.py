@@ -1,6 +1,7 @@
 """filter and classify on the real SmolLM2 through transformers (continuous batching under an
 enum schema, confidences from its scores) and top-k with the real all-MiniLM, in the session's
-kernel: results on the input's index, a rerun with no backend call, a pairwise judge."""
+kernel: results on the input's index, a rerun with no backend call, an interrupt, a pairwise
+judge."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ import pytest
 
 from llmux_jupyter.models.cache import cache_root
 
-from .kernel import Kernel
+from .kernel import Kernel, interrupt_at_rows
 from .operators import SENTIMENT, SETUP, count_batches
 
 pytest.importorskip("pandas")
 pytest.importorskip("torch")
-MODELS = ("smollm2-hf", "all-minilm")
 BROKEN = {"T-105", "T-111", "T-115", "T-119"}  # broke, battery dies, screen cracked, app crashes
 
 
@@ -28,7 +28,8 @@ def hf_kernel(kernel: Kernel) -> Iterator[Kernel]:
     run = kernel.run(SETUP + "%llm load smollm2-hf\n" + count_batches("smollm2-hf"))
     assert run.status == "ok", run.error
     yield kernel
-    unload = "".join(f"%llm unload {name}\n" for name in MODELS if name not in before)
+    loaded = set(kernel.value("[m.name for m in llm.ps()]"))
+    unload = "".join(f"%llm unload {name}\n" for name in sorted(loaded - before))
     assert kernel.run("uncount()\n" + unload).status == "ok"
 
 
@@ -63,6 +64,18 @@ def test_filter_keeps_yes_rows_on_the_index(hf_kernel):
     assert hf_kernel.value("kept.kept.equals(reviews[kept.mask]) and kept.errors == {}")
     assert hf_kernel.value("all(isinstance(v, bool) for v in kept.values)")
     assert hf_kernel.value("all(c is not None for c in kept.confidence)")
+
+
+def test_an_interrupt_keeps_the_rows_the_batch_finished(hf_kernel):
+    run = hf_kernel.run(
+        "%%llm --classify reviews --labels positive,negative -m smollm2-hf --batch-size 4"
+        f" --no-cache -o part\n{SENTIMENT}",
+        on_message=interrupt_at_rows(hf_kernel, 4),
+    )
+    assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt", run.error
+    done, flag = hf_kernel.value("(sum(v is not None for v in part.values), part.interrupted)")
+    assert 4 <= done < 20 and flag is True and "interrupted" in run.shown_text
+    assert hf_kernel.value("[m.busy for m in llm.ps() if m.name == 'smollm2-hf']") == [0]
 
 
 def test_topk_with_all_minilm_then_a_pairwise_judge(hf_kernel):
