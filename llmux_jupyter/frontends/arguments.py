@@ -204,7 +204,9 @@ def _add_operator_options(parser: MagicArgumentParser) -> None:
         help="the rows of TABLE most relevant to the cell (the query), scored by -m (a rerank "
         "or embedding model); -o gets a TopKResult (.rows, .scores)",
     )
-    parser.add_argument("--k", type=int, metavar="N", help="--topk: how many rows (5)")
+    parser.add_argument(
+        "--k", type=int, metavar="N", help="--topk: how many rows (5, or all of a shorter table)"
+    )
     parser.add_argument(
         "--document",
         metavar="TEMPLATE",

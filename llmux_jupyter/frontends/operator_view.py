@@ -76,13 +76,18 @@ def _job(
     return llm.topk(
         table,
         cell.strip(),
-        DEFAULT_K if args.k is None else args.k,
+        _default_k(table) if args.k is None else args.k,
         model=model,
         document=args.document,
         judge=args.judge,
         job=True,
         **options,
     )
+
+
+def _default_k(table: Any) -> int:
+    """DEFAULT_K, or every row of a shorter table (anything else is refused by topk itself)."""
+    return min(DEFAULT_K, len(table)) if hasattr(table, "__len__") and len(table) else DEFAULT_K
 
 
 def _show(result: Any) -> None:

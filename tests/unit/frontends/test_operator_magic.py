@@ -83,6 +83,8 @@ def test_extract_reduce_and_topk_cells(shell, capsys):
     best = shell.user_ns["best"]
     assert isinstance(best, TopKResult) and list(best.rows.index) == ["z", "w"]
     assert "top 2 of 4 rows by bag" in capsys.readouterr().out
+    shell.run_cell_magic("llm", "--topk df -m bag -o every", "rain")  # k: 5, or all 4 rows
+    assert len(shell.user_ns["every"].positions) == 4
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,7 @@ def test_extract_reduce_and_topk_cells(shell, capsys):
         ("--filter df", "Is it even?", "names no column"),
         ("--topk df --k 9 -m bag", "q", "k=9 but the table has 4 rows"),
         ("--reduce df --by nope", "{n}", "by='nope'"),
+        ("--topk Mood -m bag", "q", "takes a pandas DataFrame"),
     ],
 )
 def test_wrong_syntax_and_bad_input_are_usage_errors_that_change_nothing(
