@@ -347,7 +347,8 @@ class LLM:
         log-probabilities: llama.cpp, transformers), ``.errors``, ``.usage``,
         ``.to_pandas()``. Greedy and cached unless ``temperature`` says otherwise;
         ``options`` are the map's (system, temperature, top_p, max_tokens, seed,
-        batch_size, concurrency, cache, variables). ``job=True``: the job, not yet run
+        batch_size, concurrency, cache, variables, log: the history logs each map with
+        its operator unless False). ``job=True``: the job, not yet run
         (``.run(progress)``, ``.cancel()``)."""
         work = FilterJob(self.manager, data, template, self._map_options(model, options))
         return work if job else work.run(progress)
@@ -444,18 +445,22 @@ class LLM:
         return work if job else work.run(progress)
 
     def _map_options(self, model: str | None, options: dict[str, Any]) -> MapOptions:
-        """An operator's map options: the sampling parameters (greedy by default) and the
-        map's own (system, batch_size, concurrency, cache, variables)."""
+        """An operator's map options: the sampling parameters (greedy by default), the map's
+        own (system, batch_size, concurrency, cache, variables) and ``log`` (False keeps its
+        maps out of the history)."""
         sampling = {name: options.pop(name) for name in SAMPLING if name in options}
         sampling.setdefault("temperature", 0.0)
         sampling["stop"] = tuple(sampling.get("stop", ()))
+        log = options.pop("log", True)
         unknown = set(options) - MAP_SETTINGS
         if unknown:
-            known = ", ".join(sorted({*SAMPLING, *MAP_SETTINGS}))
+            known = ", ".join(sorted({*SAMPLING, *MAP_SETTINGS, "log"}))
             raise InvalidParameter(
                 f"Unknown option {', '.join(sorted(unknown))}: the operators take {known}."
             )
-        return MapOptions(model=model, params=GenerationParams(**sampling), **options)
+        on_finish = self.history.log_map if log else None
+        params = GenerationParams(**sampling)
+        return MapOptions(model=model, params=params, on_finish=on_finish, **options)
 
     # -- measuring and comparing -----------------------------------------------
     def compare(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -40,6 +40,7 @@ class MapOptions:
     batch_size: int | None = None
     concurrency: int | None = None
     cache: bool = True
+    on_finish: Callable[[MapJob], None] | None = None  # e.g. the history's log of each map
 
     def job(
         self,
@@ -63,6 +64,7 @@ class MapOptions:
             batch_size=self.batch_size,
             concurrency=self.concurrency,
             cache=self.cache,
+            on_finish=self.on_finish,
             logprobs=logprobs,
             kind=kind,
         )

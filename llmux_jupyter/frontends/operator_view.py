@@ -53,6 +53,7 @@ def _job(
         "concurrency": args.concurrency,
         "cache": not args.no_cache,
         "variables": user_ns,
+        "log": not args.no_log,
     }
     if args.temperature is not None:
         options["temperature"] = args.temperature

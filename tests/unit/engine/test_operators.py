@@ -234,3 +234,14 @@ def test_operators_need_a_model_that_decodes_under_a_schema(llm):
 def test_map_usages_add_up():
     total = MapUsage(3, done=2, cached=1, seconds=1.5) + MapUsage(2, done=2, completion_tokens=4)
     assert total == MapUsage(5, done=4, cached=1, completion_tokens=4, seconds=1.5)
+
+
+def test_the_history_logs_each_map_with_the_operator_it_served(llm):
+    items = [str(n) for n in NUMBERS]
+    llm.filter(items, "Is {item} even?", progress=False)
+    rows = [f"row {i} says something fairly long here" for i in range(20)]
+    llm.reduce(rows, "Count {item}", model="narrow", max_tokens=5, progress=False, log=True)
+    llm.classify(items, "{item}", ["a", "b"], progress=False, log=False)
+    logged = [(e.kind, e.details["operator"]) for e in reversed(llm.history.search())]
+    assert logged[:3] == [("map", "filter"), ("map", "reduce level 1"), ("map", "reduce level 2")]
+    assert len(logged) == 4 and logged[-1] == ("map", "reduce level 3")  # no classify

@@ -59,6 +59,11 @@ def test_filter_stores_the_result_and_shows_the_kept_rows(shell, capsys):
     shown = capsys.readouterr()
     assert "filter kept 2 of 4 rows" in shown.out and "80%" in shown.out
     assert "n: 12; text: a sad song" in shown.out and "filter rules" in shown.err  # the bar
+    shell.run_cell_magic("llm", "--filter df --no-log", "Is {n} odd?")
+    logged = shell.user_ns["api"].history.search()
+    assert [(e.prompt, e.details["operator"]) for e in logged] == [
+        ("Is {n} even?\n\nAnswer yes or no.", "filter")
+    ]
 
 
 def test_classify_takes_labels_from_the_line_or_a_variable(shell, capsys):
