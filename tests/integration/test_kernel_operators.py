@@ -78,22 +78,25 @@ def test_extract_fields_as_columns(ops_kernel):
     assert columns == ["review", "truth", "recommend", "error"] and kinds == {"Verdict"}
 
 
-def test_reduce_folds_rows_that_outgrow_the_window_and_reports_the_levels(ops_kernel):
+def test_reduce_folds_rows_that_outgrow_the_window_and_reports_the_levels(ops_kernel, smollm2_path):
+    """On SmolLM2 loaded with a 512-token window (as its own registration, so the session's
+    smollm2 stays as it is): 20 notes of ~40 tokens do not fit one prompt."""
     run = ops_kernel.run(
-        "long = pd.DataFrame({'note': [f'Visit {i}: ' + (r + ' ') * 15 for i, r in"
+        f"llm.register('smol-512', backend='llamacpp', path={str(smollm2_path)!r}, n_ctx=512)\n"
+        "backend = llm.load('smol-512').backend\n"
+        "notes = pd.DataFrame({'note': [f'Visit {i}: ' + (r + ' ') * 3 for i, r in"
         " enumerate(reviews['review'])]})\n"
-        "window = llm.manager.get_loaded('smollm2').backend.context_window()\n"
-        "tokens = sum(llm.manager.get_loaded('smollm2').backend.count_text(t) for t in"
-        " long['note'])\n"
-        "summary = llm.reduce(long, 'Summarise what the visitors thought of {note}.',"
-        " model='smollm2', max_tokens=32, progress=False)"
+        "tokens = sum(backend.count_text(t) for t in notes['note'])\n"
+        "summary = llm.reduce(notes, 'Summarise what the visitors thought of {note}.',"
+        " model='smol-512', max_tokens=24, progress=False)"
     )
     assert run.status == "ok", run.error
     window, tokens, levels, prompts, answer = ops_kernel.value(
-        "(window, tokens, summary.levels[None], [m.usage.rows for m in summary.maps],"
-        " summary.answer)"
+        "(backend.context_window(), tokens, summary.levels[None],"
+        " [m.usage.rows for m in summary.maps], summary.answer)"
     )
-    assert tokens > window  # the rows alone do not fit
+    assert ops_kernel.run("%llm unregister smol-512").status == "ok"
+    assert tokens > window == 512  # the rows alone do not fit
     assert levels == len(prompts) >= 2 and prompts[0] >= 2 and prompts[-1] == 1
     assert isinstance(answer, str) and answer.strip()
 
