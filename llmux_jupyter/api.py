@@ -25,6 +25,16 @@ from .engine.history.secrets import SecretFilter
 from .engine.ledger import HostLedger, KernelModels, held_per_device
 from .engine.manager import DEFAULT, LoadedModel, ModelManager
 from .engine.map import MapJob, MapResult
+from .engine.operators import (
+    ClassifyJob,
+    ClassifyResult,
+    ExtractJob,
+    ExtractResult,
+    FilterJob,
+    FilterResult,
+    MapOptions,
+)
+from .engine.reduce import ReduceJob, ReduceResult
 from .engine.rerank import RerankJob
 from .engine.schemas import Schema
 from .engine.speech import SpeechStream, TranscriptionStream
@@ -37,6 +47,7 @@ from .engine.tool_loop import (
     ask_on_stdin,
 )
 from .engine.tools import tools_of
+from .engine.topk import TopKJob, TopKResult
 from .errors import CacheError, InvalidParameter, LLMuxError, UnknownBackend
 from .hardware.capabilities import DeviceReport, describe_host
 from .hardware.memory import DeviceMemory, host_devices
@@ -55,6 +66,10 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .backends.openai import ServedModel
+
+# Keywords of the operators: sampling parameters, and the map's own settings.
+SAMPLING = ("temperature", "top_p", "max_tokens", "seed", "stop")
+MAP_SETTINGS = frozenset({"system", "batch_size", "concurrency", "cache", "variables"})
 
 
 class LLM:
@@ -313,6 +328,139 @@ class LLM:
             on_finish=self.history.log_map if log else None,
         )
         return job if stream else job.run(progress)
+
+    # -- operators over tables -------------------------------------------------
+    def filter(
+        self,
+        data: Any,
+        template: str,
+        *,
+        model: str | None = None,
+        job: bool = False,
+        progress: bool = True,
+        **options: Any,
+    ) -> FilterResult | FilterJob:
+        """The rows of ``data`` for which the model answers yes to ``template`` (a question or
+        statement naming the row's ``{columns}``), each answer decoded under a yes/no schema.
+        Returns a FilterResult: ``.kept`` (the rows kept: a DataFrame on the input's index,
+        or a list), ``.mask``, ``.confidence`` (per row, where the backend gives
+        log-probabilities: llama.cpp, transformers), ``.errors``, ``.usage``,
+        ``.to_pandas()``. Greedy and cached unless ``temperature`` says otherwise;
+        ``options`` are the map's (system, temperature, top_p, max_tokens, seed,
+        batch_size, concurrency, cache, variables, log: the history logs each map with
+        its operator unless False). ``job=True``: the job, not yet run
+        (``.run(progress)``, ``.cancel()``)."""
+        work = FilterJob(self.manager, data, template, self._map_options(model, options))
+        return work if job else work.run(progress)
+
+    def classify(
+        self,
+        data: Any,
+        template: str,
+        labels: Any = None,
+        *,
+        model: str | None = None,
+        job: bool = False,
+        progress: bool = True,
+        **options: Any,
+    ) -> ClassifyResult | ClassifyJob:
+        """One of ``labels`` (a list of strings, a ``Literal`` or an ``Enum``) for every row,
+        decoded under an enum schema. Returns a ClassifyResult: ``.values`` (the labels, or
+        Enum members), ``.confidence``, ``.counts()``, ``.to_pandas()`` (the table with
+        ``label`` and ``confidence`` columns). ``options`` and ``job`` as for filter."""
+        map_options = self._map_options(model, options)
+        work = ClassifyJob(self.manager, data, template, labels, map_options)
+        return work if job else work.run(progress)
+
+    def extract(
+        self,
+        data: Any,
+        template: str,
+        schema: Any,
+        *,
+        model: str | None = None,
+        job: bool = False,
+        progress: bool = True,
+        **options: Any,
+    ) -> ExtractResult | ExtractJob:
+        """Typed fields for every row: the map under ``schema`` (a pydantic model,
+        dataclass, TypedDict or JSON-schema dict). Returns an ExtractResult: ``.values``
+        (instances), ``.to_pandas()`` (the table with the fields as columns, nested ones as
+        ``outer.inner``). ``options`` and ``job`` as for filter."""
+        map_options = self._map_options(model, options)
+        work = ExtractJob(self.manager, data, template, schema, map_options)
+        return work if job else work.run(progress)
+
+    def reduce(
+        self,
+        data: Any,
+        template: str,
+        by: str | None = None,
+        *,
+        model: str | None = None,
+        job: bool = False,
+        progress: bool = True,
+        **options: Any,
+    ) -> ReduceResult | ReduceJob:
+        """One answer to ``template`` (a task naming the ``{columns}`` to read) over all rows,
+        or one per value of the column ``by``. Rows that do not fit the model's context
+        window are folded: a partial answer per prompt that fits, then answers combining
+        those, level after level. Returns a ReduceResult: ``.answer`` (or ``.answers`` by
+        group), ``.levels``, ``.usage``, ``.to_pandas()``. ``options`` and ``job`` as for
+        filter; ``max_tokens`` caps every answer (default: a quarter of the window)."""
+        work = ReduceJob(self.manager, data, template, by, self._map_options(model, options))
+        return work if job else work.run(progress)
+
+    def topk(
+        self,
+        data: Any,
+        query: str,
+        k: int,
+        *,
+        model: str | None = None,
+        document: str | None = None,
+        judge: str | None = None,
+        candidates: int | None = None,
+        job: bool = False,
+        progress: bool = True,
+        **options: Any,
+    ) -> TopKResult | TopKJob:
+        """The ``k`` rows most relevant to ``query``, scored by a rerank model or an
+        embedding model (``model``; default as for rerank). Each row reads as ``document``
+        (a template of its columns; default: its columns' values). With ``judge`` (a chat
+        model), the best ``candidates`` rows (2k) are ordered by its verdicts on every pair.
+        Returns a TopKResult: ``.rows``, ``.scores``, ``.positions``, ``.to_pandas()``.
+        Scores are cached (``cache=False`` skips it); ``options`` are the judge map's."""
+        work = TopKJob(
+            self.manager,
+            data,
+            query,
+            k,
+            model=model,
+            document=document,
+            judge=judge,
+            candidates=candidates,
+            options=self._map_options(judge, options),
+        )
+        return work if job else work.run(progress)
+
+    def _map_options(self, model: str | None, options: dict[str, Any]) -> MapOptions:
+        """An operator's map options: the sampling parameters (greedy by default), the map's
+        own (system, batch_size, concurrency, cache, variables) and ``log`` (False keeps its
+        maps out of the history)."""
+        sampling = {name: options.pop(name) for name in SAMPLING if name in options}
+        sampling.setdefault("temperature", 0.0)
+        sampling["stop"] = tuple(sampling.get("stop", ()))
+        log = options.pop("log", True)
+        unknown = set(options) - MAP_SETTINGS
+        if unknown:
+            known = ", ".join(sorted({*SAMPLING, *MAP_SETTINGS, "log"}))
+            raise InvalidParameter(
+                f"Unknown option {', '.join(sorted(unknown))}: the operators take {known}."
+            )
+        on_finish = self.history.log_map if log else None
+        params = GenerationParams(**sampling)
+        return MapOptions(model=model, params=params, on_finish=on_finish, **options)
 
     # -- measuring and comparing -----------------------------------------------
     def compare(

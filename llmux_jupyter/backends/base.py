@@ -65,6 +65,10 @@ class Backend(ABC):
     json_schemas: ClassVar[bool] = False
     # Whether ``complete`` continues a raw prompt (code completion's fill-in-the-middle).
     raw_completion: ClassVar[bool] = False
+    # Whether, asked by ``GenerationParams.logprobs`` under a schema, ``generate`` returns the
+    # answer's log-probability (``"logprob"`` in its summary) and ``generate_batch`` puts it
+    # on each BatchAnswer. False: they give none, and callers show no confidence.
+    answer_logprobs: ClassVar[bool] = False
     # Whether ``generate_with_tools`` lets the model call tools natively (a server's tools).
     native_tools: ClassVar[bool] = False
     concurrent_requests: ClassVar[str | None] = None
@@ -124,8 +128,9 @@ class Backend(ABC):
     ) -> Iterator[str]:
         """Yield text deltas of the reply, stopping promptly once ``cancel`` is set.
 
-        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``, and
-        ``draft`` (a DraftStats) when speculative decoding counted its tokens.
+        The generator may return a dict with ``prompt_tokens`` and ``completion_tokens``,
+        ``draft`` (a DraftStats) when speculative decoding counted its tokens, and ``logprob``
+        when asked for it (see ``answer_logprobs``).
         """
         raise self.unsupported(Task.CHAT)
 
@@ -252,6 +257,7 @@ class Backend(ABC):
             "".join(pieces),
             counts.get("prompt_tokens", 0),
             counts.get("completion_tokens", len(pieces)),
+            logprob=counts.get("logprob"),
         )
 
     def generate_with_tools(

@@ -75,19 +75,27 @@ def bounded_numbers(schema: Any) -> Any:
 
 class RowMatchers:
     """One llguidance matcher per batch row; ``step`` feeds each row its newest token and
-    fills the rows' bitmask of allowed next tokens."""
+    fills the rows' bitmask of allowed next tokens. With ``logprobs``, ``logprobs[i]`` sums
+    the log-probability of each token row ``i`` took among those its mask allowed (given by
+    ``record`` after each mask; a forced token adds 0)."""
 
-    def __init__(self, tokenizer: Any, grammar: str, rows: int, prompt_length: int) -> None:
+    def __init__(
+        self, tokenizer: Any, grammar: str, rows: int, prompt_length: int, logprobs: bool = False
+    ) -> None:
         llguidance = _llguidance()
         self.matchers = [llguidance.LLMatcher(tokenizer, grammar) for _ in range(rows)]
         self.seen = prompt_length
         self.vocab_size = tokenizer.vocab_size
+        self.logprobs: list[float] | None = [0.0] * rows if logprobs else None
+        self._step_logprobs: Any = None  # rows x vocabulary, of the last masked step
 
     def consume(self, sequences: Sequence[Sequence[int]]) -> None:
         """Feed each row the tokens it got since the last step (none on the first)."""
-        for matcher, tokens in zip(self.matchers, sequences, strict=True):
+        for row, (matcher, tokens) in enumerate(zip(self.matchers, sequences, strict=True)):
             new = [int(token) for token in tokens[self.seen :]]
             if new and not matcher.is_stopped():  # a finished row gets padding: ignore it
+                if self.logprobs is not None and self._step_logprobs is not None:
+                    self.logprobs[row] += float(self._step_logprobs[row][new[0]])
                 matcher.consume_tokens(new)
             problem = lost_track(matcher)
             if problem:
@@ -98,23 +106,37 @@ class RowMatchers:
         for row, matcher in enumerate(self.matchers):
             fill_row(matcher, bitmask, row)
 
+    def record(self, step_logprobs: Any) -> None:
+        """The masked step's log-probabilities (rows x vocabulary), when they are counted."""
+        if self.logprobs is not None:
+            self._step_logprobs = step_logprobs
+
 
 class LlamaCppJSON:
     """A llama-cpp-python logits processor: only tokens that keep the answer valid JSON of
-    the schema keep their logits (``scores`` is the whole vocabulary, in token order)."""
+    the schema keep their logits (``scores`` is the whole vocabulary, in token order). With
+    ``logprobs``, ``logprob`` is the answer's log-probability under the mask so far."""
 
-    def __init__(self, tokenizer: Any, grammar: str) -> None:
+    def __init__(self, tokenizer: Any, grammar: str, logprobs: bool = False) -> None:
         import llguidance.numpy as lg_numpy
 
         self._numpy = lg_numpy
         self._tokenizer = tokenizer
         self._grammar = grammar
+        self._logprobs = logprobs
         self._rows: RowMatchers | None = None
         self._bitmask = lg_numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
 
+    @property
+    def logprob(self) -> float | None:
+        rows = self._rows
+        return rows.logprobs[0] if rows is not None and rows.logprobs is not None else None
+
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self._rows is None:
-            self._rows = RowMatchers(self._tokenizer, self._grammar, 1, len(input_ids))
+            self._rows = RowMatchers(
+                self._tokenizer, self._grammar, 1, len(input_ids), self._logprobs
+            )
         self._rows.consume([input_ids])
         self._rows.fill(self._bitmask, self._numpy.fill_next_token_bitmask)
         import numpy as np
@@ -124,6 +146,9 @@ class LlamaCppJSON:
         vocab = min(len(scores), len(allowed))
         scores[:vocab][~allowed[:vocab]] = -np.inf
         scores[vocab:] = -np.inf
+        if self._logprobs:
+            top = scores.max()
+            self._rows.record([scores - (top + np.log(np.exp(scores - top).sum()))])
         return scores
 
 
@@ -147,35 +172,46 @@ def hf_tokenizer(tokenizer: Any, vocab_size: int) -> Any:
 
 class TransformersJSON:
     """A transformers ``LogitsProcessor`` for a batch: row ``i`` decodes under its own
-    matcher; the prompt (with padding) is what ``input_ids`` holds at the first step."""
+    matcher; the prompt (with padding) is what ``input_ids`` holds at the first step. With
+    ``logprobs``, ``logprobs`` holds each row's answer log-probability under its mask."""
 
-    def __init__(self, tokenizer: Any, grammar: str, rows: int) -> None:
+    def __init__(self, tokenizer: Any, grammar: str, rows: int, logprobs: bool = False) -> None:
         import llguidance.torch as lg_torch
 
         self._torch = lg_torch
         self._tokenizer = tokenizer
         self._grammar = grammar
         self._count = rows
+        self._logprobs = logprobs
         self._rows: RowMatchers | None = None
         self._bitmask = lg_torch.allocate_token_bitmask(rows, tokenizer.vocab_size)
+
+    @property
+    def logprobs(self) -> list[float] | None:
+        return None if self._rows is None else self._rows.logprobs
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self._rows is None:
             self._rows = RowMatchers(
-                self._tokenizer, self._grammar, self._count, input_ids.shape[1]
+                self._tokenizer, self._grammar, self._count, input_ids.shape[1], self._logprobs
             )
         self._rows.consume(input_ids.tolist())
         self._rows.fill(self._bitmask, self._torch.fill_next_token_bitmask)
-        return masked(scores, self._bitmask.to(scores.device))
+        scores = masked(scores, self._bitmask.to(scores.device))
+        if self._logprobs:
+            self._rows.record(scores.float().log_softmax(-1).cpu())
+        return scores
 
 
 class GrammarRows:
     """Constrained decoding for rows that join and leave a running batch (continuous
-    batching): a matcher per row, the step's masks for the rows it holds, in their order."""
+    batching): a matcher per row, the step's masks for the rows it holds, in their order.
+    ``logprobs``: the rows' answer log-probabilities under their masks are wanted."""
 
-    def __init__(self, tokenizer: Any, grammar: str, size: int) -> None:
+    def __init__(self, tokenizer: Any, grammar: str, size: int, logprobs: bool = False) -> None:
         import llguidance.torch as lg_torch
 
+        self.logprobs = logprobs
         self._llguidance = _llguidance()
         self._fill = lg_torch.fill_next_token_bitmask
         self._tokenizer = tokenizer

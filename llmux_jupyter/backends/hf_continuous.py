@@ -53,12 +53,14 @@ NEUTRAL = {
 @dataclass
 class RowAnswer:
     """A row's new tokens (up to and with its end token), its schema's matcher if it has
-    one, and why it failed if it did."""
+    one, why it failed if it did, and (when its grammar counts them) the log-probability of
+    its tokens under the schema's masks."""
 
     row: Row
     tokens: list[int] = field(default_factory=list)
     matcher: Any = None
     error: str | None = None
+    logprob: float = 0.0
 
 
 def supported(model: Any, keywords: dict[str, Any]) -> bool:
@@ -217,7 +219,12 @@ def _choose(scores: Any, answers: list[RowAnswer], grammar: GrammarRows | None) 
     """Each row's most likely next token (among those its schema allows), as rows x 1."""
     if grammar is not None:
         scores = grammar.mask([answer.matcher for answer in answers], scores)
-    return scores.argmax(-1, keepdim=True)
+    chosen = scores.argmax(-1, keepdim=True)
+    if grammar is not None and grammar.logprobs:
+        taken = scores.float().log_softmax(-1).gather(-1, chosen)[:, 0].tolist()
+        for answer, logprob in zip(answers, taken, strict=True):
+            answer.logprob += logprob
+    return chosen
 
 
 def _advance(
@@ -277,7 +284,10 @@ def continuous_answers(
                 yield BatchAnswer(answer.row.key, error=answer.error)
                 continue
             text = answer_text(tokenizer, answer.tokens, stops)
-            yield BatchAnswer(answer.row.key, text, len(answer.row.ids), len(answer.tokens))
+            logprob = answer.logprob if grammar is not None and grammar.logprobs else None
+            yield BatchAnswer(
+                answer.row.key, text, len(answer.row.ids), len(answer.tokens), logprob=logprob
+            )
     except Exception as error:  # the rows still running or queued fail, not the map
         failure = error_message(error)
         yield from (BatchAnswer(r.key, error=failure) for r in rows if r.key not in answered)

@@ -66,7 +66,7 @@ class LlamaCppBackend(Backend):
     requires = ("llama_cpp",)
     extra = "llamacpp"
     uses_chat_templates = named_chat_formats = True
-    json_schemas = raw_completion = True
+    json_schemas = raw_completion = answer_logprobs = True
     one_at_a_time = (
         "llama-cpp-python runs one generation at a time per model; to measure concurrency, "
         "serve the GGUF (llama-server --parallel N) and register it with --backend openai"
@@ -325,7 +325,7 @@ class LlamaCppBackend(Backend):
         if params.stop:
             keywords["stop"] = list(params.stop)
         if params.json_schema is not None:
-            keywords["logits_processor"] = self._json_processor(params.json_schema)
+            keywords["logits_processor"] = self._json_processor(params.json_schema, params.logprobs)
         if params.tools:
             keywords["tools"] = list(params.tools)
         completion_tokens, finish = 0, None
@@ -356,6 +356,8 @@ class LlamaCppBackend(Backend):
             summary["prompt_tokens"] = self._draft.prompt_tokens or summary["prompt_tokens"]
             summary["draft"] = self._draft.finish()
         summary["stop_reason"] = self._stop_reason(finish, cancel, params)
+        if params.logprobs and params.json_schema is not None:
+            summary["logprob"] = keywords["logits_processor"][0].logprob
         return summary
 
     def template_tools(self) -> bool:
@@ -366,14 +368,15 @@ class LlamaCppBackend(Backend):
             template = setup.template or ""
         return "tools" in template
 
-    def _json_processor(self, schema: dict[str, Any]) -> Any:
-        """Decoding under ``schema``: llguidance's mask as a logits processor."""
+    def _json_processor(self, schema: dict[str, Any], logprobs: bool = False) -> Any:
+        """Decoding under ``schema``: llguidance's mask as a logits processor (which counts
+        the answer's log-probability under the mask, with ``logprobs``)."""
         import llama_cpp
 
         if self._lltokenizer is None:
             self._lltokenizer = llamacpp_tokenizer(self._llm)
         grammar = json_grammar(schema, self._lltokenizer)
-        return llama_cpp.LogitsProcessorList([LlamaCppJSON(self._lltokenizer, grammar)])
+        return llama_cpp.LogitsProcessorList([LlamaCppJSON(self._lltokenizer, grammar, logprobs)])
 
     def _stop_reason(
         self, finish: str | None, cancel: threading.Event, params: GenerationParams

@@ -88,7 +88,7 @@ class TransformersBackend(Backend):
     requires = ("torch", "transformers")
     extra = "transformers"
     uses_chat_templates = True
-    json_schemas = True
+    json_schemas = answer_logprobs = True
     one_at_a_time = "concurrency > 1 needs batched generation (llm.map batches its rows)"
     _files: ModelFiles | None = None
     _placement: Placement | None = None
@@ -291,6 +291,8 @@ class TransformersBackend(Backend):
             self._model, self._tokenizer, keywords, cancel, params.stop, params.seed
         )
         counts: TokenCounts = {"prompt_tokens": prompt_tokens, "completion_tokens": new_tokens}
+        if params.logprobs and params.json_schema is not None:
+            counts["logprob"] = keywords["logits_processor"][0].logprobs[0]
         if prompt_tokens + new_tokens >= self.context_window() and not cancel.is_set():
             counts["stop_reason"] = "context_full"
         return counts
@@ -397,7 +399,7 @@ class TransformersBackend(Backend):
         from .hf_continuous import continuous_answers
 
         try:
-            grammar = self._grammar_rows(params.json_schema, size)
+            grammar = self._grammar_rows(params.json_schema, size, params.logprobs)
         except Exception as error:  # e.g. a schema llguidance cannot read: the rows fail
             yield from (BatchAnswer(row.key, error=error_message(error)) for row in rows)
             return
@@ -424,7 +426,7 @@ class TransformersBackend(Backend):
             try:
                 if params.json_schema is not None:  # one matcher per row of the batch
                     keywords["logits_processor"] = self.json_processors(
-                        params.json_schema, rows=len(batch)
+                        params.json_schema, rows=len(batch), logprobs=params.logprobs
                     )
                 answers = generate_rows(
                     self._model, self._tokenizer, batch, keywords, cancel, params.stop,
@@ -436,8 +438,10 @@ class TransformersBackend(Backend):
                 continue
             if answers is None:
                 return
-            for row, (text, count) in zip(batch, answers, strict=True):
-                yield BatchAnswer(row.key, text, len(row.ids), count)
+            processor = keywords.get("logits_processor", [None])[0]
+            logprobs = getattr(processor, "logprobs", None) or [None] * len(batch)
+            for row, (text, count), logprob in zip(batch, answers, logprobs, strict=True):
+                yield BatchAnswer(row.key, text, len(row.ids), count, logprob=logprob)
 
     def _encode(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
@@ -494,22 +498,27 @@ class TransformersBackend(Backend):
         if self._draft is not None:
             keywords["assistant_model"] = self._draft._model
         if params.json_schema is not None:
-            keywords["logits_processor"] = self.json_processors(params.json_schema, rows=1)
+            keywords["logits_processor"] = self.json_processors(
+                params.json_schema, rows=1, logprobs=params.logprobs
+            )
         return keywords
 
-    def json_processors(self, schema: dict[str, Any], rows: int) -> Any:
-        """Decoding a batch of ``rows`` under ``schema``: llguidance's mask per row."""
+    def json_processors(self, schema: dict[str, Any], rows: int, logprobs: bool = False) -> Any:
+        """Decoding a batch of ``rows`` under ``schema``: llguidance's mask per row (and
+        each row's answer log-probability under it, with ``logprobs``)."""
         from transformers import LogitsProcessorList
 
         grammar = self._json_grammar(schema)
-        return LogitsProcessorList([TransformersJSON(self._lltokenizer, grammar, rows)])
+        return LogitsProcessorList([TransformersJSON(self._lltokenizer, grammar, rows, logprobs)])
 
-    def _grammar_rows(self, schema: dict[str, Any] | None, size: int) -> GrammarRows | None:
+    def _grammar_rows(
+        self, schema: dict[str, Any] | None, size: int, logprobs: bool = False
+    ) -> GrammarRows | None:
         """Masks under ``schema`` for a continuous batch of up to ``size`` rows."""
         if schema is None:
             return None
         grammar = self._json_grammar(schema)  # makes the llguidance tokenizer on first use
-        return GrammarRows(self._lltokenizer, grammar, size)
+        return GrammarRows(self._lltokenizer, grammar, size, logprobs)
 
     def _json_grammar(self, schema: dict[str, Any]) -> str:
         """``schema`` as llguidance's grammar over this model's vocabulary."""

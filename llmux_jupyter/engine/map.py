@@ -39,6 +39,11 @@ class MapUsage:
     seconds: float = 0.0
     load_seconds: float = 0.0
 
+    def __add__(self, other: MapUsage) -> MapUsage:
+        """Two maps' usage together (an operator that runs several, e.g. reduce's levels)."""
+        pairs = zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)
+        return MapUsage(*(mine + theirs for mine, theirs in pairs))
+
     @property
     def rows_per_second(self) -> float | None:
         working = self.seconds - self.load_seconds
@@ -57,7 +62,8 @@ class MapResult:
     schema's instance; None if it failed or was not reached), ``errors`` maps a row's label
     (the DataFrame's index, else its position; its position too when the index repeats a
     label) to why it failed (e.g. a SchemaError's message); ``fields`` are the table's answer
-    columns."""
+    columns; ``logprobs[i]`` is row i's answer log-probability when the map asked for them
+    (None where the backend gave none); ``kind`` names the operator the map served."""
 
     model: str
     labels: list[Any]
@@ -67,6 +73,8 @@ class MapResult:
     interrupted: bool = False
     index_name: Any = None
     fields: tuple[str, ...] = (ANSWER,)
+    logprobs: list[float | None] = field(default_factory=list)
+    kind: str = "map"
 
     def error_key(self, position: int) -> Any:
         """Row ``position`` 's key in ``errors``: its label, or its position when labels repeat."""
@@ -100,16 +108,19 @@ class MapResult:
             f"{self.model}: {usage.done} of {usage.rows} rows in {usage.seconds:.2f} s"
             f"{loading}{speed}"
         ]
-        if usage.cached:
-            parts.append(f"{usage.cached} from the cache")
-        if usage.failed:
-            parts.append(f"{usage.failed} failed (see .errors)")
-        if self.interrupted:
-            parts.append("interrupted")
-        return "; ".join(parts)
+        return "; ".join(parts + outcome(usage.cached, usage.failed, self.interrupted))
 
     def __repr__(self) -> str:
         return f"<MapResult {self.summary()}>"
+
+
+def outcome(cached: int, failed: int, interrupted: bool, what: str = "") -> list[str]:
+    """The parts of a summary after its first: what came from the cache (``what`` names
+    it), failed, or was interrupted."""
+    parts = [f"{cached} {what + ' ' if what else ''}from the cache"] if cached else []
+    if failed:
+        parts.append(f"{failed} failed (see .errors)")
+    return [*parts, "interrupted"] if interrupted else parts
 
 
 def row_columns(value: Any, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -170,6 +181,8 @@ class MapJob(Job[MapRow]):
         concurrency: int | None = None,
         cache: bool = True,
         on_finish: Callable[[MapJob], None] | None = None,
+        logprobs: bool = False,
+        kind: str = "map",
     ) -> None:
         super().__init__()
         self._manager = manager
@@ -184,7 +197,11 @@ class MapJob(Job[MapRow]):
             )
         self.params = params or GenerationParams()
         if self.schema is not None:
-            self.params = dataclasses.replace(self.params, json_schema=self.schema.json_schema)
+            self.params = dataclasses.replace(
+                self.params,
+                json_schema=self.schema.json_schema,
+                logprobs=logprobs and backend.answer_logprobs,
+            )
         self.batch_size = _positive("batch_size", batch_size)
         self.concurrency = _positive("concurrency", concurrency)
         table = as_table(data)
@@ -203,6 +220,8 @@ class MapJob(Job[MapRow]):
             MapUsage(len(table.rows)),
             index_name=table.index_name,
             fields=_fields(self.schema),
+            logprobs=[None] * len(table.rows),
+            kind=kind,
         )
         self._reported = 0.0
 
@@ -215,6 +234,7 @@ class MapJob(Job[MapRow]):
         if self._cache is None:
             return _Plan(requests, [None] * len(requests))
         identity = model_identity(self._manager.catalog.get(self.model))
+        logprobs = {"logprobs": True} if self.params.logprobs else {}  # older keys unchanged
         keys: list[str | None] = [
             answer_key(
                 identity,
@@ -222,6 +242,7 @@ class MapJob(Job[MapRow]):
                     "messages": [m.as_dict() for m in r.messages],
                     "params": self.params.as_dict(),
                     "schema": self.params.json_schema,
+                    **logprobs,
                 },
             )
             for r in requests
@@ -297,6 +318,7 @@ class MapJob(Job[MapRow]):
             usage.failed += 1
             return MapRow(answer.key, label, error=str(error))
         result.values[answer.key] = value
+        result.logprobs[answer.key] = answer.logprob
         usage.done += 1
         if cached:
             usage.cached += 1
@@ -339,7 +361,8 @@ class MapJob(Job[MapRow]):
         """Iterate to the end with a progress bar (tqdm: a widget in Jupyter, text in a
         terminal) showing rows done, rows/s, tokens/s and the time left; returns ``result``.
         A KeyboardInterrupt ends the map and returns the rows finished so far."""
-        bar = _progress_bar(self.model, len(self.prompts)) if progress else None
+        title = f"{self.result.kind} {self.model}"
+        bar = progress_bar(title, len(self.prompts)) if progress else None
         try:
             for _ in self:
                 if bar is not None:
@@ -360,10 +383,10 @@ def _fields(schema: Schema | None) -> tuple[str, ...]:
     return tuple(properties) if isinstance(properties, dict) and properties else (ANSWER,)
 
 
-def _progress_bar(model: str, total: int) -> Any:
+def progress_bar(title: str, total: int) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"map {model}", unit="row")
+    return tqdm(total=total, desc=title, unit="row")
 
 
 def _positive(name: str, value: int | None) -> int | None:

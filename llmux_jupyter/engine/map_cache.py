@@ -4,7 +4,8 @@ cell returns at once.
 An answer is keyed by the model's identity (backend, its file with size and modification time,
 or the server's URL and served name, and its settings), the rendered prompt, the system
 prompt, the sampling parameters and the schema. Only deterministic requests are stored:
-greedy (temperature 0) or seeded.
+greedy (temperature 0) or seeded. An answer's log-probability, when it was measured, is kept
+beside it (in a table of its own, so files written before it existed stay readable).
 """
 
 from __future__ import annotations
@@ -84,12 +85,15 @@ class AnswerCache:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = connection.execute(
-                    "SELECT key, text, prompt_tokens, completion_tokens FROM answers "
-                    f"WHERE key IN ({marks})",
+                    "SELECT answers.key, text, prompt_tokens, completion_tokens, logprob "
+                    "FROM answers LEFT JOIN logprobs ON logprobs.key = answers.key "
+                    f"WHERE answers.key IN ({marks})",
                     chunk,
                 )
-                for key, text, prompt_tokens, completion_tokens in rows:
-                    found[key] = BatchAnswer(0, text, prompt_tokens, completion_tokens)
+                for key, text, prompt_tokens, completion_tokens, logprob in rows:
+                    found[key] = BatchAnswer(
+                        0, text, prompt_tokens, completion_tokens, logprob=logprob
+                    )
         return found
 
     def put(self, key: str, answer: BatchAnswer) -> None:
@@ -98,6 +102,10 @@ class AnswerCache:
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
                 (key, answer.text, answer.prompt_tokens, answer.completion_tokens),
             )
+            if answer.logprob is not None:
+                connection.execute(
+                    "INSERT OR REPLACE INTO logprobs VALUES (?, ?)", (key, answer.logprob)
+                )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -111,6 +119,9 @@ class AnswerCache:
                 connection.execute(
                     "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, text TEXT, "
                     "prompt_tokens INTEGER, completion_tokens INTEGER)"
+                )
+                connection.execute(
+                    "CREATE TABLE IF NOT EXISTS logprobs (key TEXT PRIMARY KEY, logprob REAL)"
                 )
                 yield connection
         except sqlite3.Error as error:

@@ -64,18 +64,8 @@ def render_prompts(
 ) -> list[str]:
     """Each row's prompt: ``{column}`` from the row, else ``{name}`` from ``variables``;
     ``{{``/``}}`` are literal braces. A field nothing provides is refused, naming it."""
-    if not table.rows:
-        raise InvalidParameter("The table is empty: give at least one row to map over.")
-    if not template.strip():
-        raise InvalidParameter("The template is empty: write the prompt, with {column} fields.")
+    check_fields(template, table, variables)
     known = {**(variables or {})}
-    for name in template_fields(template):
-        if name not in table.columns and name not in known:
-            columns = ", ".join(table.columns)
-            raise InvalidParameter(
-                f"{{{name}}} in the template: no column or variable is called {name!r}. The "
-                f"columns are: {columns}. Write {{{{ and }}}} for literal braces."
-            )
     prompts = []
     for label, row in zip(table.labels, table.rows, strict=True):
         try:
@@ -86,6 +76,21 @@ def render_prompts(
                 f"{error}); nothing was run."
             ) from None
     return prompts
+
+
+def check_fields(template: str, table: Table, variables: Mapping[str, Any] | None) -> None:
+    """InvalidParameter for no rows, an empty template, or a field naming neither a column
+    nor a variable."""
+    check_rows(table)
+    if not template.strip():
+        raise InvalidParameter("The template is empty: write the prompt, with {column} fields.")
+    for name in template_fields(template):
+        if name not in table.columns and name not in (variables or {}):
+            columns = ", ".join(table.columns)
+            raise InvalidParameter(
+                f"{{{name}}} in the template: no column or variable is called {name!r}. The "
+                f"columns are: {columns}. Write {{{{ and }}}} for literal braces."
+            )
 
 
 def template_fields(template: str) -> list[str]:
@@ -109,3 +114,31 @@ def template_fields(template: str) -> list[str]:
             )
         names.append(name)
     return list(dict.fromkeys(names))
+
+
+def require_column(
+    template: str, table: Table, variables: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The table's columns the template names; InvalidParameter if it names none (every row
+    would get the same prompt), or a field that nothing provides."""
+    check_fields(template, table, variables)
+    named = [name for name in template_fields(template) if name in table.columns]
+    if not named:
+        raise InvalidParameter(
+            f"The template names no column, so every row would get the same prompt: write a "
+            f"column in braces, e.g. {{{table.columns[0]}}}. The columns are: "
+            f"{', '.join(table.columns)}."
+        )
+    return named
+
+
+def row_text(row: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """A row as one text: the value of its only column, else ``column: value`` lines."""
+    if len(columns) == 1:
+        return str(row.get(columns[0], ""))
+    return "\n".join(f"{column}: {row.get(column, '')}" for column in columns)
+
+
+def check_rows(table: Table) -> None:
+    if not table.rows:
+        raise InvalidParameter("The table is empty: give at least one row to map over.")

@@ -39,7 +39,7 @@ class RerankJob(ModelJob[float]):
         model: str | None = None,
         top_n: int | None = None,
     ) -> None:
-        self.query = _checked_query(query)
+        self.query = checked_query(query)
         self.documents = _checked_documents(documents)
         if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int)):
             raise InvalidParameter(f"top_n must be a whole number, not {top_n!r}.")
@@ -51,20 +51,7 @@ class RerankJob(ModelJob[float]):
         self.reranking: Reranking | None = None
 
     def choose_model(self, manager: ModelManager, name: str | None) -> str:
-        """A rerank model, or an embedding model used as a bi-encoder; by default the rerank
-        default, else the embedding default."""
-        if name is None:
-            try:
-                name = manager.default_for(Task.RERANK)
-            except ModelNotLoaded:
-                name = manager.default_for(Task.EMBEDDING)
-        task = manager.catalog.get(name).task
-        if task not in (Task.RERANK, Task.EMBEDDING):
-            raise UnsupportedTask(
-                f"{name!r} is a {task.value} model: rerank with a rerank model or an embedding "
-                "model (see %llm list --task rerank, --task embedding)."
-            )
-        return name
+        return ranking_model(manager, name)
 
     def _produce(self, backend: Backend) -> Iterator[float]:
         if self.bi_encoder:
@@ -90,6 +77,23 @@ class RerankJob(ModelJob[float]):
         self.reranking = Reranking(self.query, tuple(ranked[: self.top_n]), self.model, method)
 
 
+def ranking_model(manager: ModelManager, name: str | None) -> str:
+    """A rerank model, or an embedding model used as a bi-encoder; by default the rerank
+    default, else the embedding default."""
+    if name is None:
+        try:
+            name = manager.default_for(Task.RERANK)
+        except ModelNotLoaded:
+            name = manager.default_for(Task.EMBEDDING)
+    task = manager.catalog.get(name).task
+    if task not in (Task.RERANK, Task.EMBEDDING):
+        raise UnsupportedTask(
+            f"{name!r} is a {task.value} model: rerank with a rerank model or an embedding "
+            "model (see %llm list --task rerank, --task embedding)."
+        )
+    return name
+
+
 def cosine_scores(
     backend: Backend, query: str, documents: Sequence[str], cancel: threading.Event
 ) -> Iterator[float]:
@@ -111,7 +115,7 @@ def _unit(vectors: Any) -> Any:
     return rows / np.clip(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12, None)
 
 
-def _checked_query(query: Any) -> str:
+def checked_query(query: Any) -> str:
     if not isinstance(query, str) or not query.strip():
         raise InvalidParameter("The query is empty: give the text to rank the documents by.")
     return query

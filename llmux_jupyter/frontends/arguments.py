@@ -153,13 +153,69 @@ def _add_map_options(parser: MagicArgumentParser) -> None:
         "of dicts or of strings); -o gets a MapResult",
     )
     parser.add_argument(
-        "--no-cache", action="store_true", help="--map: do not read or store cached answers"
+        "--no-cache",
+        action="store_true",
+        help="--map and the operators: do not read or store cached answers",
     )
     parser.add_argument(
         "--batch-size", type=int, metavar="N", help="--map: rows per batch (transformers)"
     )
     parser.add_argument(
         "--concurrency", type=int, metavar="N", help="--map: requests at once (servers; 8)"
+    )
+    _add_operator_options(parser)
+
+
+def _add_operator_options(parser: MagicArgumentParser) -> None:
+    parser.add_argument(
+        "--filter",
+        metavar="TABLE",
+        help="keep the rows of TABLE for which the model answers yes to the cell (a question "
+        "or statement naming {columns}); -o gets a FilterResult (.kept, .mask, .confidence)",
+    )
+    parser.add_argument(
+        "--classify",
+        metavar="TABLE",
+        help="one of --labels for every row of TABLE, asked by the cell; -o gets a "
+        "ClassifyResult (.values, .confidence, .to_pandas())",
+    )
+    parser.add_argument(
+        "--labels",
+        type=label_list,
+        metavar="A,B,C",
+        help="--classify: the labels, or a variable holding a list, Literal or Enum",
+    )
+    parser.add_argument(
+        "--extract",
+        metavar="TABLE",
+        help="the --schema's fields for every row of TABLE, asked by the cell; -o gets an "
+        "ExtractResult (.to_pandas(): the fields as columns)",
+    )
+    parser.add_argument(
+        "--reduce",
+        metavar="TABLE",
+        help="one answer to the cell (a task naming the {columns} to read) over all rows of "
+        "TABLE, folding rows that do not fit the context window; -o gets a ReduceResult",
+    )
+    parser.add_argument("--by", metavar="COLUMN", help="--reduce: one answer per value of COLUMN")
+    parser.add_argument(
+        "--topk",
+        metavar="TABLE",
+        help="the rows of TABLE most relevant to the cell (the query), scored by -m (a rerank "
+        "or embedding model); -o gets a TopKResult (.rows, .scores)",
+    )
+    parser.add_argument(
+        "--k", type=int, metavar="N", help="--topk: how many rows (5, or all of a shorter table)"
+    )
+    parser.add_argument(
+        "--document",
+        metavar="TEMPLATE",
+        help="--topk: how a row reads, e.g. '{title}: {abstract}' (default: its values)",
+    )
+    parser.add_argument(
+        "--judge",
+        metavar="MODEL",
+        help="--topk: a chat model that orders the best 2k rows by comparing every pair",
     )
 
 
@@ -414,6 +470,14 @@ def positive(text: str) -> int:
     if number < 1:
         raise ArgumentTypeError(f"{text!r}: give a whole number of at least 1")
     return number
+
+
+def label_list(text: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c'] (an argparse type: a bad value is a UsageError)."""
+    labels = [label.strip() for label in text.split(",")]
+    if not all(labels):
+        raise ArgumentTypeError(f"{text!r}: give the labels separated by commas, e.g. a,b,c")
+    return labels
 
 
 def concurrency_levels(text: str) -> list[int]:

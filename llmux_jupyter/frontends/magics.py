@@ -29,11 +29,13 @@ from .history_view import history_command
 from .image_view import ThumbnailStrip, option_images
 from .insert import offer_code
 from .interrupts import sigint_cancels
-from .map_view import check_no_map_options, map_cell
+from .map_view import map_cell
+from .operator_view import operator_cell
 from .player import live_player
 from .prompt import cell_prompt, spoken_text
 from .render import live_output
 from .status import chat_layout, completion_status, images_text, model_statuses
+from .table_options import table_operation
 from .tables import Table
 from .tool_calls import tool_options
 
@@ -92,12 +94,16 @@ class LLMuxMagics(Magics):
             raise UsageError("%%llm needs a prompt: write it in the cell below the %%llm line.")
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"-o {args.output!r}: give a Python variable name.")
-        if args.images and (args.map is not None or args.compare is not None):
-            raise UsageError("--image goes with one answer: drop --map and --compare.")
-        if args.map is not None:
+        operation = table_operation(args)
+        if args.images and (operation is not None or args.compare is not None):
+            dropped = f"--{operation}" if operation is not None else "--compare"
+            raise UsageError(f"--image goes with one answer: drop {dropped}.")
+        if operation == "map":
             map_cell(self.llm, args, cell, self.shell.user_ns)
             return
-        check_no_map_options(args)
+        if operation is not None:
+            operator_cell(self.llm, operation, args, cell, self.shell.user_ns)
+            return
         if args.compare is not None and args.insert:
             raise UsageError("--compare gives several answers: --insert takes one; drop it.")
         body = cell.strip("\n")

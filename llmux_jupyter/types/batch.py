@@ -20,10 +20,13 @@ class BatchRequest:
 @dataclass(frozen=True)
 class BatchAnswer:
     """The whole answer to one request, or why it failed (``error``: a message saying what to
-    do). Answers cut short by a cancel are not reported."""
+    do). Answers cut short by a cancel are not reported. ``logprob``: the answer's
+    log-probability, when the request asked for it (``GenerationParams.logprobs``) and the
+    backend measured it."""
 
     key: int
     text: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    logprob: float | None = None

@@ -87,6 +87,10 @@ class GenerationParams:
     json_schema: dict[str, Any] | None = field(default=None, compare=False)
     # Tools (OpenAI-shaped dicts) for a chat template that describes tools itself.
     tools: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    # Under ``json_schema``: report the answer's log-probability (the sum, over its tokens,
+    # of each chosen token's log-probability among those the schema allowed), for backends
+    # whose ``answer_logprobs`` is true.
+    logprobs: bool = False
 
     def __post_init__(self) -> None:
         _check_range("temperature", self.temperature, 0.0, 2.0)
@@ -104,7 +108,7 @@ class GenerationParams:
         """The sampling parameters that were set, for provenance metadata (not the schema)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in ("json_schema", "tools"):
+            if f.name in ("json_schema", "tools", "logprobs"):
                 continue
             value = getattr(self, f.name)
             if value is not None and value != ():

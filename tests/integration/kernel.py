@@ -237,6 +237,21 @@ def interrupt_answer(kernel: Kernel, cell: str, after_updates: int = 3) -> Inter
     return InterruptedAnswer(run, seen[after_updates - 1], final)
 
 
+def interrupt_at_rows(kernel: Kernel, rows: int) -> Callable[[Message], None]:
+    """An ``on_message`` hook that presses interrupt once, when a progress bar (tqdm's
+    widget) reaches ``rows`` rows."""
+    pressed: list[float] = []
+
+    def hook(message: Message) -> None:
+        value = message["content"].get("data", {}).get("state", {}).get("value")
+        done = value if isinstance(value, (int, float)) else 0  # the bar's, not its labels'
+        if message["msg_type"] == "comm_msg" and done >= rows and not pressed:
+            pressed.append(done)
+            kernel.interrupt()
+
+    return hook
+
+
 def _spec_manager_for(python: str) -> KernelSpecManager:
     """A kernel spec manager that knows one kernel, ``llmux-test``, run by ``python``."""
     folder = Path(tempfile.mkdtemp(prefix="llmux-kernelspec-"))

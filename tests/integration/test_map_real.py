@@ -15,7 +15,7 @@ from llmux_jupyter.api import LLM
 from llmux_jupyter.models.cache import cache_root
 from llmux_jupyter.models.catalog import Catalog
 
-from .kernel import Kernel
+from .kernel import Kernel, interrupt_at_rows
 from .llama_server import ALIAS, LlamaServer
 
 pd = pytest.importorskip("pandas")
@@ -189,19 +189,10 @@ def map_kernel(kernel: Kernel) -> Iterator[Kernel]:
     [("smollm2", ""), ("smollm2-hf", " --batch-size 4")],  # one row at a time; continuous batching
 )
 def test_an_interrupt_half_way_keeps_the_finished_rows(map_kernel, model, options):
-    interrupted = []
-
-    def interrupt_at_ten_rows(message) -> None:
-        value = message["content"].get("data", {}).get("state", {}).get("value")
-        rows = value if isinstance(value, (int, float)) else 0  # the bar's, not its labels'
-        if message["msg_type"] == "comm_msg" and rows >= 10 and not interrupted:
-            interrupted.append(rows)
-            map_kernel.interrupt()
-
     run = map_kernel.run(
         f"%%llm --map df -o result -m {model} --temperature 0 --max-tokens 24 --no-cache{options}\n"
         "Summarise in five words: {review}",
-        on_message=interrupt_at_ten_rows,
+        on_message=interrupt_at_rows(map_kernel, 10),
     )
     assert run.status == "error" and run.error["ename"] == "KeyboardInterrupt", run.error
     done, total, flag = map_kernel.value(

@@ -136,7 +136,8 @@ class History:
         )
 
     def log_map(self, job: MapJob) -> None:
-        """Log one row for a whole map: its template, table shape, usage and cache hits."""
+        """Log one row for a whole map: its template, table shape, usage, cache hits and the
+        operator it served (``MapResult.kind``: map, filter, classify, reduce level 2...)."""
         origin = self.origin()
         result, usage = job.result, job.result.usage
         self._log(
@@ -164,6 +165,7 @@ class History:
                     "failed": usage.failed,
                     "cached": usage.cached,
                     "load_seconds": round(usage.load_seconds, 4),
+                    "operator": result.kind,
                 },
             )
         )

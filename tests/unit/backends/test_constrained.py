@@ -127,3 +127,43 @@ def test_bounding_numbers_leaves_the_rest_of_the_schema_alone():
         "type": "number", "minimum": 0, "maximum": 10**15 - 1, "multipleOf": 1e-8
     }  # fmt: skip
     assert schema["properties"]["n"] == {"type": "number", "minimum": 0}  # not changed in place
+
+
+def test_with_logprobs_each_row_sums_its_chosen_tokens_under_the_mask(tokenizers):
+    tokenizer, ll_tokenizer = tokenizers
+    grammar = json_grammar(SCHEMA, ll_tokenizer)
+    processor = TransformersJSON(ll_tokenizer, grammar, rows=2, logprobs=True)
+    reference = TransformersJSON(ll_tokenizer, grammar, rows=2)
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.zeros((2, 2), dtype=torch.long)
+    expected = [0.0, 0.0]
+    for _ in range(12):
+        scores = torch.randn((2, len(tokenizer) + 3), generator=generator)
+        masked_scores = reference(ids, scores.clone())
+        chosen = processor(ids, scores).argmax(-1, keepdim=True)
+        stopped = [matcher.is_stopped() for matcher in reference._rows.matchers]
+        step = masked_scores.log_softmax(-1).gather(-1, chosen)[:, 0].tolist()
+        taken = zip(expected, step, stopped, strict=True)
+        expected = [total if done else total + value for total, value, done in taken]
+        ids = torch.cat([ids, chosen], dim=1)
+    processor(ids, torch.zeros((2, len(tokenizer) + 3)))  # the last choices are counted
+    assert processor.logprobs == pytest.approx(expected, abs=1e-5)
+    assert all(value < 0 for value in expected)  # some step had a real choice
+
+
+def test_the_llamacpp_processor_counts_the_answer_log_probability(tokenizers):
+    tokenizer, ll_tokenizer = tokenizers
+    processor = LlamaCppJSON(ll_tokenizer, json_grammar(SCHEMA, ll_tokenizer), logprobs=True)
+    assert processor.logprob is None  # nothing decoded yet
+    ids = [1, 2]
+    rng = np.random.default_rng(0)
+    expected = 0.0
+    for _ in range(3):
+        scores = processor(np.array(ids, dtype=np.intc), rng.normal(size=len(tokenizer) + 3))
+        token = int(scores.argmax())
+        allowed = scores[np.isfinite(scores)]
+        expected += scores[token] - np.log(np.exp(allowed - allowed.max()).sum()) - allowed.max()
+        ids.append(token)
+    processor(np.array(ids, dtype=np.intc), np.zeros(len(tokenizer) + 3))
+    assert processor.logprob == pytest.approx(expected, abs=1e-5)
+    assert LlamaCppJSON(ll_tokenizer, json_grammar(SCHEMA, ll_tokenizer)).logprob is None

@@ -105,6 +105,7 @@ def test_each_row_gets_its_answer_alone_as_rows_leave_and_join(tiny):
 
 
 def test_under_a_schema_each_row_decodes_as_generate_does_under_the_same_mask():
+    """... with the log-probability the batch processor counts for it."""
     tokenizer = train_tokenizer()
     eos = tokenizer.eos_token_id
     model = random_llama(len(tokenizer), eos)
@@ -113,20 +114,24 @@ def test_under_a_schema_each_row_decodes_as_generate_does_under_the_same_mask():
     data = rows(len(tokenizer))
     limits = [40, 40, 6, 40, 40, 40, 40]  # row 2 is cut before its JSON closes
     options = {"max_new_tokens": limits, "ends": {eos}, "pad_token_id": 0}
-    under = GrammarRows(vocabulary, grammar, size=3)
+    under = GrammarRows(vocabulary, grammar, size=3, logprobs=True)
     answers = list(
         continuous_rows(model, data, size=3, cancel=threading.Event(), grammar=under, **options)
     )
     assert sorted(a.row.key for a in answers) == list(range(len(data)))
     for answer in answers:
         key = answer.row.key
-        masks = LogitsProcessorList([TransformersJSON(vocabulary, grammar, rows=1)])
+        counted = TransformersJSON(vocabulary, grammar, rows=1, logprobs=True)
+        masks = LogitsProcessorList([counted])
         assert answer.tokens == alone(model, data[key], limits[key], logits_processor=masks)
         text = tokenizer.decode(answer.tokens, skip_special_tokens=True)
         if key == 2:
             assert answer.error is None and len(answer.tokens) == 6 and text.startswith("{")
         else:
             assert answer.tokens[-1] == eos and set(json.loads(text)) == {"ok", "n"}
+            # the end token, forced once the JSON closes, adds nothing
+            assert answer.logprob == pytest.approx(counted.logprobs[0], abs=1e-4)
+            assert answer.logprob < 0
 
 
 def test_a_row_whose_matcher_fails_fails_alone():

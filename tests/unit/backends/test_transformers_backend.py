@@ -330,3 +330,38 @@ def test_a_template_that_knows_tools_describes_them_itself(api, models):
     assert len(prompts) >= 2  # the arguments, then the answer
     assert all(p.startswith("<|im_start|>system\nTools: multiply<|im_end|>") for p in prompts)
     assert not any("You can call these tools" in p for p in prompts)
+
+
+def test_every_batch_path_reports_the_answer_log_probability_under_a_schema(api):
+    import dataclasses
+    import json
+
+    from llmux_jupyter.types.batch import BatchRequest
+
+    pytest.importorskip("llguidance")
+    backend = api.load("tiny").backend
+    schema = {"type": "string", "enum": ["Paris", "France", "world"]}
+    greedy = GenerationParams(temperature=0, max_tokens=8, json_schema=schema, logprobs=True)
+    prompts = ["Hello world", "What is the capital of France?"]
+    requests = [BatchRequest(i, [Message("user", p)], greedy) for i, p in enumerate(prompts)]
+    continuous = {a.key: a for a in backend.generate_batch(requests, threading.Event())}
+    sampled = dataclasses.replace(greedy, temperature=0.7, seed=1)
+    requests_sampled = [dataclasses.replace(r, params=sampled) for r in requests]
+    batched = list(backend.generate_batch(requests_sampled, threading.Event(), batch_size=2))
+    stream = backend.generate(requests[0].messages, greedy, threading.Event())
+    texts = []
+    while True:
+        try:
+            texts.append(next(stream))
+        except StopIteration as stop:
+            single = stop.value
+            break
+    for answer in [*continuous.values(), *batched]:
+        assert json.loads(answer.text) in schema["enum"] and answer.logprob < 0, answer
+    assert json.loads("".join(texts)) == json.loads(continuous[0].text)
+    assert single["logprob"] == pytest.approx(continuous[0].logprob, abs=1e-4)
+    unasked = dataclasses.replace(greedy, logprobs=False)
+    plain = backend.generate_batch(
+        [dataclasses.replace(requests[0], params=unasked)], threading.Event()
+    )
+    assert [answer.logprob for answer in plain] == [None]

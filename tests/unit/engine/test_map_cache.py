@@ -64,3 +64,21 @@ def test_a_cache_folder_that_cannot_be_made_is_a_cache_error(tmp_path):
     blocker.write_text("a file where the folder should be")
     with pytest.raises(CacheError, match="cache=False"):
         AnswerCache(blocker / "answers.sqlite3").put("k", BatchAnswer(0, "x"))
+
+
+def test_a_measured_log_probability_is_kept_and_older_files_stay_readable(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "map" / "answers.sqlite3"
+    path.parent.mkdir()
+    with sqlite3.connect(path) as old:  # a file written before log-probabilities were kept
+        old.execute(
+            "CREATE TABLE answers (key TEXT PRIMARY KEY, text TEXT, prompt_tokens INTEGER, "
+            "completion_tokens INTEGER)"
+        )
+        old.execute("INSERT INTO answers VALUES ('old', 'kept', 1, 2)")
+    old.close()
+    cache = AnswerCache(path)
+    assert cache.get(["old"]) == {"old": BatchAnswer(0, "kept", 1, 2)}
+    cache.put("new", BatchAnswer(0, '"yes"', 5, 3, logprob=-0.25))
+    assert cache.get(["new", "old"])["new"] == BatchAnswer(0, '"yes"', 5, 3, logprob=-0.25)
