@@ -4,6 +4,8 @@ it into the cell; while another cell runs, typing brings nothing and that cell i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from playwright.sync_api import Locator, expect
 
 from .jupyter import WAIT_MS, Jupyter, errors, output_text, prompt
@@ -48,15 +50,22 @@ def test_ghost_text_after_enter_and_tab_accepts_it(jupyter: Jupyter):
     assert text.replace(" ", "").endswith(suggested.replace(" ", "").rstrip()), (text, suggested)
 
 
-def test_while_a_cell_runs_typing_brings_nothing_and_the_cell_is_unaffected(jupyter: Jupyter):
+def test_while_a_cell_runs_typing_brings_nothing_and_the_cell_is_unaffected(
+    jupyter: Jupyter, tmp_path: Path
+):
+    go = tmp_path / "go"  # the cell runs until the test has seen what it needs
     jupyter.page.keyboard.press("Escape")
     jupyter.page.keyboard.press("b")  # a new cell below, in command mode
-    sleeping = jupyter.run("import time\ntime.sleep(30)\nprint('slept')")
+    sleeping = jupyter.run(
+        f"import pathlib, time\nwhile not pathlib.Path({str(go)!r}).exists(): time.sleep(0.05)\n"
+        "print('slept')"
+    )
     expect(prompt(sleeping)).to_have_text("[*]:")
     cell = type_in_new_cell(jupyter, "def fibonacci(n):")
     jupyter.page.keyboard.type("x")  # another keystroke, and a line with text
     jupyter.page.wait_for_timeout(QUIET_MS)
     expect(prompt(sleeping)).to_have_text("[*]:")  # still sleeping: it was all "busy"
     expect(cell.locator(".jp-GhostText")).to_have_count(0)
+    go.touch()
     jupyter.wait_done(sleeping)
     assert not errors(sleeping) and output_text(sleeping).strip() == "slept"
