@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from ..errors import (
 )
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
+from ..hardware.threads import ThreadCounts, best_threads
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
 from ..models.gguf_info import GGUFInfo, tokens_in_vocabulary
 from ..models.gguf_split import read_model_info
@@ -45,14 +45,15 @@ from .settings import COMPLETION, TEMPLATE, Setting
 DEFAULT_CONTEXT = 2048
 DEFAULT_BATCH = 512
 CPU_OVERHEAD = 8 * 2**20
-PASSED_THROUGH = ("n_threads", "n_threads_batch", "n_batch", "flash_attn")
+PASSED_THROUGH = ("n_batch", "flash_attn")
 SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
 
 
 @register_backend("llamacpp")
 class LlamaCppBackend(Backend):
     """Settings: ``n_ctx`` (2048), ``n_gpu_layers`` (all on a GPU host, else 0), ``n_batch``,
-    ``n_threads``, ``n_threads_batch``, ``flash_attn``, ``draft_tokens`` (most tokens guessed
+    ``n_threads`` (one per physical core), ``n_threads_batch`` (one per logical CPU),
+    ``flash_attn``, ``draft_tokens`` (most tokens guessed
     per step with a draft, 10); how messages become the prompt (default: the template inside
     the GGUF): ``chat_format`` (a llama-cpp-python format name: chatml, gemma, ...),
     ``template`` (a .jinja file or the Jinja text) or ``completion`` (true: plain text
@@ -80,8 +81,10 @@ class LlamaCppBackend(Backend):
         Setting("n_ctx", int, "context window in tokens (2048)", minimum=256),
         Setting("n_gpu_layers", int, "layers offloaded to the GPU (-1: all)", minimum=-1),
         Setting("n_batch", int, "prompt tokens evaluated per batch (512)", minimum=1),
-        Setting("n_threads", int, "decoding threads", minimum=1),
-        Setting("n_threads_batch", int, "prompt-evaluation threads", minimum=1),
+        Setting("n_threads", int, "decoding threads (one per physical core)", minimum=1),
+        Setting(
+            "n_threads_batch", int, "prompt-evaluation threads (one per logical CPU)", minimum=1
+        ),
         Setting("flash_attn", bool, "use flash attention"),
         Setting(
             "draft_tokens",
@@ -107,7 +110,10 @@ class LlamaCppBackend(Backend):
         sections = _system_info(llama_cpp.llama_print_system_info().decode(errors="replace"))
         if device.kind == "cpu":
             used = [name for name, value in sections.get("CPU", {}).items() if value == "1"]
-            return DeviceSupport(True, f"this build uses {', '.join(used) or 'no SIMD'}")
+            threads = best_threads(device.cores)
+            return DeviceSupport(
+                True, f"this build uses {', '.join(used) or 'no SIMD'}; threads: {threads}"
+            )
         backend = {"cuda": "CUDA", "mps": "Metal"}[device.kind]
         if llama_cpp.llama_supports_gpu_offload() and backend in sections:
             return DeviceSupport(True, f"{backend} build, every layer offloaded (n_gpu_layers)")
@@ -210,6 +216,7 @@ class LlamaCppBackend(Backend):
         if device.startswith("cuda:"):
             keywords["main_gpu"] = int(device.partition(":")[2])
         keywords.update({k: self.settings[k] for k in PASSED_THROUGH if k in self.settings})
+        keywords.update(thread_keywords(self.settings, drafting=self.options.draft is not None))
         llamacpp_log.install()
         with llamacpp_log.scope(self.verbose) as log:
             try:
@@ -271,12 +278,8 @@ class LlamaCppBackend(Backend):
         return len(self._llm.tokenize(prompt, add_bos=not rendered.added_special, special=True))
 
     def _open_draft(self, keywords: dict[str, Any]) -> AdaptiveDraft:
-        """The draft for ``LoadOptions.draft``. Checking a few drafted tokens is a decode-sized
-        batch: it runs on the decoding threads (llama.cpp's own default for batches), unless
-        ``n_threads_batch`` says otherwise."""
+        """The draft for ``LoadOptions.draft``, on the target's threads."""
         assert self.options.draft is not None
-        threads = keywords.get("n_threads") or max((os.cpu_count() or 2) // 2, 1)
-        keywords.setdefault("n_threads_batch", threads)
         draft = self.options.draft
         path = draft.model.source.resolve() if draft.model is not None else None
         return open_draft(draft, path, draft_tokens(self.settings), keywords)
@@ -294,6 +297,11 @@ class LlamaCppBackend(Backend):
 
     def draft_totals(self) -> DraftStats | None:
         return self._draft.totals if self._draft is not None else None
+
+    def cpu_threads(self) -> ThreadCounts | None:
+        """The threads the loaded context runs on, as llama.cpp took them."""
+        params = self._llm.context_params
+        return ThreadCounts(int(params.n_threads), int(params.n_threads_batch))
 
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
@@ -401,6 +409,19 @@ class LlamaCppBackend(Backend):
         return self._llm.create_chat_completion(
             messages=[openai_message(m, limit) for m in messages], stream=True, **keywords
         )
+
+
+def thread_keywords(settings: dict[str, Any], drafting: bool) -> dict[str, int]:
+    """``n_threads`` and ``n_threads_batch`` for ``llama_cpp.Llama``: the settings when given,
+    else one decoding thread per physical core and one prompt thread per logical CPU
+    (llama-cpp-python's own default, half the logical CPUs, decodes with one thread per core
+    on a machine without hyper-threading). With a draft, checking a few guessed tokens is a
+    decode-sized batch: it runs on the decoding threads (llama.cpp's own default for
+    batches) unless ``n_threads_batch`` says otherwise."""
+    best = best_threads()
+    decode = int(settings.get("n_threads", best.decode))
+    prompt = settings.get("n_threads_batch", decode if drafting else best.prompt)
+    return {"n_threads": decode, "n_threads_batch": int(prompt)}
 
 
 def _check_chat_format(name: str) -> None:
