@@ -314,9 +314,13 @@ class LlamaCppBackend(Backend):
         return self._draft.totals if self._draft is not None else None
 
     def cpu_threads(self) -> ThreadCounts | None:
-        """The threads the loaded context runs on, as llama.cpp took them."""
-        params = self._llm.context_params
-        return ThreadCounts(int(params.n_threads), int(params.n_threads_batch))
+        """The threads the loaded context runs on, asked of llama.cpp."""
+        import llama_cpp
+
+        context = self._llm.ctx
+        return ThreadCounts(
+            llama_cpp.llama_n_threads(context), llama_cpp.llama_n_threads_batch(context)
+        )
 
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
