@@ -476,7 +476,8 @@ class LlamaCppBackend(Backend):
             self._lltokenizer = llamacpp_tokenizer(self._llm)
         grammar = json_grammar(params.json_schema, self._lltokenizer)
         return lambda row: RowSampling(
-            chat_sampler(self._llm, params), LlamaCppJSON(self._lltokenizer, grammar)
+            chat_sampler(self._llm, params),
+            LlamaCppJSON(self._lltokenizer, grammar, params.logprobs),
         )
 
     def template_tools(self) -> bool:

@@ -64,6 +64,11 @@ class RowSampling:
     sampler: Any
     constraint: Callable[[list[int], Any], Any] | None = None
 
+    @property
+    def logprob(self) -> float | None:
+        """The answer's log-probability under the schema, when its constraint counts it."""
+        return getattr(self.constraint, "logprob", None)
+
 
 @dataclass
 class _Running:
@@ -274,7 +279,9 @@ class ParallelSequences:
         if found:
             raw = raw[: raw.index(found[0])]
         text = raw.decode("utf-8", errors="ignore")
-        return BatchAnswer(row.key, text, len(row.prompt), len(current.answer))
+        return BatchAnswer(
+            row.key, text, len(row.prompt), len(current.answer), logprob=current.sampling.logprob
+        )
 
 
 def chat_sampler(llm: Any, params: GenerationParams) -> Any:

@@ -362,7 +362,7 @@ class LLMuxMagics(Magics):
                 model.state, "yes" if model.pinned else "no", format_duration(model.keep_alive),
                 "-" if expires is None else format_duration(max(0.0, expires - now)),
                 _clock(model.loaded_at), _ago(model.last_used), _draft(model),
-                str(model.backend.cpu_threads() or "-"),
+                str(model.threads or "-"),
             ])  # fmt: skip
         elsewhere = self.llm.elsewhere()
         budgets = Table(
