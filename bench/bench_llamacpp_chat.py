@@ -1,8 +1,10 @@
 """Raw llama-cpp-python streaming chat vs ``%%llm`` in a real kernel, same model, prompt and seed.
 
-One process run: this script streams with llama-cpp-python itself, then drives a real ipykernel
-(over ZMQ, as JupyterLab does) through ``%%llm``, alternating for several rounds, and prints
-medians and ratios. Also: ``%load_ext llmux_jupyter`` wall time in a fresh process.
+One process run: this script streams with llama-cpp-python itself at its best settings (a
+decoding thread per physical core, a prompt thread per logical CPU), then drives a real
+ipykernel (over ZMQ, as JupyterLab does) through ``%%llm`` with the model loaded by default,
+alternating for several rounds, and prints medians and ratios (goal >= 0.97). Also:
+``%load_ext llmux_jupyter`` wall time in a fresh process.
 
     .venv/bin/python bench/bench_llamacpp_chat.py [--rounds 3] [--max-tokens 128]
 """
@@ -22,9 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chat_timing import PROMPT, SMOLLM2_GGUF, Run, compare, median
+from chat_timing import PROMPT, SMOLLM2_GGUF, Run, best_llama, compare, median
 
 from tests.integration.kernel import Kernel
+
+# What the kernel's model decodes and reads prompts with, as "decoding/prompts".
+THREADS = (
+    "from llmux_jupyter import llm as _llm\n"
+    "_threads = _llm.manager.get_loaded('smollm2').backend.cpu_threads()\n"
+    "print(f'{_threads.decode}/{_threads.prompt}')"
+)
 
 
 def raw_llamacpp(llm, max_tokens: int, seed: int, prompt: str = PROMPT) -> Run:
@@ -90,13 +99,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     args = parser.parse_args()
 
-    import llama_cpp
-
-    raw_model = llama_cpp.Llama(model_path=str(SMOLLM2_GGUF), n_ctx=2048, verbose=False)
+    raw_model = best_llama()
     with tempfile.TemporaryDirectory() as config:
         kernel = Kernel(env={"LLMUX_CONFIG_DIR": config})
         try:
             assert kernel.run("%load_ext llmux_jupyter\n%llm load smollm2").status == "ok"
+            ours = kernel.run(THREADS).stdout.strip()
             raw_model.create_chat_completion(  # warm-up, both sides
                 messages=[{"role": "user", "content": "hi"}], max_tokens=4
             )
@@ -111,9 +119,11 @@ def main() -> None:
     load_times, heavy = zip(*(load_ext_seconds() for _ in range(3)), strict=False)
 
     magic_runs = [m.run for m in magic]
+    params = raw_model.context_params
     print(
         f"model: {SMOLLM2_GGUF.name}, {args.rounds} rounds, max_tokens={args.max_tokens}, "
-        f"cpu threads: {os.cpu_count()}"
+        f"cpus: {os.cpu_count()}, threads (decoding/prompts): raw "
+        f"{params.n_threads}/{params.n_threads_batch}, %%llm {ours}"
     )
     compare("llama-cpp-python vs %%llm", raw_runs, magic_runs, ttft_goal_ms=20)
     raw_ttft = median(raw_runs, "ttft_s")

@@ -1,9 +1,10 @@
 """Speculative decoding on llama.cpp: ``llm.chat`` with ``--draft prompt-lookup`` vs plain, same
 SmolLM2 GGUF, greedy, in one process run, on a copy-heavy prompt (rewrite a 150-word paragraph
 with one word changed) and a free-form one. Also raw llama-cpp-python with its own
-``LlamaPromptLookupDecoding`` (fixed 10-token guesses, the same threads as ours), to show what
-the adaptive drafting adds (guess length, and a pause while guesses fail). Goals: copy-heavy
-at least the library's ratio, free-form at least 0.95 (drafting never costs).
+``LlamaPromptLookupDecoding`` (fixed 10-token guesses) at its best settings with ours: a
+decoding thread per physical core, drafts checked on them too, to show what the adaptive
+drafting adds (guess length, and a pause while guesses fail). Goals: copy-heavy at least the
+library's ratio, free-form at least 0.95 (drafting never costs).
 
     .venv/bin/python bench/bench_llamacpp_draft.py [--rounds 3] [--draft-tokens 10]
 """
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chat_timing import PROMPT, SMOLLM2_GGUF, Run, median, spread
+from chat_timing import PROMPT, SMOLLM2_GGUF, Run, best_llama, median, spread, threads_line
 
 PARAGRAPH = (
     "The old lighthouse stood at the edge of the rocky cape, its white tower weathered by a "
@@ -80,7 +81,6 @@ def main() -> None:
     parser.add_argument("--draft-tokens", type=int, default=10)
     args = parser.parse_args()
 
-    import llama_cpp
     from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
     with tempfile.TemporaryDirectory() as config:
@@ -90,16 +90,16 @@ def main() -> None:
         llm = LLM()
         llm.config.repeat_limit = 0  # speed, not quality: a looping answer runs its course
         llm.register("lookup", backend="llamacpp", path=str(SMOLLM2_GGUF))
-        llm.load("smollm2", n_ctx=N_CTX)
+        plain_llm = llm.load("smollm2", n_ctx=N_CTX).backend._llm
         drafted = llm.load(
             "lookup", n_ctx=N_CTX, draft="prompt-lookup", draft_tokens=args.draft_tokens
         )
-        threads = drafted.backend._llm.context_params.n_threads_batch
-        library = llama_cpp.Llama(
-            model_path=str(SMOLLM2_GGUF),
+        drafted_llm = drafted.backend._llm
+        params = drafted_llm.context_params
+        library = best_llama(  # our decoding threads check the drafts on both sides
             n_ctx=N_CTX,
-            n_threads_batch=threads,
-            verbose=False,
+            n_threads=params.n_threads,
+            n_threads_batch=params.n_threads_batch,
             draft_model=LlamaPromptLookupDecoding(num_pred_tokens=10),
         )
         for prompt in (COPY, PROMPT):  # warm-up
@@ -107,8 +107,8 @@ def main() -> None:
             ours(llm, "lookup", prompt[:200])
         print(
             f"model: {SMOLLM2_GGUF.name}, n_ctx {N_CTX}, {args.rounds} rounds, greedy, "
-            f"max_tokens {MAX_TOKENS}, cpu threads: {os.cpu_count()}, threads checking drafts: "
-            f"{threads}, draft_tokens {args.draft_tokens}"
+            f"max_tokens {MAX_TOKENS}, cpus: {os.cpu_count()}, {threads_line(library, drafted_llm)}"
+            f" (plain: {plain_llm.context_params.n_threads}), draft_tokens {args.draft_tokens}"
         )
         for label, prompt, goal in (
             ("copy-heavy (150-word rewrite)", COPY, "goal >= library's"),

@@ -2,7 +2,8 @@
 llama-cpp-python figures (``raw_llamacpp`` of bench_llamacpp_chat.py) on the same prompts.
 
 One process run, alternating for several rounds: this script streams the bench's first N
-built-in prompts one after another with llama-cpp-python itself (greedy, same max tokens),
+built-in prompts one after another with llama-cpp-python itself at its best settings
+(``best_llama``: a decoding thread per physical core; greedy, same max tokens),
 then a real ipykernel (over ZMQ, as JupyterLab drives it) runs ``%llm bench smollm2`` on the
 same prompts. Compared per round: output tokens/s (all output tokens over the wall time of
 the N requests) and decode tokens/s (per request, after the first token), with the TTFTs.
@@ -22,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_llamacpp_chat import raw_llamacpp
-from chat_timing import SMOLLM2_GGUF, Run, compare
+from bench_llamacpp_chat import THREADS, raw_llamacpp
+from chat_timing import SMOLLM2_GGUF, Run, best_llama, compare
 
 from llmux_jupyter.engine.bench_prompts import BUILTIN_PROMPTS
 from tests.integration.kernel import Kernel
@@ -62,9 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     prompts = list(BUILTIN_PROMPTS[: args.prompts])
 
-    import llama_cpp
-
-    raw_model = llama_cpp.Llama(model_path=str(SMOLLM2_GGUF), n_ctx=2048, verbose=False)
+    raw_model = best_llama()
     raw_throughput: list[Run] = []
     raw_decode: list[Run] = []
     our_throughput: list[Run] = []
@@ -74,6 +73,7 @@ def main() -> None:
         try:
             setup = "%load_ext llmux_jupyter\nimport statistics\n%llm load smollm2"
             assert kernel.run(setup).status == "ok"
+            ours = kernel.run(THREADS).stdout.strip()
             raw_llamacpp(raw_model, 4, 0, "hi")  # warm-up; the bench warms its model itself
             for _ in range(args.rounds):
                 throughput, decode = raw_round(raw_model, prompts, args.max_tokens)
@@ -86,7 +86,9 @@ def main() -> None:
             kernel.shutdown()
     print(
         f"model: {SMOLLM2_GGUF.name}, {args.rounds} rounds of {len(prompts)} prompts, "
-        f"max_tokens={args.max_tokens}, greedy, cpu threads: {os.cpu_count()}"
+        f"max_tokens={args.max_tokens}, greedy, cpus: {os.cpu_count()}, threads "
+        f"(decoding/prompts): raw {raw_model.context_params.n_threads}/"
+        f"{raw_model.context_params.n_threads_batch}, %llm bench {ours}"
     )
     print(
         "output tokens per round: raw "

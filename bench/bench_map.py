@@ -8,13 +8,19 @@
 - remote: ``llm.map`` with concurrency 4 vs a sequential loop of the raw ``openai`` client
   against the same ``llama_cpp.server`` on loopback, alternating rounds (it serialises
   requests, so the ratio shows our overhead; goal: within 5 %);
+- llama.cpp (SmolLM2, greedy, ``--llamacpp-rows`` rows x ``--llamacpp-tokens`` tokens, 32 x 16):
+  ``llm.map`` as it runs by default vs a loop of raw llama-cpp-python chat completions at its
+  best settings (a decoding thread per physical core; goal >= 0.97), the map one row at a time
+  vs the same loop (our overhead), and the map with parallel sequences vs one row at a time,
+  plain and typed (the answers compared: greedy answers must be the same), alternating rounds;
 - llama.cpp: a map's first run vs its cached rerun (goal >= 100x).
 
 tokens/s is answer tokens over wall time. The sequential chat loop answers the first
 ``--loop-prompts`` prompts only (a rate needs no more; 64 would take minutes).
 
     .venv/bin/python bench/bench_map.py [--prompts 64] [--max-tokens 64] [--batch-size 16]
-        [--rounds 3]
+        [--rounds 3] [--llamacpp-rows 32] [--llamacpp-tokens 16] [--sequences 8]
+        [--parts transformers,remote,llamacpp,cache]
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chat_timing import SMOLLM2_GGUF, Run, median, spread
+from chat_timing import SMOLLM2_GGUF, Run, best_llama, median, spread, threads_line
 
 from tests.integration.llama_server import ALIAS, LlamaServer
 
@@ -225,6 +231,66 @@ def remote_part(llm, args, folder: Path) -> None:
         server.stop()
 
 
+def llamacpp_part(llm, args) -> None:
+    from llmux_jupyter.backends.llamacpp import DEFAULT_SEQUENCES
+
+    texts = prompts(args.llamacpp_rows)
+    tokens = args.llamacpp_tokens
+    loaded = llm.load("smollm2")
+    raw = best_llama()
+    answers: dict[str, list[object]] = {}
+
+    def raw_loop() -> tuple[int, float]:
+        def loop() -> int:
+            return sum(
+                raw.create_chat_completion(
+                    messages=[{"role": "user", "content": t}], temperature=0.0, max_tokens=tokens
+                )["usage"]["completion_tokens"]
+                for t in texts
+            )
+
+        seconds, count = timed(loop)
+        return count, seconds
+
+    def mapped(name: str, items: list[str], batch_size: int | None = None, **options):
+        def run() -> tuple[int, float]:
+            seconds, result = timed(
+                lambda: llm.map(
+                    "{item}", items, model="smollm2", temperature=0, max_tokens=tokens,
+                    cache=False, progress=False, batch_size=batch_size, **options,
+                )
+            )  # fmt: skip
+            answers[name] = result.values
+            return result.usage.completion_tokens, seconds
+
+        return run
+
+    mapped("warm", texts[:2])()
+    raw.create_chat_completion(messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+    print(
+        f"llama.cpp, {len(texts)} prompts x {tokens} tokens, "
+        f"{threads_line(raw, loaded.backend._llm)}, parallel sequences by default: "
+        f"{DEFAULT_SEQUENCES}, median of {args.rounds} alternating rounds"
+    )
+    raw_label = "raw llama-cpp-python loop, best threads"
+    versus(args, mapped("default", texts), raw_loop, ("llm.map", raw_label), "goal >= 0.97")
+    labels = ("llm.map one row at a time", raw_label)
+    versus(args, mapped("one", texts, 1), raw_loop, labels, "our overhead, goal >= 0.97")
+    for typed, items, options in (
+        ("plain", texts, {}),
+        ("typed", [f"{text} Answer in JSON." for text in texts], {"schema": Fact}),
+    ):
+        labels = (f"llm.map {typed}, {args.sequences} sequences", f"{typed}, one row at a time")
+        versus(
+            args, mapped("parallel", items, args.sequences, **options),
+            mapped("sequential", items, 1, **options), labels, "parallel / one at a time",
+        )  # fmt: skip
+        same = sum(a == b for a, b in zip(answers["parallel"], answers["sequential"], strict=True))
+        print(f"  the same answers: {same} of {len(items)} rows")
+    raw.close()
+    llm.unload("smollm2")
+
+
 def cache_part(llm, args, folder: Path) -> None:
     os.environ["LLMUX_CACHE_DIR"] = str(folder / "cache")  # answers cached here only
     texts = prompts(args.remote_prompts)
@@ -245,6 +311,12 @@ def main() -> None:
     parser.add_argument("--loop-prompts", type=int, default=8)
     parser.add_argument("--remote-prompts", type=int, default=16)
     parser.add_argument("--remote-tokens", type=int, default=32)
+    parser.add_argument("--llamacpp-rows", type=int, default=32)
+    parser.add_argument("--llamacpp-tokens", type=int, default=16)
+    parser.add_argument("--sequences", type=int, default=8, help="parallel sequences to measure")
+    parser.add_argument(
+        "--parts", default="transformers,remote,llamacpp,cache", help="which parts to run"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-map-"))
     os.environ["LLMUX_CONFIG_DIR"] = str(folder / "config")
@@ -252,9 +324,15 @@ def main() -> None:
 
     llm = LLM()
     try:
-        transformers_part(llm, args)
-        remote_part(llm, args, folder)
-        cache_part(llm, args, folder)
+        parts = args.parts.split(",")
+        if "transformers" in parts:
+            transformers_part(llm, args)
+        if "remote" in parts:
+            remote_part(llm, args, folder)
+        if "llamacpp" in parts:
+            llamacpp_part(llm, args)
+        if "cache" in parts:
+            cache_part(llm, args, folder)
     finally:
         llm.unload(all=True)
         shutil.rmtree(folder, ignore_errors=True)

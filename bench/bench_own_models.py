@@ -38,11 +38,14 @@ def compare_loads(label: str, path: Path, rounds: int, **settings: object) -> No
     import llama_cpp
 
     from llmux_jupyter.api import LLM
+    from llmux_jupyter.hardware.threads import best_threads
     from llmux_jupyter.models.catalog import Catalog
 
     llm = LLM(Catalog(Path(tempfile.mkdtemp()) / "models.json"))
     llm.register("model", backend="llamacpp", path=str(path), **settings)
-    keywords = {"model_path": str(path), "n_ctx": 2048, "verbose": False, **settings}
+    threads = best_threads()  # as ours: the thread counts do not change the load's work
+    keywords = {"model_path": str(path), "n_ctx": 2048, "verbose": False, "n_threads":
+                threads.decode, "n_threads_batch": threads.prompt, **settings}  # fmt: skip
     raw, ours = [], []
     for _ in range(rounds):
         # llama-cpp-python's own log callback back in place (ours replaced it on our load)

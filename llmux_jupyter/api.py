@@ -310,8 +310,10 @@ class LLM:
         rows (``.values``, ``.errors``, ``.usage``, ``.to_pandas()``), or with ``stream`` the
         MapJob yielding rows as they finish. Deterministic requests (temperature 0 or a
         seed) are cached on disk unless ``cache=False``. An interrupt returns the rows
-        finished so far, marked interrupted. The history logs one row for the whole map
-        (unless ``log=False``)."""
+        finished so far, marked interrupted. ``batch_size``: rows decoded at once
+        (transformers: rows per batch, fitted to memory; llama.cpp: parallel sequences, 8 by
+        default, 1 for one row after another); ``concurrency``: requests in flight to a
+        server. The history logs one row for the whole map (unless ``log=False``)."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
         job = MapJob(
             self.manager,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import CompletionUnsupported, LLMuxError, UnsupportedTask
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
+from ..hardware.threads import ThreadCounts
 from ..models.gguf_split import gguf_parts
 from ..models.spec import LoadOptions, ModelSpec
 from ..types.batch import BatchAnswer, BatchRequest
@@ -114,6 +115,11 @@ class Backend(ABC):
 
     def draft_totals(self) -> DraftStats | None:
         """Tokens drafted and accepted since the load, for a backend that drafts and counts."""
+        return None
+
+    def cpu_threads(self) -> ThreadCounts | None:
+        """The CPU threads the loaded model decodes and reads prompts with, for a backend that
+        chooses them (None: it does not say)."""
         return None
 
     @abstractmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -19,10 +18,12 @@ from ..errors import (
 )
 from ..hardware.capabilities import DeviceCapabilities, DeviceSupport
 from ..hardware.devices import detect_devices, resolve_device
+from ..hardware.threads import ThreadCounts, best_threads
 from ..models.chat_template import ChatSetup, chat_setup, completion_prompt
 from ..models.gguf_info import GGUFInfo, tokens_in_vocabulary
 from ..models.gguf_split import read_model_info
 from ..models.spec import DRAFT_MODEL, DraftMethod, ModelSpec
+from ..types.batch import BatchAnswer, BatchRequest
 from ..types.images import Image
 from ..types.values import DraftStats, GenerationParams, Message, RequiredMemory, Task
 from . import llamacpp_log
@@ -38,6 +39,15 @@ from .llamacpp_draft import (
     draft_tokens,
     open_draft,
 )
+from .llamacpp_parallel import (
+    ParallelSequences,
+    RowSampling,
+    SequenceRow,
+    chat_sampler,
+    fit_sequences,
+    max_sequences,
+    window_for,
+)
 from .llamacpp_vision import Projector, chat_handler, check_layout, projector_path, read_projector
 from .registry import register_backend
 from .settings import COMPLETION, TEMPLATE, Setting
@@ -45,14 +55,20 @@ from .settings import COMPLETION, TEMPLATE, Setting
 DEFAULT_CONTEXT = 2048
 DEFAULT_BATCH = 512
 CPU_OVERHEAD = 8 * 2**20
-PASSED_THROUGH = ("n_threads", "n_threads_batch", "n_batch", "flash_attn")
+PASSED_THROUGH = ("n_batch", "flash_attn")
 SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
+# Map rows decoding at once (parallel sequences) when the map does not say (batch_size).
+# Measured on this 2-core machine (bench/bench_map.py, SmolLM2, 32-64 rows x 16 tokens): 8
+# sequences took 0.60 of the CPU time of one row at a time, plain and under a schema, with the
+# same greedy answers; 16 and 32 gained little more, 4 less.
+DEFAULT_SEQUENCES = 8
 
 
 @register_backend("llamacpp")
 class LlamaCppBackend(Backend):
     """Settings: ``n_ctx`` (2048), ``n_gpu_layers`` (all on a GPU host, else 0), ``n_batch``,
-    ``n_threads``, ``n_threads_batch``, ``flash_attn``, ``draft_tokens`` (most tokens guessed
+    ``n_threads`` (one per physical core), ``n_threads_batch`` (one per logical CPU),
+    ``flash_attn``, ``draft_tokens`` (most tokens guessed
     per step with a draft, 10); how messages become the prompt (default: the template inside
     the GGUF): ``chat_format`` (a llama-cpp-python format name: chatml, gemma, ...),
     ``template`` (a .jinja file or the Jinja text) or ``completion`` (true: plain text
@@ -80,8 +96,10 @@ class LlamaCppBackend(Backend):
         Setting("n_ctx", int, "context window in tokens (2048)", minimum=256),
         Setting("n_gpu_layers", int, "layers offloaded to the GPU (-1: all)", minimum=-1),
         Setting("n_batch", int, "prompt tokens evaluated per batch (512)", minimum=1),
-        Setting("n_threads", int, "decoding threads", minimum=1),
-        Setting("n_threads_batch", int, "prompt-evaluation threads", minimum=1),
+        Setting("n_threads", int, "decoding threads (one per physical core)", minimum=1),
+        Setting(
+            "n_threads_batch", int, "prompt-evaluation threads (one per logical CPU)", minimum=1
+        ),
         Setting("flash_attn", bool, "use flash attention"),
         Setting(
             "draft_tokens",
@@ -107,7 +125,10 @@ class LlamaCppBackend(Backend):
         sections = _system_info(llama_cpp.llama_print_system_info().decode(errors="replace"))
         if device.kind == "cpu":
             used = [name for name, value in sections.get("CPU", {}).items() if value == "1"]
-            return DeviceSupport(True, f"this build uses {', '.join(used) or 'no SIMD'}")
+            threads = best_threads(device.cores)
+            return DeviceSupport(
+                True, f"this build uses {', '.join(used) or 'no SIMD'}; threads: {threads}"
+            )
         backend = {"cuda": "CUDA", "mps": "Metal"}[device.kind]
         if llama_cpp.llama_supports_gpu_offload() and backend in sections:
             return DeviceSupport(True, f"{backend} build, every layer offloaded (n_gpu_layers)")
@@ -210,6 +231,7 @@ class LlamaCppBackend(Backend):
         if device.startswith("cuda:"):
             keywords["main_gpu"] = int(device.partition(":")[2])
         keywords.update({k: self.settings[k] for k in PASSED_THROUGH if k in self.settings})
+        keywords.update(thread_keywords(self.settings, drafting=self.options.draft is not None))
         llamacpp_log.install()
         with llamacpp_log.scope(self.verbose) as log:
             try:
@@ -271,12 +293,8 @@ class LlamaCppBackend(Backend):
         return len(self._llm.tokenize(prompt, add_bos=not rendered.added_special, special=True))
 
     def _open_draft(self, keywords: dict[str, Any]) -> AdaptiveDraft:
-        """The draft for ``LoadOptions.draft``. Checking a few drafted tokens is a decode-sized
-        batch: it runs on the decoding threads (llama.cpp's own default for batches), unless
-        ``n_threads_batch`` says otherwise."""
+        """The draft for ``LoadOptions.draft``, on the target's threads."""
         assert self.options.draft is not None
-        threads = keywords.get("n_threads") or max((os.cpu_count() or 2) // 2, 1)
-        keywords.setdefault("n_threads_batch", threads)
         draft = self.options.draft
         path = draft.model.source.resolve() if draft.model is not None else None
         return open_draft(draft, path, draft_tokens(self.settings), keywords)
@@ -294,6 +312,15 @@ class LlamaCppBackend(Backend):
 
     def draft_totals(self) -> DraftStats | None:
         return self._draft.totals if self._draft is not None else None
+
+    def cpu_threads(self) -> ThreadCounts | None:
+        """The threads the loaded context runs on, asked of llama.cpp."""
+        import llama_cpp
+
+        context = self._llm.ctx
+        return ThreadCounts(
+            llama_cpp.llama_n_threads(context), llama_cpp.llama_n_threads_batch(context)
+        )
 
     def generate(
         self, messages: Sequence[Message], params: GenerationParams, cancel: threading.Event
@@ -360,6 +387,99 @@ class LlamaCppBackend(Backend):
             summary["logprob"] = keywords["logits_processor"][0].logprob
         return summary
 
+    def generate_batch(
+        self,
+        requests: Sequence[BatchRequest],
+        cancel: threading.Event,
+        *,
+        batch_size: int | None = None,
+        concurrency: int | None = None,
+        free_memory: int | None = None,
+    ) -> Iterator[BatchAnswer]:
+        """Rows as parallel sequences, ``batch_size`` at once (DEFAULT_SEQUENCES when not
+        given; fewer when their KV caches would not fit ``free_memory``), or one after another
+        through ``generate`` (``batch_size=1``; also with a draft, tools, a named chat format
+        or plain completion), reusing the KV cache of the prefix the prompts share."""
+        wanted = batch_size or DEFAULT_SEQUENCES
+        if wanted <= 1 or len(requests) <= 1 or not self._parallel(requests):
+            yield from super().generate_batch(requests, cancel)
+            return
+        rows: list[SequenceRow] = []
+        failed: list[BatchAnswer] = []
+        for request in requests:
+            try:
+                rows.append(self._sequence_row(request))
+            except ContextOverflow as error:  # this row only
+                failed.append(BatchAnswer(request.key, error=str(error)))
+        window = window_for(rows) if rows else 0
+        sequences = fit_sequences(
+            wanted, len(rows), self.gguf_info().kv_cache_bytes(window), free_memory,
+            most=min(max_sequences(), int(self._llm.context_params.n_batch)),
+        )  # fmt: skip
+        if sequences <= 1:  # one row after another in the model's own context
+            yield from super().generate_batch(requests, cancel)
+            return
+        yield from failed
+        try:
+            start = self._row_start(requests[0].params)
+        except LLMuxError as error:  # a schema llguidance cannot use: every row says so
+            yield from (BatchAnswer(row.key, error=str(error)) for row in rows)
+            return
+        with llamacpp_log.scope(verbose=True) if self.verbose else contextlib.nullcontext():
+            decoder = ParallelSequences(self._llm, sequences, window)
+            try:
+                yield from decoder.answers(rows, start, cancel)
+            finally:
+                decoder.close()
+
+    def _parallel(self, requests: Sequence[BatchRequest]) -> bool:
+        """Whether these requests can decode as parallel sequences: chat through a Jinja
+        template (the GGUF's or one given), no draft, no tools, the same parameters."""
+        first = requests[0].params
+        return (
+            self._draft is None
+            and self._formatter is not None
+            and not self.chat_setup().completion
+            and not first.tools
+            and all(r.params == first and r.params.json_schema == first.json_schema
+                    for r in requests)
+        )  # fmt: skip
+
+    def _sequence_row(self, request: BatchRequest) -> SequenceRow:
+        """The request as llama-cpp-python's chat completion makes it: the template rendered
+        and tokenized, its stop strings after ours, at most ``max_tokens`` (else up to the
+        context) new tokens. ContextOverflow when the prompt fills the context."""
+        rendered = self._formatter(messages=[m.as_dict() for m in request.messages])
+        prompt = self._llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+        n_ctx = self._llm.n_ctx()
+        if len(prompt) >= n_ctx:
+            raise _generation_error(
+                ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}")
+            )
+        room = n_ctx - len(prompt)
+        template_stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]
+        return SequenceRow(
+            request.key,
+            prompt,
+            min(request.params.max_tokens or room, room),
+            (*request.params.stop, *(s for s in template_stops if s)),
+        )
+
+    def _row_start(self, params: GenerationParams) -> Callable[[SequenceRow], RowSampling]:
+        """What each row starts with: its sampler chain, and a matcher of its own under the
+        schema (the grammar compiled once)."""
+        if params.json_schema is None:
+            return lambda row: RowSampling(chat_sampler(self._llm, params))
+        if self._lltokenizer is None:
+            self._lltokenizer = llamacpp_tokenizer(self._llm)
+        grammar = json_grammar(params.json_schema, self._lltokenizer)
+        return lambda row: RowSampling(
+            chat_sampler(self._llm, params),
+            LlamaCppJSON(self._lltokenizer, grammar, params.logprobs),
+        )
+
     def template_tools(self) -> bool:
         setup = self.chat_setup()
         if setup.source == "model":
@@ -401,6 +521,19 @@ class LlamaCppBackend(Backend):
         return self._llm.create_chat_completion(
             messages=[openai_message(m, limit) for m in messages], stream=True, **keywords
         )
+
+
+def thread_keywords(settings: dict[str, Any], drafting: bool) -> dict[str, int]:
+    """``n_threads`` and ``n_threads_batch`` for ``llama_cpp.Llama``: the settings when given,
+    else one decoding thread per physical core and one prompt thread per logical CPU
+    (llama-cpp-python's own default, half the logical CPUs, decodes with one thread per core
+    on a machine without hyper-threading). With a draft, checking a few guessed tokens is a
+    decode-sized batch: it runs on the decoding threads (llama.cpp's own default for
+    batches) unless ``n_threads_batch`` says otherwise."""
+    best = best_threads()
+    decode = int(settings.get("n_threads", best.decode))
+    prompt = settings.get("n_threads_batch", decode if drafting else best.prompt)
+    return {"n_threads": decode, "n_threads_batch": int(prompt)}
 
 
 def _check_chat_format(name: str) -> None:

@@ -28,6 +28,7 @@ from ..errors import (
     OutOfMemoryBudget,
 )
 from ..hardware.memory import host_devices, process_rss, return_freed_memory
+from ..hardware.threads import ThreadCounts
 from ..models.catalog import Catalog
 from ..models.spec import LoadOptions, ModelSpec
 from ..types.values import DraftStats, RequiredMemory, Task
@@ -63,10 +64,12 @@ class LoadedModel:
     busy: int = 0
     device: str = field(init=False)  # where it was loaded
     load_note: str = field(init=False)  # what the backend said about the load, or ''
+    threads: ThreadCounts | None = field(init=False)  # its CPU threads, when it has them
 
     def __post_init__(self) -> None:
         self.device = self.backend.device
         self.load_note = self.backend.load_note
+        self.threads = self.backend.cpu_threads()
 
     @property
     def name(self) -> str:

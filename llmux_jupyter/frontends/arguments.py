@@ -158,7 +158,11 @@ def _add_map_options(parser: MagicArgumentParser) -> None:
         help="--map and the operators: do not read or store cached answers",
     )
     parser.add_argument(
-        "--batch-size", type=int, metavar="N", help="--map: rows per batch (transformers)"
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="--map: rows decoded at once (transformers: rows per batch; llama.cpp: parallel "
+        "sequences, 8 by default, 1 for one row after another)",
     )
     parser.add_argument(
         "--concurrency", type=int, metavar="N", help="--map: requests at once (servers; 8)"

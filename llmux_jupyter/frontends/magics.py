@@ -16,6 +16,7 @@ from ..engine.conversation import Thread
 from ..engine.manager import DEFAULT, LoadedModel
 from ..errors import InvalidAudio
 from ..hardware.memory import process_rss
+from ..hardware.threads import CpuCores
 from ..models.sources import RemoteSource, display_url
 from ..models.spec import ModelSpec
 from ..types.values import GenerationParams, Task
@@ -348,7 +349,7 @@ class LLMuxMagics(Magics):
         now = time.time()
         models = Table(
             ["name", "backend", "task", "device", "estimate", "measured", "state", "pinned",
-             "keep-alive", "expires in", "loaded since", "last used", "draft"],
+             "keep-alive", "expires in", "loaded since", "last used", "draft", "threads"],
             title=f"Loaded models (process memory: {format_bytes(process_rss())})",
             empty="(no model loaded)",
         )  # fmt: skip
@@ -361,6 +362,7 @@ class LLMuxMagics(Magics):
                 model.state, "yes" if model.pinned else "no", format_duration(model.keep_alive),
                 "-" if expires is None else format_duration(max(0.0, expires - now)),
                 _clock(model.loaded_at), _ago(model.last_used), _draft(model),
+                str(model.threads or "-"),
             ])  # fmt: skip
         elsewhere = self.llm.elsewhere()
         budgets = Table(
@@ -390,7 +392,7 @@ class LLMuxMagics(Magics):
         reports = self.llm.devices()
         devices = Table(
             ["device", "name", "memory", "free", "our budget", "compute capability", "dtypes",
-             "CPU features"],
+             "CPU features", "cores"],
             title="Devices",
         )  # fmt: skip
         backends = Table(["device", *reports[0].backends], title="What each backend can use")
@@ -401,7 +403,7 @@ class LLMuxMagics(Magics):
                 device.id, device.name, format_bytes(device.total),
                 format_bytes(device.free) if device.free else "-", budget,
                 device.compute_capability or "-", ", ".join(device.dtypes),
-                ", ".join(device.features) or "-",
+                ", ".join(device.features) or "-", _cores(device.cores),
             ])  # fmt: skip
             backends.rows.append([device.id, *(str(s) for s in report.backends.values())])
         display(devices, backends)
@@ -576,6 +578,12 @@ def _load_message(model: LoadedModel, already: bool) -> str:
     if model.keep_alive == 0 and not model.pinned:
         return f"{said} Keep-alive 0: it unloads after its next use."
     return said
+
+
+def _cores(cores: CpuCores | None) -> str:
+    if cores is None:
+        return "-"
+    return f"{cores.physical} physical, {cores.logical} logical"
 
 
 def _shorten(text: str, width: int = 160) -> str:

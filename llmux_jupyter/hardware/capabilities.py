@@ -13,6 +13,7 @@ import psutil
 
 from .devices import Device, detect_devices
 from .memory import CPU
+from .threads import CpuCores, cpu_cores
 
 # CPU flags (as /proc/cpuinfo and py-cpuinfo name them) worth showing, with their usual names.
 CPU_FEATURES = (
@@ -52,7 +53,8 @@ class CpuInfo:
 @dataclass(frozen=True)
 class DeviceCapabilities:
     """One device: ``id`` is cpu, cuda:N or mps; memory in bytes (0 when unknown);
-    ``dtypes``: the number formats it computes natively; ``features``: CPU instruction sets."""
+    ``dtypes``: the number formats it computes natively; ``features``: CPU instruction sets;
+    ``cores``: the CPU's cores (None for an accelerator)."""
 
     id: str
     kind: str
@@ -62,6 +64,7 @@ class DeviceCapabilities:
     compute_capability: str | None = None
     dtypes: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
+    cores: CpuCores | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ def describe_host(cpu: CpuInfo | None = None) -> list[DeviceCapabilities]:
             int(ram.available),
             dtypes=cpu_dtypes(cpu.flags),
             features=cpu_features(cpu.flags),
+            cores=cpu_cores(),
         )
     ]
     found += [_accelerator(device, int(ram.total)) for device in detect_devices(import_torch=True)]

@@ -3,7 +3,10 @@ installed libraries (llama.cpp's build, torch, CTranslate2, onnxruntime) say the
 
 from __future__ import annotations
 
+import psutil
+
 from llmux_jupyter.api import LLM
+from llmux_jupyter.hardware.threads import CpuCores
 from llmux_jupyter.models.catalog import Catalog
 
 from .kernel import llmux_kernel
@@ -18,8 +21,12 @@ def test_the_real_cpu_and_backends(tmp_path):
     assert cpu.device.id == "cpu" and cpu.device.name and cpu.device.total > 2**30
     assert cpu.budget == llm.manager.budgets["cpu"].budget
     assert "AVX2" in cpu.device.features and "float32" in cpu.device.dtypes  # an x86-64 CI VM
+    usable = len(psutil.Process().cpu_affinity())
+    assert cpu.device.cores == CpuCores(psutil.cpu_count(logical=False), usable)
     support = cpu.backends
     assert support["llamacpp"].usable and "AVX2" in support["llamacpp"].detail
+    decoding = min(cpu.device.cores.physical, usable)
+    assert f"threads: {decoding} decoding, {usable} for prompts" in support["llamacpp"].detail
     assert support["transformers"].usable and "torch" in support["transformers"].detail
     assert support["faster-whisper"].usable and "int8" in support["faster-whisper"].detail
     assert support["piper"].usable and "CPUExecutionProvider" in support["piper"].detail
@@ -38,5 +45,6 @@ def test_devices_in_a_kernel_imports_the_libraries_only_when_asked(tmp_path):
         devices, backends = (m["content"]["data"] for m in run.displays)
         assert "<caption style='text-align:left'><b>Devices</b>" in devices["text/html"]
         assert devices["text/plain"].splitlines()[3].startswith("cpu ")
+        assert devices["text/plain"].splitlines()[3].endswith(" logical")  # the cores column
         assert "yes: this build uses" in backends["text/plain"]
         assert kernel.value(check) != []

@@ -78,8 +78,11 @@ def test_ps_shows_estimates_budgets_and_keep_alive_in_html(kernel_with_copies):
     run = kernel.run("%llm ps")
     models, budgets = (m["content"]["data"] for m in run.displays)
     html = models["text/html"]
-    for column in ("estimate", "measured", "pinned", "keep-alive", "expires in", "last used"):
+    for column in ("estimate", "measured", "pinned", "keep-alive", "expires in", "last used",
+                   "threads"):  # fmt: skip
         assert column in html
+    threads = kernel.value("str(llm.manager.get_loaded('copy-a').backend.cpu_threads())")
+    assert threads.endswith(" for prompts") and threads in html
     assert "copy-a" in html and "10m" in html and "var(--jp-" in html
     assert "#" not in html.split("<tbody>")[0].split("style=")[1][:200]  # theme colours only
     assert "budget" in budgets["text/plain"] and "cpu" in budgets["text/plain"]

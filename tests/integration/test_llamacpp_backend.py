@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from llmux_jupyter.api import LLM
+from llmux_jupyter.hardware.threads import ThreadCounts
 from llmux_jupyter.models.catalog import Catalog
 from llmux_jupyter.models.gguf_info import read_gguf_info
 
@@ -105,6 +107,18 @@ def test_model_from_a_prepopulated_hugging_face_cache(tmp_path, smollm2_path, mo
     assert answer.text.strip()
     assert reloaded.ps()[0].backend.settings["n_ctx"] == 512
     reloaded.unload(all=True)
+
+
+def test_threads_are_one_per_core_for_decoding_unless_set(api, smollm2_path):
+    cores = psutil.cpu_count(logical=False) or 1
+    usable = len(psutil.Process().cpu_affinity())
+    best = ThreadCounts(min(cores, usable), usable)
+    assert api.load("smollm2").backend.cpu_threads() == best  # as llama.cpp took them
+    api.register("one-thread", backend="llamacpp", path=str(smollm2_path), n_threads=1, n_ctx=512)
+    single = api.load("one-thread")
+    assert single.backend.cpu_threads() == ThreadCounts(1, usable)
+    assert api.chat("Say hi.", model="one-thread", max_tokens=4, temperature=0).text.strip()
+    api.unload("one-thread")
 
 
 def test_gguf_header_of_the_real_file(smollm2_path):

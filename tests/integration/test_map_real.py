@@ -1,6 +1,7 @@
-"""``llm.map`` on the real SmolLM2 through llama.cpp and transformers (batched), on a real
-``llama_cpp.server`` on loopback (concurrent, one row failing), and in a real kernel (an
-interrupt half-way): typed rows, alignment with a DataFrame's index, the disk cache."""
+"""``llm.map`` on the real SmolLM2 through llama.cpp (parallel sequences) and transformers
+(batched), on a real ``llama_cpp.server`` on loopback (concurrent, one row failing), and in a
+real kernel (an interrupt half-way): typed rows, alignment with a DataFrame's index, the disk
+cache."""
 
 from __future__ import annotations
 
@@ -82,16 +83,16 @@ def check_typed(result, df) -> None:
 def test_twenty_typed_rows_on_llamacpp_then_a_rerun_hits_the_cache(api, monkeypatch):
     df = reviews()
     backend = api.manager.get_loaded("smollm2").backend
-    calls = count_calls(backend, "generate", monkeypatch)
+    calls = count_calls(backend, "generate_batch", monkeypatch)  # the rows it was given
     options = {"model": "smollm2", "schema": Sentiment, "temperature": 0, "max_tokens": 48}
     first = api.map(TEMPLATE, df, progress=False, **options)
     check_typed(first, df)
-    assert len(calls) == 20 and first.usage.completion_tokens > 20
+    assert [len(rows) for rows in calls] == [20] and first.usage.completion_tokens > 20
     again = api.map(TEMPLATE, df, progress=False, **options)
-    assert len(calls) == 20  # no backend call
+    assert len(calls) == 1  # no backend call
     assert again.usage.cached == 20 and again.values == first.values
     changed = api.map(TEMPLATE, df.head(3), progress=False, **{**options, "max_tokens": 40})
-    assert len(calls) == 23 and changed.usage.cached == 0
+    assert [len(rows) for rows in calls] == [20, 3] and changed.usage.cached == 0
 
 
 @contextmanager
@@ -186,7 +187,7 @@ def map_kernel(kernel: Kernel) -> Iterator[Kernel]:
 
 @pytest.mark.parametrize(
     ("model", "options"),
-    [("smollm2", ""), ("smollm2-hf", " --batch-size 4")],  # one row at a time; continuous batching
+    [("smollm2", ""), ("smollm2-hf", " --batch-size 4")],  # parallel sequences; continuous batching
 )
 def test_an_interrupt_half_way_keeps_the_finished_rows(map_kernel, model, options):
     run = map_kernel.run(

@@ -21,11 +21,12 @@ from llmux_jupyter.backends.torch_devices import torch_support
 from llmux_jupyter.backends.whisper import WhisperBackend
 from llmux_jupyter.frontends.magics import LLMuxMagics
 from llmux_jupyter.hardware.capabilities import DeviceCapabilities, DeviceSupport
+from llmux_jupyter.hardware.threads import CpuCores
 from llmux_jupyter.types.values import Task
 
 GIB = 2**30
 CPU = DeviceCapabilities(
-    "cpu", "cpu", "Fake CPU", 32 * GIB, 20 * GIB, None, ("float32",), ("AVX2",)
+    "cpu", "cpu", "Fake CPU", 32 * GIB, 20 * GIB, None, ("float32",), ("AVX2",), CpuCores(8, 16)
 )
 GPU0 = DeviceCapabilities("cuda:0", "cuda", "RTX", 24 * GIB, 20 * GIB, "8.6", ("float32",))
 GPU1 = DeviceCapabilities("cuda:1", "cuda", "T4", 16 * GIB, 15 * GIB, "7.5", ("float32",))
@@ -49,7 +50,9 @@ def cuda_llama(monkeypatch):
 
 
 def test_llamacpp_reads_its_build(cuda_llama, monkeypatch):
-    assert str(LlamaCppBackend.device_support(CPU)) == "yes: this build uses SSE3, AVX2"
+    assert str(LlamaCppBackend.device_support(CPU)) == (
+        "yes: this build uses SSE3, AVX2; threads: 8 decoding, 16 for prompts"
+    )
     assert LlamaCppBackend.device_support(GPU0).usable is True
     assert LlamaCppBackend.device_support(MPS) == DeviceSupport(
         False, "this build has no Metal: CMAKE_ARGS=-DGGML_METAL=on pip install llama-cpp-python"
@@ -174,6 +177,8 @@ def test_devices_magic_prints_both_tables(registry, cuda_llama, tmp_path, monkey
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Devices" and out[1].split()[:3] == ["device", "name", "memory"]
     assert out[3].split()[:2] == ["cpu", "Fake"] and "AVX2" in out[3]
+    assert out[1].split()[-1] == "cores" and out[3].endswith("8 physical, 16 logical")
+    assert out[4].endswith(" -")  # a GPU has no cores of its own to show
     assert out[4].startswith("cuda:0  RTX") and "8.6" in out[4] and "shares cpu's" not in out[4]
     assert out[5] == "What each backend can use"
     assert out[6].split() == ["device", "broken", "llamacpp", "missing", "quiet"]

@@ -66,6 +66,8 @@ def test_load_ps_use_unload(shell, fake_llm, capsys):
     shell.run_line_magic("llm", "ps")
     table = capsys.readouterr().out
     assert "echo" in table and "idle" in table and "976 B" not in table
+    assert table.splitlines()[1].split()[-1] == "threads"  # the echo backend does not say
+    assert table.splitlines()[3].split()[-1] == "-"
     shell.run_line_magic("llm", "use flaky")
     assert "flaky is now the default for %%llm" in capsys.readouterr().out
     shell.run_line_magic("llm", "unload --all")
