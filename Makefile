@@ -66,6 +66,10 @@ bench: setup
 	$(BIN)/python bench/bench_context.py
 	$(BIN)/python bench/bench_map.py
 	$(BIN)/python bench/bench_completion.py
+	$(BIN)/python bench/bench_describe.py
+	$(BIN)/python bench/bench_history.py
+	$(BIN)/python bench/bench_operators.py
+	$(BIN)/python bench/bench_own_models.py
 
 clean:
 	rm -rf $(VENV) $(CBX) build dist .pytest_cache test-artifacts llmux_jupyter/labextension labextension/lib

@@ -19,6 +19,7 @@ from ..hardware.memory import process_rss
 from ..hardware.threads import CpuCores
 from ..models.sources import RemoteSource, display_url
 from ..models.spec import ModelSpec
+from ..types.tools import shortened
 from ..types.values import GenerationParams, Task
 from ..units import format_bytes, format_duration, format_path
 from .answer import finish_answer, stream_answer
@@ -265,7 +266,12 @@ class LLMuxMagics(Magics):
         )
         for rank, result in enumerate(ranking, 1):
             table.rows.append(
-                [str(rank), str(result.index), f"{result.score:.4f}", _shorten(result.document)]
+                [
+                    str(rank),
+                    str(result.index),
+                    f"{result.score:.4f}",
+                    shortened(result.document, 160),
+                ]
             )
         display(table)
         self._store(args.output, ranking, False)
@@ -584,12 +590,6 @@ def _cores(cores: CpuCores | None) -> str:
     if cores is None:
         return "-"
     return f"{cores.physical} physical, {cores.logical} logical"
-
-
-def _shorten(text: str, width: int = 160) -> str:
-    """One line of at most ``width`` characters."""
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _check_variable(name: str | None) -> None:
