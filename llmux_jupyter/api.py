@@ -176,6 +176,7 @@ class LLM:
         images: Any = None,
         image_offsets: Sequence[int] = (),
         log: bool = True,
+        inputs: dict[str, Any] | None = None,
     ) -> ChatResponse | ChatStream:
         """Ask a chat model; returns the response, or a ChatStream of deltas when ``stream``.
 
@@ -201,7 +202,9 @@ class LLM:
 
         ``context``: "truncate" or "error" when the thread outgrows the model's window
         (default ``LLMux.context_policy``). ``log=False`` keeps this exchange out of the
-        history (so out of the thread when it resumes after a restart)."""
+        history (so out of the thread when it resumes after a restart). ``inputs``: what the
+        prompt was made of (the variables described, cells, an error; as ``%%llm`` and
+        ``%llm fix`` give them), kept on ``response.inputs``, in its provenance and the history."""
         params = GenerationParams(temperature, top_p, max_tokens, seed, tuple(stop))
         common: dict[str, Any] = {
             "model": model,
@@ -209,7 +212,7 @@ class LLM:
             "system": system,
             "new": new,
             "params": params,
-            "on_response": partial(self._remember, log=log),
+            "on_response": partial(self._remember, log=log, inputs=inputs),
             "schema": None if schema is None else Schema.of(schema),
             "context": context or self.config.context_policy,
             "images": [] if images is None else read_images(images),
@@ -266,7 +269,10 @@ class LLM:
         request = CompletionRequest(before, after, tuple(context), max_tokens, max_lines)
         return self.completer.complete(request)
 
-    def _remember(self, response: ChatResponse, log: bool) -> None:
+    def _remember(
+        self, response: ChatResponse, log: bool, inputs: dict[str, Any] | None = None
+    ) -> None:
+        response.inputs = inputs
         if response.text or response.error is None:  # a failed backend leaves no answer
             self.last = response
         if log:

@@ -5,7 +5,6 @@ interrupt button honoured, then the final display with its provenance and notes.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ..engine.chat import ChatResponse, ChatStream
 from ..errors import LLMuxError
@@ -41,14 +40,12 @@ def finish_answer(
     output: LiveOutput,
     response: ChatResponse,
     *,
-    inputs: dict[str, Any] | None = None,
     max_tool_calls: int | None = None,
     note: str = "",
 ) -> None:
-    """The final display: the answer (a schema's value as indented JSON), its provenance with
-    the prompt's ``inputs``, and the notes (turns left out, a repetition stopped, an empty
+    """The final display: the answer (a schema's value as indented JSON), its provenance
+    (with the prompt's inputs), and the notes (turns left out, a repetition stopped, an empty
     answer, ``note``)."""
-    response.inputs = inputs
     empty = not response.text.strip() and not response.interrupted
     notes = [
         response.context_note,

@@ -81,10 +81,18 @@ def fix_last_error(
     keeps the partial answer and then stops the queued cells (KeyboardInterrupt). ``params``
     go to ``llm.chat`` (sampling, ``log``)."""
     prompt = fix_prompt(shell, llm.config.describe_tokens, token_counter(llm, model))
-    stream = llm.chat(prompt.text, model=model, thread=thread, new=new, stream=True, **params)
+    stream = llm.chat(
+        prompt.text,
+        model=model,
+        thread=thread,
+        new=new,
+        stream=True,
+        inputs=prompt.inputs(),
+        **params,
+    )
     shown, response = stream_answer(stream, "markdown", llm.config.max_updates_per_second)
     note = offer_code(shell, response, "markdown")
-    finish_answer(shown, response, inputs=prompt.inputs(), note=note)
+    finish_answer(shown, response, note=note)
     if output:
         shell.user_ns[output] = response.text
     if response.interrupted:

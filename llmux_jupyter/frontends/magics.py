@@ -139,6 +139,7 @@ class LLMuxMagics(Magics):
             images=images,
             image_offsets=offsets,
             log=not args.no_log,
+            inputs=prompt.inputs(),
             **tool_options(args, self.shell.user_ns),
             **params.as_dict(),
         )
@@ -148,13 +149,7 @@ class LLMuxMagics(Magics):
         if thumbnails is not None:
             thumbnails.sent(response.images)
         note = offer_code(self.shell, response, fmt) if args.insert else ""
-        finish_answer(
-            output,
-            response,
-            inputs=prompt.inputs(),
-            max_tool_calls=args.max_tool_calls,
-            note=note,
-        )
+        finish_answer(output, response, max_tool_calls=args.max_tool_calls, note=note)
         if args.output:
             value = response.text if response.schema is None else response.value
             self.shell.user_ns[args.output] = value

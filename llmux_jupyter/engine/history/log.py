@@ -103,6 +103,8 @@ class History:
             details["draft"] = response.draft.as_dict()
         if response.tool_limit_reached:
             details["tool_limit_reached"] = True
+        if response.inputs:  # the variables described, cells and error the prompt was made of
+            details["inputs"] = response.inputs
         if response.images:  # what they were, not their pixels: a resumed turn is text only
             details["images"] = [image.as_dict() for image in response.images]
         self._log(

@@ -73,6 +73,7 @@ def test_a_dataframe_field_is_described_and_recorded_in_the_provenance(nb, scrip
     inputs = scripted_llm.last.provenance()["inputs"]
     assert inputs["variables"][0]["name"] == "df" and inputs["variables"][0]["kind"] == "DataFrame"
     assert 0 < inputs["variables"][0]["tokens"] <= scripted_llm.config.describe_tokens
+    assert scripted_llm.history.search(n=1)[0].details["inputs"] == inputs  # logged too
 
 
 def test_the_cap_is_a_setting_and_the_loaded_models_tokenizer_counts(nb, scripted_llm):
