@@ -84,16 +84,19 @@ def magics_markdown() -> str:
     from llmux_jupyter.frontends.arguments import cell_parser, command_parser, say_cell_parser
 
     sections = []
-    for parser in (cell_parser(), say_cell_parser()):
-        sections.append(parser_section(parser.prog, parser))
     _, commands = command_parser()
-    for name, parser in commands.items():
-        sections.append(parser_section(f"%llm {name}", parser))
+    for parser in (cell_parser(), say_cell_parser(), *commands.values()):
+        sections.append(parser_section(magic_name(parser), parser))
     return "\n\n".join(sections)
 
 
+def magic_name(parser: argparse.ArgumentParser) -> str:
+    """``%llm load``, ``%%llm``: IPython's help formatter writes one ``%`` before the prog."""
+    return f"%{parser.prog}"
+
+
 def parser_section(title: str, parser: argparse.ArgumentParser) -> str:
-    usage = parser.format_usage().replace("usage: ", "").lstrip(": ").replace("%%", "%")
+    usage = parser.format_usage().replace("usage: ", "").lstrip(": ")
     lines = [
         f"### `{title}`",
         "",

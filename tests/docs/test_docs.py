@@ -48,6 +48,7 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
     _, commands = command_parser()
     found = {"%%llm": cell_parser(), "%%llm say": say_cell_parser()}
     found.update({f"%llm {name}": parser for name, parser in commands.items()})
+    assert [llmux_reference.magic_name(parser) for parser in found.values()] == list(found)
     return found
 
 
