@@ -50,3 +50,6 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
 }
 html_static_path: list[str] = []
+
+# Unlabelled blocks are mostly cells with magics and prose: shown as typed, not lexed as Python.
+highlight_language = "none"
