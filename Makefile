@@ -15,7 +15,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # The editable install builds the JupyterLab extension: rebuild when its sources change.
 LABEXTENSION := labextension/package.json labextension/yarn.lock $(shell find labextension/src labextension/style -type f)
 
-.PHONY: setup lab test test-fast lint bench clean chatterbox-env
+.PHONY: setup lab test test-fast lint docs bench clean chatterbox-env
 
 $(STAMP): pyproject.toml constraints.txt $(LABEXTENSION)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The documentation site, warnings as errors; open docs/_build/html/index.html.
+docs: setup
+	$(BIN)/sphinx-build -E -W --keep-going -b html docs docs/_build/html
+
 bench: setup
 	$(BIN)/python bench/bench_llamacpp_chat.py
 	$(BIN)/python bench/bench_llm_bench.py
@@ -72,4 +76,4 @@ bench: setup
 	$(BIN)/python bench/bench_own_models.py
 
 clean:
-	rm -rf $(VENV) $(CBX) build dist .pytest_cache test-artifacts llmux_jupyter/labextension labextension/lib
+	rm -rf $(VENV) $(CBX) build dist docs/_build .pytest_cache test-artifacts llmux_jupyter/labextension labextension/lib

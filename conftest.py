@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-MARKERS = ("unit", "integration", "browser", "notebooks")
+MARKERS = ("unit", "integration", "browser", "notebooks", "docs")
 _SESSION_CACHE = os.path.join(tempfile.gettempdir(), f"llmux-test-cache-{os.getpid()}")
 
 

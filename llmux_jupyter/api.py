@@ -617,9 +617,11 @@ class LLM:
 
     # -- models ----------------------------------------------------------------
     def models(self) -> list[ModelSpec]:
+        """Every model the catalog knows: built in and registered."""
         return self.manager.catalog.all()
 
     def backends(self) -> list[BackendStatus]:
+        """Each backend: its tasks and whether its library is installed."""
         return self.backend_registry.statuses()
 
     def load(
@@ -647,9 +649,11 @@ class LLM:
         return self.manager.load(name, options, pin=pin, keep_alive=keep_alive)
 
     def pin(self, name: str, pinned: bool = True) -> LoadedModel:
+        """Protect a loaded model from eviction and keep-alive (``pinned=False``: stop)."""
         return self.manager.pin(name, pinned)
 
     def unpin(self, name: str) -> LoadedModel:
+        """Let a pinned model be evicted and expire again."""
         return self.manager.pin(name, False)
 
     def keep_alive(self, name: str, duration: str | float | None) -> LoadedModel:
@@ -724,9 +728,11 @@ class LLM:
         return [name]
 
     def ps(self) -> list[LoadedModel]:
+        """The loaded models, with their device, memory, state and keep-alive."""
         return self.manager.loaded()
 
     def use(self, name: str) -> ModelSpec:
+        """Make ``name`` the default model of its task (``%%llm`` for a chat model)."""
         return self.manager.use(name)
 
     def register(

@@ -307,6 +307,7 @@ class Backend(ABC):
         raise self.unsupported(Task.RERANK)
 
     def unsupported(self, task: Task) -> UnsupportedTask:
+        """The error for a task this backend cannot do, naming those it can."""
         tasks = ", ".join(sorted(t.value for t in self.tasks))
         return UnsupportedTask(
             f"{self.spec.name!r} ({self.name} backend) does {tasks}, not {task.value}: "

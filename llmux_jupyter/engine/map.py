@@ -82,6 +82,7 @@ class MapResult:
         return labels[position] if len(set(labels)) == len(labels) else position
 
     def row_error(self, position: int) -> str | None:
+        """The error of the row at ``position``, or None if it has an answer."""
         return self.errors.get(self.error_key(position))
 
     def to_pandas(self) -> Any:
@@ -96,6 +97,7 @@ class MapResult:
         return frame
 
     def summary(self) -> str:
+        """One line: rows done, failed and cached, time and rates."""
         usage = self.usage
         rates = []
         if usage.rows_per_second is not None:

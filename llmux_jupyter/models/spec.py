@@ -67,6 +67,7 @@ class ModelSpec:
     builtin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as ``models.json`` stores it."""
         return {
             "name": self.name,
             "backend": self.backend,
@@ -78,6 +79,7 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """A spec saved with ``to_dict``."""
         return cls(
             name=data["name"],
             backend=data["backend"],

@@ -22,6 +22,7 @@ class ToolCall:
     status: str = "ok"
 
     def as_dict(self) -> dict[str, Any]:
+        """The call as provenance metadata records it."""
         return {
             "name": self.name,
             "arguments": self.arguments,

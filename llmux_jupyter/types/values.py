@@ -132,6 +132,7 @@ class RequiredMemory:
 
     @property
     def total(self) -> int:
+        """RAM and VRAM together, in bytes."""
         return self.ram + self.vram
 
 
@@ -153,6 +154,7 @@ class Usage:
         return (self.completion_tokens - 1) / decode_time if decode_time > 0 else None
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts and timings, for provenance metadata."""
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,

@@ -1,13 +1,9 @@
-import re
-from pathlib import Path
-
 import pytest
 
 from llmux_jupyter.backends.registry import registry
 from llmux_jupyter.backends.settings import Setting, check_settings
 from llmux_jupyter.errors import InvalidParameter
 
-README = Path(__file__).parents[3] / "README.md"
 ACCEPTED = (
     Setting("n_ctx", int, "context window", minimum=256),
     Setting("flash_attn", bool, "flash attention"),
@@ -62,20 +58,3 @@ def test_every_builtin_backend_declares_its_settings(name):
     cls = registry.class_of(name)
     assert cls is not None
     assert cls.accepted_settings
-
-
-def settings_table() -> str:
-    """The README's table, from the declarations."""
-    rows = ["| backend | setting | accepts | what |", "|---|---|---|---|"]
-    for name in BUILTIN:
-        cls = registry.class_of(name)
-        for setting in cls.accepted_settings:
-            rows.append(f"| {cls.name} | `{setting.name}` | {setting.accepts} | {setting.help} |")
-    return "\n".join(rows)
-
-
-def test_the_readme_table_matches_the_declarations():
-    text = README.read_text()
-    table = re.search(r"\| backend \| setting \|.*?\n\n", text, re.S)
-    assert table is not None, "README.md has no settings table"
-    assert table.group(0).strip() == settings_table()
