@@ -41,6 +41,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(folder)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Each tutorial's kernel starts as a new user's would: registrations and history of its
+    own, not those the session's other kernels left (caches stay shared: they only save time)."""
+    notebook = str(item.fspath)
+    if notebook.endswith(".ipynb") and notebook != os.environ.get("_LLMUX_TEST_NOTEBOOK"):
+        os.environ["_LLMUX_TEST_NOTEBOOK"] = notebook
+        os.environ["LLMUX_CONFIG_DIR"] = tempfile.mkdtemp(prefix="llmux-test-config-")
+        os.environ["LLMUX_DATA_DIR"] = tempfile.mkdtemp(prefix="llmux-test-data-")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Each in-process test gets its own registration store, history and memory ledger."""
