@@ -53,24 +53,24 @@ def check_refusals(api: LLM, model: str, max_tokens: int) -> None:
 @pytest.fixture(scope="module")
 def hf(tmp_path_factory) -> Iterator[LLM]:
     api = LLM(Catalog(tmp_path_factory.mktemp("cfg") / "models.json"))
-    api.load("smollm2-hf", n_ctx=512)
+    api.load("smollm2-hf", n_ctx=320)
     yield api
     api.unload(all=True)
 
 
 def test_transformers_thread_fits_a_small_window(hf):
-    answers = long_thread(hf, "smollm2-hf", cells=8, max_tokens=60)
+    answers = long_thread(hf, "smollm2-hf", cells=7, max_tokens=32)
     assert all(a.text.strip() for a in answers)
     assert answers[0].context.left_out == 0 and answers[-1].context.left_out > 0
     for answer in answers:
-        assert answer.context.window == 512
+        assert answer.context.window == 320
         # our count is the model's or a little more (turns are counted one by one, and their
         # markup rounded up): never too few
         over = answer.context.tokens - answer.usage.prompt_tokens
         assert 0 <= over <= answer.context.used + 2
-        assert answer.context.tokens + 60 <= 512
-    assert "left out to fit the 512-token context" in answers[-1].context_note
-    check_refusals(hf, "smollm2-hf", 60)
+        assert answer.context.tokens + 32 <= 320
+    assert "left out to fit the 320-token context" in answers[-1].context_note
+    check_refusals(hf, "smollm2-hf", 32)
 
 
 def test_transformers_answer_reaching_the_window_stops_as_context_full(hf):

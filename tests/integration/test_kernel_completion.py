@@ -105,11 +105,16 @@ def test_a_newer_request_cancels_the_running_one(comm):
     assert comm.end_of(second)["reason"] != "cancelled"
 
 
-def test_a_running_cell_gets_busy_at_once_and_runs_unaffected(comm, coder):
-    """The request reaches the kernel on its subshell while the cell sleeps: the answer is
-    "busy" before the cell ends, and the cell finishes as if nothing happened."""
+def test_a_running_cell_gets_busy_at_once_and_runs_unaffected(comm, coder, tmp_path):
+    """The request reaches the kernel on its subshell while the cell runs (until the test
+    has its answer): the answer is "busy" before the cell ends, and the cell finishes as if
+    nothing happened."""
     client = coder.client
-    cell = client.execute("import time\ntime.sleep(8)\nprint('slept')")
+    go = tmp_path / "go"
+    cell = client.execute(
+        f"import pathlib, time\nwhile not pathlib.Path({str(go)!r}).exists(): time.sleep(0.05)\n"
+        "print('slept')"
+    )
     started = ended = busy_at = None
     deadline = time.monotonic() + WAIT_S
     while ended is None and time.monotonic() < deadline:
@@ -125,6 +130,7 @@ def test_a_running_cell_gets_busy_at_once_and_runs_unaffected(comm, coder):
         if data is not None and data.get("type") == "end":
             assert data == {"type": "end", "id": request, "reason": "busy", "text": ""}
             busy_at = time.monotonic()
+            go.touch()
     assert started is not None and busy_at is not None and ended is not None
     assert started < busy_at < ended  # answered while the cell ran, not after it
     reply = client.get_shell_msg(timeout=WAIT_S)

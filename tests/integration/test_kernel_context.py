@@ -1,7 +1,8 @@
-"""Long sessions in a real kernel on the real SmolLM2 (llama.cpp, n_ctx 2048): a thread that
-outgrows the window keeps answering with the oldest turns left out (and says so), --context
-error refuses, a message longer than the window is ContextOverflow, an answer that reaches the
-end of the window stops marked "context full"; typed settings refuse bad values before loading."""
+"""Long sessions in a real kernel on the real SmolLM2 (llama.cpp; registered with a 768-token
+window, so a thread outgrows it in a few cells): a thread that outgrows the window keeps
+answering with the oldest turns left out (and says so), --context error refuses, a message
+longer than the window is ContextOverflow, an answer that reaches the end of the window stops
+marked "context full"; typed settings refuse bad values before loading."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .kernel import Kernel, llmux_kernel
 
 TOPICS = ["lighthouses", "volcanoes", "trains", "bees", "glaciers", "castles", "comets"]
 CELL = (
-    "%%llm --max-tokens 200 --temperature 0.7 --seed {seed} {options}\n"
+    "%%llm -m small-window --max-tokens 80 --temperature 0.7 --seed {seed} {options}\n"
     "Write a very long story about {topic}, in many chapters."
 )
 STATE = "(sorted((m.name, m.loaded_at) for m in llm.ps()), keep)"
@@ -35,6 +36,7 @@ def session(tmp_path_factory, smollm2_path) -> Iterator[Kernel]:
     setup = (
         "keep = 'precious'\n"
         f"%llm register tiny-window --backend llamacpp --path {smollm2_path} --set n_ctx=256\n"
+        f"%llm register small-window --backend llamacpp --path {smollm2_path} --set n_ctx=768\n"
         "%llm load smollm2\n"
     )
     with llmux_kernel(tmp_path_factory.mktemp("context-config"), setup) as kernel:
@@ -43,21 +45,21 @@ def session(tmp_path_factory, smollm2_path) -> Iterator[Kernel]:
 
 @pytest.fixture(scope="module")
 def long_thread(session) -> list[dict]:
-    """14 cells of up to 200 tokens in the default thread; their final displays."""
-    return [answer(session.run(cell(number))) for number in range(14)]
+    """11 cells of up to 80 tokens in the default thread; their final displays."""
+    return [answer(session.run(cell(number))) for number in range(11)]
 
 
 def test_every_cell_answers_and_late_ones_note_the_turns_left_out(session, long_thread):
     contexts = [final["metadata"]["llmux"]["context"] for final in long_thread]
     assert all(final["data"]["text/plain"].strip() for final in long_thread)
-    assert all(c["window"] == 2048 for c in contexts)
+    assert all(c["window"] == 768 for c in contexts)
     left_out = [c["turns_left_out"] for c in contexts]
     usage = [final["metadata"]["llmux"]["usage"] for final in long_thread]
     assert left_out[0] == 0 and left_out[-1] > 0, (contexts, usage)
     for final, context in zip(long_thread, contexts, strict=True):
-        noted = "left out to fit the 2,048-token context" in final["data"]["text/plain"]
+        noted = "left out to fit the 768-token context" in final["data"]["text/plain"]
         assert noted == (context["turns_left_out"] > 0)
-        assert context["prompt_tokens"] + 200 <= 2048  # room for the answer
+        assert context["prompt_tokens"] + 80 <= 768  # room for the answer
         # our count of the prompt is llama.cpp's own, within a few tokens (a turn is counted
         # on its own, so a merge across its edge can differ; llama.cpp's n_tokens lacks the
         # last sampled token)
@@ -66,7 +68,7 @@ def test_every_cell_answers_and_late_ones_note_the_turns_left_out(session, long_
     last = long_thread[-1]["data"]["text/plain"]
     turns = contexts[-1]["turns_left_out"]
     assert f"{turns} earlier turns of thread 'default' left out" in last
-    assert session.value("len(llm.threads.get('default').turns)") == 14  # the thread keeps all
+    assert session.value("len(llm.threads.get('default').turns)") == 11  # the thread keeps all
 
 
 def test_threads_shows_tokens_and_what_the_last_answer_used(session, long_thread):
@@ -75,7 +77,9 @@ def test_threads_shows_tokens_and_what_the_last_answer_used(session, long_thread
     table = run.displays[-1]["content"]["data"]["text/plain"]
     assert "tokens" in table and "left out" in table and "in prompt" in table
     assert "answer" in table
-    tokens = session.value("[t.tokens.get('smollm2') for t in llm.threads.get('default').turns]")
+    tokens = session.value(
+        "[t.tokens.get('small-window') for t in llm.threads.get('default').turns]"
+    )
     assert all(isinstance(count, int) and count > 10 for count in tokens)
 
 
@@ -86,7 +90,7 @@ def test_context_error_refuses_then_the_next_cell_works(session, long_thread):
     assert "--context error" in run.error["evalue"]
     assert len(run.error["traceback"]) == 1
     assert session.value(STATE) == before
-    assert session.value("len(llm.threads.get('default').turns)") == 14
+    assert session.value("len(llm.threads.get('default').turns)") == 11
     assert answer(session.run(cell(21)))["data"]["text/plain"].strip()
 
 

@@ -304,7 +304,7 @@ def test_a_corrupt_database_never_breaks_a_chat_and_warns_once(fake_llm, capsys)
 def test_a_full_disk_never_breaks_a_chat_and_warns_once(fake_llm, capsys):
     fake_llm.chat("a first answer", thread="f")
     fake_llm.history.store._open().execute("PRAGMA max_page_count = 1")  # SQLite's "full"
-    long = " ".join(["word"] * 20_000)
+    long = " ".join(["word"] * 2_000)
     assert [fake_llm.chat(long, thread="f").text == long for _ in range(3)] == [True] * 3
     warning = capsys.readouterr().err
     assert warning.count("\n") == 1 and "database or disk is full" in warning
