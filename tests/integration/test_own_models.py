@@ -98,7 +98,19 @@ def test_a_missing_part_is_named(api, split_gguf, tmp_path):
     assert "partial" not in [m.name for m in api.ps()]
 
 
-def test_transformers_refuses_before_converting_then_completes_and_templates(api, bare_gguf):
+def test_transformers_refuses_before_converting_then_completes_and_templates(
+    api, bare_gguf, monkeypatch
+):
+    import gguf
+
+    parses: list[str] = []
+    parse = gguf.GGUFReader
+
+    def counted(path, *args):
+        parses.append(str(path))
+        return parse(path, *args)
+
+    monkeypatch.setattr(gguf, "GGUFReader", counted)
     api.register("bare-hf", backend="transformers", path=str(bare_gguf))
     with pytest.raises(ModelLoadError, match=r"'bare-hf' has no chat template.*completion=true"):
         api.load("bare-hf")
@@ -107,6 +119,7 @@ def test_transformers_refuses_before_converting_then_completes_and_templates(api
     with pytest.raises(InvalidParameter, match=r"no such setting\. It accepts: .*template"):
         api.load("bare-hf", chat_format="chatml")
     api.load("bare-hf", completion=True)
+    assert parses == [str(bare_gguf)]  # transformers asks three times (config, tokenizer, weights)
     continued = api.chat("The capital of France is", model="bare-hf", max_tokens=8, temperature=0)
     assert "Paris" in continued.text
     api.load("bare-hf", template=CHATML)
