@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from .jupyter import (
     APPS,
@@ -80,17 +80,25 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def browser_context(jupyter_server: JupyterServer, browser: Browser) -> Iterator[BrowserContext]:
+    """One browser profile per front end: its pages share the HTTP cache, so a module's page
+    does not download and compile the front end's scripts again."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    yield context
+    context.close()
+
+
 @pytest.fixture(scope="module")
 def jupyter(
-    request: pytest.FixtureRequest, jupyter_server: JupyterServer, browser: Browser
+    request: pytest.FixtureRequest, jupyter_server: JupyterServer, browser_context: BrowserContext
 ) -> Iterator[Jupyter]:
     """A fresh notebook page (the module's ``NOTEBOOK``, else the first) in the front end of
     ``jupyter_server``, without the module's ``DISABLED`` extensions; the module's tests share
     it, in order. The page's console is saved to ``test-artifacts/console-APP-MODULE.log``."""
     app = jupyter_server.app
     disabled = getattr(request.module, "DISABLED", ())
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    page = browser_context.new_page()
     page.set_default_timeout(WAIT_MS)
     jupyter = Jupyter(app, page, ARTIFACTS)
     notebook = getattr(request.module, "NOTEBOOK", NOTEBOOKS[0])
@@ -103,7 +111,7 @@ def jupyter(
     finally:
         jupyter_server.set_disabled(dict.fromkeys(disabled, False))
         (ARTIFACTS / f"console-{app.name}-{module}.log").write_text(jupyter.console.text())
-        context.close()
+        page.close()
 
 
 @pytest.fixture(autouse=True)

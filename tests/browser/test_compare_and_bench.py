@@ -31,7 +31,7 @@ def text_luminance(target: Locator) -> float:
 def test_compare_columns_stream_side_by_side_in_the_themes_colours(jupyter: Jupyter):
     jupyter.run_done(SETUP)
     cell = jupyter.run(
-        "%%llm --compare smollm2,smol-b --temperature 0 --max-tokens 150\n"
+        "%%llm --compare smollm2,smol-b --temperature 0 --max-tokens 80\n"
         "Write a story about a lighthouse keeper."
     )
     columns = cell.locator(".llmux-compare-column")

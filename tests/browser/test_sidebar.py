@@ -19,7 +19,7 @@ from ..integration.kernel import Kernel, llmux_kernel
 from .jupyter import LAB, WAIT_MS, Jupyter, output_text
 
 LONG_ANSWER = (
-    "%%llm --max-tokens 400 --temperature 0\n"
+    "%%llm --max-tokens 160 --temperature 0\n"
     "Write the numbers from one to one hundred in words, separated by commas."
 )
 OPEN = "async path => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }"
