@@ -5,15 +5,34 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from llmux_jupyter.engine.timers import DeadlineTimer
+
 MARKERS = ("unit", "integration", "browser", "notebooks", "docs")
 _SESSION_CACHE = os.path.join(tempfile.gettempdir(), f"llmux-test-cache-{os.getpid()}")
+# Every keep-alive timer made in this process (the in-process LLMs of the tests), weakly.
+_TIMERS: list[weakref.ref[DeadlineTimer]] = []
+_make_timer = DeadlineTimer.__init__
+
+
+def _tracked_timer(timer: DeadlineTimer, *args, **kwargs) -> None:
+    _make_timer(timer, *args, **kwargs)
+    _TIMERS.append(weakref.ref(timer))
+
+
+def _cancel_timers(made: list[weakref.ref[DeadlineTimer]]) -> None:
+    for ref in made:
+        if (timer := ref()) is not None:
+            timer.cancel_all()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    DeadlineTimer.__init__ = _tracked_timer  # type: ignore[method-assign]
     # Kernels, notebooks and subprocesses inherit these: nothing writes the user's ~/.jupyter
     # or the history in the user's Jupyter data folder.
     if "LLMUX_CONFIG_DIR" not in os.environ:
@@ -30,6 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _cancel_timers(_TIMERS)
+    DeadlineTimer.__init__ = _make_timer  # type: ignore[method-assign]
     if os.environ.get("LLMUX_CACHE_DIR") == _SESSION_CACHE:
         shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
@@ -50,6 +71,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         os.environ["_LLMUX_TEST_NOTEBOOK"] = notebook
         os.environ["LLMUX_CONFIG_DIR"] = tempfile.mkdtemp(prefix="llmux-test-config-")
         os.environ["LLMUX_DATA_DIR"] = tempfile.mkdtemp(prefix="llmux-test-data-")
+
+
+@pytest.fixture(autouse=True)
+def _keep_alive_ends_with_the_test() -> Iterator[None]:
+    """Models a test loaded in-process are not unloaded minutes later by their keep-alive:
+    each such unload runs a full gc.collect, which (hundreds of them, over the session's big
+    heap) stalled later tests and held the session's exit for minutes. The session's and
+    modules' own LLMs, made before the test, keep their timers."""
+    made_before = len(_TIMERS)
+    yield
+    _cancel_timers(_TIMERS[made_before:])
 
 
 @pytest.fixture(autouse=True)

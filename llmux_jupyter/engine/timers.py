@@ -29,6 +29,11 @@ class DeadlineTimer:
                 self._thread.start()
             self._condition.notify()
 
+    def cancel_all(self) -> None:
+        """Forget every deadline: nothing scheduled so far is called back."""
+        with self._condition:
+            self._heap.clear()
+
     def pending(self) -> list[tuple[float, str]]:
         with self._condition:
             return sorted(self._heap)
