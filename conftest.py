@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -71,6 +72,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         os.environ["_LLMUX_TEST_NOTEBOOK"] = notebook
         os.environ["LLMUX_CONFIG_DIR"] = tempfile.mkdtemp(prefix="llmux-test-config-")
         os.environ["LLMUX_DATA_DIR"] = tempfile.mkdtemp(prefix="llmux-test-data-")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After each test file (its fixtures torn down): collect its garbage, then freeze what is
+    left (modules imported, the session's fixtures) out of later collections. An unload's
+    full gc.collect then walks only what the current file made: in this process, whose heap
+    every test grows, each one took ~0.45 s (51 s of the unit tests' 94)."""
+    yield
+    if nextitem is None or nextitem.path != item.path:
+        gc.collect()
+        gc.freeze()
 
 
 @pytest.fixture(autouse=True)
